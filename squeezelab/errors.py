@@ -1,0 +1,46 @@
+"""The one error root and its subclasses.
+
+Every error a user can cause raises one of these, with a message naming the field,
+the value and what is allowed; the CLI prints the message and exits with code 2.
+"""
+
+
+class SqueezelabError(Exception):
+    """Root of every error a user can cause."""
+
+
+class SpecError(SqueezelabError, ValueError):
+    """An architecture spec or model override is invalid."""
+
+
+class UnknownNameError(SqueezelabError, KeyError):
+    """A model, hardware profile, dataset or preset name is not registered."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetError(SqueezelabError):
+    """A dataset is missing or one of its files is malformed."""
+
+
+class FormatError(SqueezelabError):
+    """A model file, .sqz file or profile file is truncated, altered or foreign."""
+
+
+class ConfigError(SqueezelabError, ValueError):
+    """A configuration value (CLI flag, YAML field) is out of range."""
+
+
+class InfeasibleError(SqueezelabError):
+    """No candidate in a search space satisfies the constraints."""
+
+
+def unknown_name(kind: str, name: str, known: list[str]) -> UnknownNameError:
+    """Build an UnknownNameError that lists the closest known names."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    listing = ", ".join(sorted(known)[:20]) + (", ..." if len(known) > 20 else "")
+    return UnknownNameError(f"unknown {kind} {name!r}{hint} (known: {listing})")

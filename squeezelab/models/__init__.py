@@ -1,0 +1,40 @@
+"""Model zoo: the Fire module, the SqueezeNet family, baselines and peers.
+
+Importing this package registers every family; ``create_model`` builds any of them.
+"""
+
+from squeezelab.models import alexnet as _alexnet  # noqa: F401  (registers)
+from squeezelab.models import squeezenet as _squeezenet  # noqa: F401  (registers)
+from squeezelab.models._registry import (
+    ModelInfo,
+    create_model,
+    list_models,
+    model_info,
+    register_model,
+)
+from squeezelab.models.spec import (
+    SQUEEZENET1_0,
+    SQUEEZENET1_1,
+    SQUEEZENET_SMALL,
+    SqueezeNetSpec,
+    expand,
+    fire_channels,
+)
+from squeezelab.models.squeezenet import Fire, SqueezeNet, load_torchvision_weights
+
+__all__ = [
+    "SQUEEZENET1_0",
+    "SQUEEZENET1_1",
+    "SQUEEZENET_SMALL",
+    "Fire",
+    "ModelInfo",
+    "SqueezeNet",
+    "SqueezeNetSpec",
+    "create_model",
+    "expand",
+    "fire_channels",
+    "list_models",
+    "load_torchvision_weights",
+    "model_info",
+    "register_model",
+]

@@ -1,0 +1,96 @@
+"""The model registry: one decorator filling one dict, in the style of timm.
+
+A builder registered with :func:`register_model` takes ``num_classes``, ``in_chans``
+and keyword overrides and returns a plain ``torch.nn.Module``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from squeezelab.errors import SpecError, unknown_name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    builder: Callable
+    input_size: int  # default square input side, pixels
+    in_chans: int  # default input channels
+    num_classes: int  # default number of classes
+    description: str  # one line for `squeezelab models`
+    spec: object | None = None  # SqueezeNetSpec for the SqueezeNet family, else None
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    fn: Callable | None = None,
+    *,
+    input_size: int = 224,
+    in_chans: int = 3,
+    num_classes: int = 1000,
+    spec: object | None = None,
+):
+    """Register a builder under its function name; a duplicate name is an error.
+
+    Example:
+        >>> @register_model(input_size=28, in_chans=1, num_classes=10)  # doctest: +SKIP
+        ... def my_net(num_classes=10, in_chans=1, **kw): ...
+    """
+
+    def wrap(f: Callable) -> Callable:
+        name = f.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        doc = (f.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ModelInfo(
+            name, f, input_size, in_chans, num_classes, doc[0] if doc else "", spec
+        )
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _ensure_families() -> None:
+    import squeezelab.models  # noqa: F401  (importing the package registers every family)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a glob ``pattern``, sorted."""
+    _ensure_families()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``; an unknown name lists the closest matches."""
+    _ensure_families()
+    if name not in _REGISTRY:
+        raise unknown_name("model", name, list(_REGISTRY))
+    return _REGISTRY[name]
+
+
+def create_model(
+    name: str, num_classes: int | None = None, in_chans: int | None = None, **overrides
+):
+    """Build a registered model; ``None`` takes the model's own default.
+
+    ImageNet members default to 1000 classes and 3 channels, the small-input members
+    (``*_small``) to 10 classes and 1 channel. ``overrides`` are spec fields for the
+    SqueezeNet family (``sr=0.25``, ``bypass="simple"``) or the builder's keywords.
+
+    Example:
+        >>> m = create_model("squeezenet1_0")
+        >>> sum(p.numel() for p in m.parameters())
+        1248424
+    """
+    info = model_info(name)
+    nc = info.num_classes if num_classes is None else num_classes
+    ic = info.in_chans if in_chans is None else in_chans
+    for field, value in (("num_classes", nc), ("in_chans", ic)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise SpecError(f"{field} must be an integer >= 1, got {value!r}")
+    return info.builder(num_classes=nc, in_chans=ic, **overrides)
