@@ -1,0 +1,72 @@
+"""``squeezelab explore SPACE -o STUDY_DIR``: run (or resume) a design space exploration."""
+
+from __future__ import annotations
+
+from squeezelab.cli._common import console, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "explore",
+        help="search a design space for the accuracy/cost Pareto front",
+        description="Run a multi-objective study over a search space (YAML file or preset); "
+        "candidates that break a constraint are costed, recorded and never trained. "
+        "Running the same command again resumes the study.",
+    )
+    p.add_argument("space", help="search space YAML, or a preset: paper-sr-sweep, "
+                   "paper-pct3x3-sweep, paper-bypass, mcu-256k")  # fmt: skip
+    p.add_argument("-o", "--out", required=True, help="study directory (run dirs, SQLite file)")
+    p.add_argument("--storage", help="study storage URL (default: SQLite in the study "
+                   "directory); postgresql://USER@HOST:PORT/DB for many workers")  # fmt: skip
+    p.add_argument("--study", help="study name (default: the space's name)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--trials", type=int, help="trained trials (overrides search.trials)")
+    p.add_argument("--sampler", choices=["auto", "nsga2", "tpe", "random", "grid"],
+                   help="overrides search.sampler")  # fmt: skip
+    p.add_argument("--epochs", type=int, help="epochs per trial (overrides train.epochs)")
+    p.add_argument("--train-subset", type=int, help="training images per trial "
+                   "(overrides train.train_subset)")  # fmt: skip
+    p.add_argument("--final", action="store_true",
+                   help="then retrain the Pareto set with the space's 'final' budget")  # fmt: skip
+    p.add_argument("--heartbeat-s", type=int, default=10,
+                   help="seconds between a worker's heartbeats (default 10)")  # fmt: skip
+    p.add_argument("--grace-s", type=int, default=40, help="seconds without a heartbeat "
+                   "before a trial is marked failed and retried (default 40)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the study results as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from squeezelab.cli.cmd_study import render_results
+    from squeezelab.errors import ConfigError
+    from squeezelab.explore import load_space, load_study_results, run_study
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers={args.workers} is invalid: allowed an integer >= 1")
+    space = load_space(args.space)
+    search = {k: v for k, v in (("trials", args.trials), ("sampler", args.sampler)) if v}
+    train = {k: v for k, v in (("epochs", args.epochs), ("train_subset", args.train_subset)) if v}
+    if search or train:
+        space = space.with_overrides(**({"search": search} if search else {}),
+                                     **({"train": train} if train else {}))  # fmt: skip
+    err = console(stderr=True)
+
+    def on_trial(p) -> None:
+        err.print(f"[dim]trials: {p.trained} trained, {p.infeasible} infeasible, "
+                  f"{p.invalid} invalid, {p.failed} failed[/dim]")  # fmt: skip
+
+    run_study(space, args.out, storage=args.storage, study_name=args.study,
+              workers=args.workers, heartbeat_s=args.heartbeat_s, grace_s=args.grace_s,
+              on_trial=None if args.json else on_trial)  # fmt: skip
+    storage = args.storage or args.out
+    if args.final:
+        from squeezelab.explore.final import retrain_front
+
+        for rec in retrain_front(args.storage, args.study or space.name, args.out):
+            err.print(f"final: trial {rec['number']} accuracy {rec['accuracy']:.4f}")
+    res = load_study_results(storage, args.study or space.name)
+    if args.json:
+        print_json(res)
+    else:
+        render_results(res)
+    return 0

@@ -1,0 +1,39 @@
+"""``squeezelab worker --storage URL --study NAME``: join a shared study from any machine."""
+
+from __future__ import annotations
+
+from squeezelab.cli._common import console, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "worker",
+        help="join a study in a shared storage and run its trials",
+        description="Run trials of an existing study until its budget is spent. Heartbeats "
+        "let other workers retry this worker's trial if it dies.",
+    )
+    p.add_argument("--storage", required=True, help="postgresql://USER@HOST:PORT/DB, "
+                   "sqlite:///FILE or a study directory")  # fmt: skip
+    p.add_argument("--study", help="study name (default: the only study in the storage)")
+    p.add_argument("-o", "--out", default=".", help="directory for this worker's run dirs")
+    p.add_argument("--heartbeat-s", type=int, default=10,
+                   help="seconds between heartbeats (default 10)")  # fmt: skip
+    p.add_argument("--grace-s", type=int, default=40, help="seconds without a heartbeat "
+                   "before a trial is marked failed and retried (default 40)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the final trial counts as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from squeezelab.explore import run_worker
+
+    err = console(stderr=True)
+    counts = run_worker(
+        args.storage, args.study, args.out, heartbeat_s=args.heartbeat_s, grace_s=args.grace_s,
+        on_trial=lambda p: err.print(f"[dim]{p.trained} trained, {p.infeasible} infeasible[/dim]"),
+    )  # fmt: skip
+    if args.json:
+        print_json(counts.to_dict())
+    else:
+        err.print(f"study done: {counts.to_dict()}")
+    return 0
