@@ -4,7 +4,10 @@ Importing this package registers every family; ``create_model`` builds any of th
 """
 
 from squeezelab.models import alexnet as _alexnet  # noqa: F401  (registers)
+from squeezelab.models import mobilenet as _mobilenet  # noqa: F401  (registers)
+from squeezelab.models import shufflenet as _shufflenet  # noqa: F401  (registers)
 from squeezelab.models import squeezenet as _squeezenet  # noqa: F401  (registers)
+from squeezelab.models import squeezenext as _squeezenext  # noqa: F401  (registers)
 from squeezelab.models._registry import (
     ModelInfo,
     create_model,
