@@ -1,0 +1,167 @@
+"""Deep Compression end to end: prune, share, (fine-tune), entropy-code, account.
+
+The three stages of Han et al. 2016 (arXiv 1510.00149) applied to a module and its model
+file metadata, producing the bytes of a ``.sqz`` file that :func:`load_sqz` decodes to the
+very weight-shared module that was encoded, bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from squeezelab.compress.accounting import Accounting, accounting, reference_fp32_bytes
+from squeezelab.compress.prune import SCOPES, prune_iterative
+from squeezelab.compress.share import (
+    bake,
+    check_bits,
+    finetune_centroids,
+    share_weights,
+    shared_tensors,
+)
+from squeezelab.compress.sqz import encode_plain, encode_shared, encode_sqz, parse_sqz_header
+from squeezelab.errors import ConfigError
+
+
+@dataclass
+class Compressed:
+    """The result: the file's bytes, its header, the module it decodes to, the table."""
+
+    data: bytes
+    header: dict[str, Any]
+    model: nn.Module  # weight-shared, baked: what load_sqz returns
+    accounting: Accounting
+
+
+def default_reference(meta: dict[str, Any]) -> str:
+    """AlexNet for ImageNet-sized inputs, the AlexNet-style ``alexnet_small`` otherwise."""
+    return "alexnet" if int(meta.get("input_size", 224)) > 64 else "alexnet_small"
+
+
+def complete_meta(model: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with the spec, classes and input fields the decoder needs filled in."""
+    from squeezelab.models import model_info
+
+    meta = dict(meta)
+    spec = getattr(model, "spec", None)
+    if spec is not None and "spec" not in meta:
+        meta["spec"] = spec.to_dict()
+    info = model_info(meta["model"])
+    defaults = spec.to_dict() if spec is not None else {}
+    for key, default in (("num_classes", info.num_classes), ("in_chans", info.in_chans),
+                         ("input_size", info.input_size)):  # fmt: skip
+        meta.setdefault(key, defaults.get(key, default))
+    return meta
+
+
+def compress_steps(
+    model: nn.Module,
+    meta: dict[str, Any],
+    sparsity: float = 0.67,
+    bits: int = 6,
+    fc_bits: int | None = None,
+    scope: str = "layer",
+    prune_steps: int = 1,
+    finetune=None,
+    eval_dataset=None,
+    fp16_plain: bool = False,
+    reference: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Compress a copy of ``model``, yielding progress records; the last one holds the result.
+
+    Records: the trainer's epoch records with ``"stage"`` "prune" or "share";
+    ``{"stage": "evaluate", "of": stage, "top1": ...}`` when ``eval_dataset`` is given;
+    ``{"stage": "encode", "tensor": name, "done": i, "total": n}``; and finally
+    ``{"stage": "done", "result": Compressed}``. Arguments as :func:`compress_model`.
+    """
+    if scope not in SCOPES:
+        raise ConfigError(f"scope={scope!r} is invalid: allowed one of {list(SCOPES)}")
+    check_bits(bits)
+    if fc_bits is not None:
+        check_bits(fc_bits, "fc_bits")
+    if "model" not in meta:
+        raise ConfigError("meta lacks 'model' (the registry name that rebuilds the module)")
+    meta = complete_meta(model, meta)
+    model = copy.deepcopy(model).cpu()
+    accuracy: dict[str, float] = {}
+
+    def evaluate(stage: str) -> Iterator[dict[str, Any]]:
+        if eval_dataset is not None:
+            from squeezelab.train import evaluate as run_eval
+
+            model.eval()
+            accuracy[stage] = float(run_eval(model, eval_dataset)["top1"])
+            yield {"stage": "evaluate", "of": stage, "top1": accuracy[stage]}
+
+    yield from evaluate("dense")
+    for rec in prune_iterative(model, sparsity, scope, prune_steps, finetune):
+        if rec["stage"] != "pruned":
+            yield rec
+    yield from evaluate("pruned")
+    widths = share_weights(model, bits, fc_bits)
+    if finetune is not None and finetune.epochs > 0:
+        yield from finetune_centroids(model, finetune)
+    shared = shared_tensors(model, widths)
+    bake(model)
+    model.eval()
+    if fp16_plain:  # round what is stored at 16 bits so the module equals the decoded one
+        with torch.no_grad():
+            for name, t in model.state_dict().items():
+                if name not in widths and t.is_floating_point():
+                    t.copy_(t.half().float())
+    yield from evaluate("shared")
+    if "shared" in accuracy:
+        accuracy["coded"] = accuracy["shared"]  # lossless: the decoded module is identical
+    by_name = {t.name: t for t in shared}
+    encoded = []
+    state = model.state_dict()
+    for i, (name, tensor) in enumerate(state.items()):
+        t = by_name.get(name)
+        encoded.append(
+            encode_shared(t) if t is not None else encode_plain(name, tensor, fp16_plain)
+        )
+        yield {"stage": "encode", "tensor": name, "done": i + 1, "total": len(state)}
+    ref = reference or default_reference(meta)
+    header = {
+        "meta": meta,
+        "compression": {"sparsity": sparsity, "bits": bits, "fc_bits": fc_bits, "scope": scope,
+                        "prune_steps": prune_steps, "fp16_plain": fp16_plain},
+        "reference": {"model": ref, "fp32_bytes": reference_fp32_bytes(
+            ref, meta.get("num_classes"), meta.get("in_chans"))},
+        "accuracy": accuracy,
+    }  # fmt: skip
+    data = encode_sqz(header, encoded)
+    full_header = parse_sqz_header(data)
+    table = accounting(full_header, [t.entry for t in encoded], len(data))
+    result = Compressed(data, full_header, model, table)
+    yield {"stage": "done", "result": result}
+
+
+def compress_model(model: nn.Module, meta: dict[str, Any], sparsity: float = 0.67, bits: int = 6,
+                   fc_bits: int | None = None, **kwargs) -> Compressed:  # fmt: skip
+    """Prune, weight-share and entropy-code a model into ``.sqz`` bytes.
+
+    Args:
+        model: the trained module (not modified; a copy is compressed).
+        meta: its model-file metadata (``model``, ``spec``, ``classes``, ...).
+        sparsity: fraction of conv / linear weights removed (0.67: a third remain).
+        bits: index width of conv layers (2..8); ``fc_bits`` that of linear layers.
+        **kwargs: ``scope`` ("layer" | "global"), ``prune_steps``, ``finetune`` (a
+            ``TrainConfig`` used after each pruning round and for the centroids),
+            ``eval_dataset`` (test accuracy per stage), ``fp16_plain``, ``reference``.
+
+    Example:
+        >>> from squeezelab.models import create_model
+        >>> c = compress_model(create_model("squeezenet_small"), {"model": "squeezenet_small"})
+        >>> c.accounting.file_bytes < 4 * 187370 / 10
+        True
+    """
+    for rec in compress_steps(model, meta, sparsity, bits, fc_bits, **kwargs):
+        if rec["stage"] == "done":
+            return rec["result"]
+    raise AssertionError("compress_steps ended without a result")

@@ -1,0 +1,413 @@
+"""The ``.sqz`` file: a pruned, weight-shared, entropy-coded model, and its decoder.
+
+Layout (docs/sqz-format.md): magic, version, a JSON header that rebuilds the module and
+describes every tensor, a body of codebooks and coded streams (Deep Compression's sparse
+format with relative-position gaps and filler zeros, Han et al. 2016 section 2), and a
+CRC32 over everything. The decoder trusts nothing: every length is checked against the file
+size and the rebuilt module's tensor sizes before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from squeezelab.compress.coding import decode_stream, encode_stream
+from squeezelab.compress.share import MAX_BITS, MIN_BITS, SharedTensor
+from squeezelab.errors import FormatError
+from squeezelab.fileio import atomic_write_bytes
+
+MAGIC = b"\x89SQZ\r\n\x1a\n"
+VERSION = 1
+_PREFIX = struct.Struct("<8sHI")  # magic, version, header length
+_CRC = struct.Struct("<I")
+MAX_HEADER_BYTES = 1 << 24
+MAX_PARAMS = 300_000_000  # a file may not ask the decoder for more elements than this
+MAX_GAP_BITS = 8
+PLAIN_DTYPES = {"float32": "<f4", "float16": "<f2", "int64": "<i8"}  # record codes 0, 1, 2
+KIND_PLAIN, KIND_SHARED = 0, 1
+_SPEC_INT_BOUND = 1 << 20  # no spec field of a real model comes near this
+_MAX_FIRE = 256
+
+
+def gap_symbols(positions: np.ndarray, gap_bits: int) -> np.ndarray:
+    """Relative positions as gap symbols in ``[0, 2**gap_bits)`` with filler zeros.
+
+    Gap d (from the previous survivor, the first from position -1) becomes
+    ``(d - 1) // M`` fillers 0 (each advancing M = 2**gap_bits - 1 positions) and then the
+    symbol ``(d - 1) % M + 1``, as Deep Compression's filler zero with a bound of M.
+
+    Example:
+        >>> gap_symbols(np.array([0, 2, 10]), 2).tolist()
+        [1, 2, 0, 0, 2]
+    """
+    m = (1 << gap_bits) - 1
+    d = np.diff(np.asarray(positions, dtype=np.int64), prepend=-1)
+    fillers = (d - 1) // m
+    out = np.zeros(len(d) + int(fillers.sum()), dtype=np.int64)
+    out[np.cumsum(fillers + 1) - 1] = (d - 1) % m + 1
+    return out
+
+
+def positions_from_gaps(symbols: np.ndarray, gap_bits: int) -> np.ndarray:
+    """Inverse of :func:`gap_symbols`."""
+    m = (1 << gap_bits) - 1
+    advance = np.where(symbols == 0, m, symbols)
+    return (np.cumsum(advance) - 1)[symbols != 0]
+
+
+def best_gap_bits(positions: np.ndarray) -> int:
+    """The gap width (1..8) whose stream has the least entropy plus code-table bits."""
+    from squeezelab.compress.coding import entropy_bits
+
+    def cost(b: int) -> float:
+        return entropy_bits(gap_symbols(positions, b), 1 << b) + 4 * (1 << b)
+
+    return min(range(1, MAX_GAP_BITS + 1), key=cost) if len(positions) else 1
+
+
+@dataclass
+class EncodedTensor:
+    """A tensor's body record and its figures (``entry``: what accounting reads)."""
+
+    entry: dict[str, Any]
+    record: bytes
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value >> 7 else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def encode_shared(t: SharedTensor) -> EncodedTensor:
+    """The record of a weight-shared tensor: widths, counts, codebook, coded streams."""
+    gap_bits = best_gap_bits(t.positions)
+    k = len(t.codebook)
+    index = encode_stream(t.index, max(k, 1))
+    gaps = encode_stream(gap_symbols(t.positions, gap_bits), 1 << gap_bits)
+    record = b"".join([
+        struct.pack("<BBBH", KIND_SHARED, t.bits, gap_bits, k),
+        *(_varint(v) for v in (len(t.positions), gaps.count, len(index.blob), len(gaps.blob))),
+        t.codebook.astype("<f4").tobytes(), index.blob, gaps.blob,
+    ])  # fmt: skip
+    entry = {
+        "name": t.name, "kind": "shared", "shape": list(t.shape), "bits": t.bits,
+        "nnz": len(t.positions), "codebook": k, "gap_bits": gap_bits,
+        "index": index.to_dict(), "gaps": gaps.to_dict(), "bytes": len(record),
+    }  # fmt: skip
+    return EncodedTensor(entry, record)
+
+
+def encode_plain(name: str, tensor: torch.Tensor, fp16: bool = False) -> EncodedTensor:
+    """A bias, BatchNorm parameter or buffer stored as is (floats optionally at 16 bits)."""
+    if tensor.is_floating_point():
+        dtype = "float16" if fp16 else "float32"
+    elif tensor.dtype == torch.int64:
+        dtype = "int64"
+    else:
+        raise ValueError(f"{name}: cannot store dtype {tensor.dtype}")
+    code = list(PLAIN_DTYPES).index(dtype)
+    data = tensor.detach().cpu().numpy().astype(PLAIN_DTYPES[dtype]).tobytes()
+    record = struct.pack("<BB", KIND_PLAIN, code) + data
+    entry = {"name": name, "kind": "plain", "shape": list(tensor.shape), "dtype": dtype,
+             "bytes": len(record)}  # fmt: skip
+    return EncodedTensor(entry, record)
+
+
+def encode_sqz(header: dict[str, Any], tensors: list[EncodedTensor]) -> bytes:
+    """Assemble a ``.sqz`` file: prefix, header JSON (plus the tensor list), body, CRC32."""
+    header = {**header, "tensors": [[t.entry["name"], t.entry["shape"]] for t in tensors]}
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    data = b"".join([_PREFIX.pack(MAGIC, VERSION, len(text)), text, *(t.record for t in tensors)])
+    return data + _CRC.pack(zlib.crc32(data))
+
+
+def write_sqz(path: str | os.PathLike, data: bytes) -> int:
+    """Write encoded bytes atomically; returns the file size in bytes."""
+    atomic_write_bytes(path, data)
+    return len(data)
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def _split(data: bytes) -> tuple[dict[str, Any], memoryview]:
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise FormatError("not a .sqz file (wrong magic number)")
+    if len(data) < _PREFIX.size + _CRC.size:
+        raise FormatError(f"truncated .sqz file ({len(data)} bytes)")
+    _, version, hlen = _PREFIX.unpack_from(data)
+    if version != VERSION:
+        raise FormatError(f"unsupported .sqz version {version} (this reader knows {VERSION})")
+    if hlen > MAX_HEADER_BYTES or _PREFIX.size + hlen + _CRC.size > len(data):
+        raise FormatError(f"truncated .sqz file: header of {hlen} bytes does not fit")
+    (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+    if zlib.crc32(memoryview(data)[: len(data) - _CRC.size]) != crc:
+        raise FormatError("checksum mismatch: the .sqz file is truncated or altered")
+    try:
+        header = json.loads(bytes(data[_PREFIX.size : _PREFIX.size + hlen]).decode("utf-8"))
+    except (ValueError, RecursionError) as e:
+        raise FormatError(f".sqz header is not valid JSON ({e.__class__.__name__})") from e
+    if not isinstance(header, dict):
+        raise FormatError(".sqz header is not a JSON object")
+    body = memoryview(data)[_PREFIX.size + hlen : len(data) - _CRC.size]
+    return header, body
+
+
+def read_sqz_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a ``.sqz`` file (checked: magic, version, checksum), no weights.
+
+    Example:
+        >>> read_sqz_header("model.sqz")["meta"]["model"]  # doctest: +SKIP
+        'squeezenet_small'
+    """
+    return _split(_read(path))[0]
+
+
+def parse_sqz_header(data: bytes) -> dict[str, Any]:
+    """The JSON header of ``.sqz`` bytes (checked: magic, version, checksum)."""
+    return _split(data)[0]
+
+
+def _read(path: str | os.PathLike) -> bytes:
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(f".sqz file {str(path)!r} does not exist")
+    return path.read_bytes()
+
+
+def _bad(msg: str) -> FormatError:
+    return FormatError(f".sqz file: {msg}")
+
+
+def _tensor_list(header: dict[str, Any], max_params: int) -> list[tuple[str, tuple[int, ...]]]:
+    tensors = header.get("tensors")
+    if not isinstance(tensors, list):
+        raise _bad("header lacks the tensor list")
+    out, total = [], 0
+    for item in tensors:
+        ok = isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+        ok = ok and isinstance(item[1], list) and len(item[1]) <= 8
+        ok = ok and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in item[1])
+        if not ok:
+            raise _bad(f"tensor list entry {str(item)[:80]} is not [name, [dims]]")
+        shape = tuple(item[1])
+        total += math.prod(shape) if all(d <= max_params for d in shape) else max_params + 1
+        if total > max_params:
+            raise _bad(f"tensors hold more than {max_params} elements")
+        out.append((item[0], shape))
+    if len({name for name, _ in out}) != len(out):
+        raise _bad("tensor list names a tensor twice")
+    return out
+
+
+class _Reader:
+    """Bounded reads from the body; every overrun is a FormatError naming the tensor."""
+
+    def __init__(self, body: memoryview) -> None:
+        self.body, self.pos = body, 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.body):
+            raise _bad(f"{what} ({n} bytes at body offset {self.pos}) runs past the end")
+        self.pos += n
+        return bytes(self.body[self.pos - n : self.pos])
+
+    def varint(self, what: str, hi: int) -> int:
+        value = shift = 0
+        for _ in range(9):
+            byte = self.take(1, what)[0]
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                if value > hi:
+                    raise _bad(f"{what}={value} exceeds its bound {hi}")
+                return value
+        raise _bad(f"{what}: varint longer than 9 bytes")
+
+
+def _read_record(r: _Reader, name: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    """One record's fields and blobs, checked against the tensor's size; nothing decoded."""
+    numel = math.prod(shape)
+    kind = r.take(1, f"{name} kind")[0]
+    if kind == KIND_PLAIN:
+        code = r.take(1, f"{name} dtype")[0]
+        if code >= len(PLAIN_DTYPES):
+            raise _bad(f"{name}: plain dtype code {code} (allowed 0 float32, 1 float16, 2 int64)")
+        dtype = list(PLAIN_DTYPES)[code]
+        raw = r.take(numel * np.dtype(PLAIN_DTYPES[dtype]).itemsize, f"{name} values")
+        return {"name": name, "kind": "plain", "shape": list(shape), "dtype": dtype,
+                "bytes": 2 + len(raw), "raw": raw}  # fmt: skip
+    if kind != KIND_SHARED:
+        raise _bad(f"{name}: record kind {kind} (allowed 0 plain, 1 shared)")
+    bits, gap_bits, k = struct.unpack("<BBH", r.take(4, f"{name} widths"))
+    if not MIN_BITS <= bits <= MAX_BITS or not 1 <= gap_bits <= MAX_GAP_BITS:
+        raise _bad(f"{name}: bits={bits} (allowed {MIN_BITS}..{MAX_BITS}), gap_bits={gap_bits} "
+                   f"(allowed 1..{MAX_GAP_BITS})")  # fmt: skip
+    start = r.pos - 5
+    nnz = r.varint(f"{name} nnz", numel)
+    if k > min(1 << bits, nnz) or (nnz and not k):
+        raise _bad(f"{name}: codebook of {k} for {nnz} weights at {bits} bits")
+    n_gaps = r.varint(f"{name} gap count", nnz + numel // ((1 << gap_bits) - 1))
+    if n_gaps < nnz:
+        raise _bad(f"{name}: {n_gaps} gaps for {nnz} weights")
+    index_bytes = r.varint(f"{name} index bytes", len(r.body))
+    gaps_bytes = r.varint(f"{name} gap bytes", len(r.body))
+    codebook = r.take(4 * k, f"{name} codebook")
+    index, gaps = r.take(index_bytes, f"{name} indices"), r.take(gaps_bytes, f"{name} gaps")
+    coder = {0: "huffman", 1: "ans"}
+    return {
+        "name": name, "kind": "shared", "shape": list(shape), "bits": bits, "nnz": nnz,
+        "codebook": k, "gap_bits": gap_bits, "bytes": r.pos - start,
+        "index": {"coder": coder.get(index[:1] and index[0], "?"), "count": nnz,
+                  "alphabet": max(k, 1), "bytes": index_bytes},
+        "gaps": {"coder": coder.get(gaps[:1] and gaps[0], "?"), "count": n_gaps,
+                 "alphabet": 1 << gap_bits, "bytes": gaps_bytes},
+        "raw": (codebook, index, gaps),
+    }  # fmt: skip
+
+
+def _layout(data: bytes, max_params: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    header, body = _split(data)
+    r = _Reader(body)
+    records = [_read_record(r, n, s) for n, s in _tensor_list(header, max_params)]
+    if r.pos != len(body):
+        raise _bad(f"{len(body) - r.pos} bytes left over after the last tensor")
+    return header, records
+
+
+def read_sqz_layout(path: str | os.PathLike, max_params: int = MAX_PARAMS):
+    """``(header, entries)``: per tensor its widths, counts, coders and byte sizes.
+
+    Reads the record headers only; no stream is decoded (what ``squeezelab inspect`` shows).
+    """
+    header, records = _layout(_read(path), max_params)
+    return header, [{k: v for k, v in e.items() if k != "raw"} for e in records]
+
+
+class _SkipInit(TorchFunctionMode):
+    """Skip ``nn.init`` fills: on the meta device they would import torch._dynamo (seconds)
+    and their values are overwritten by the decoded ones anyway."""
+
+    SKIP = frozenset({"normal_", "uniform_", "zero_", "zeros_", "ones_", "fill_", "constant_",
+                      "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
+                      "xavier_normal_", "orthogonal_"})  # fmt: skip
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in self.SKIP:
+            return args[0] if args else kwargs.get("tensor")
+        return func(*args, **kwargs)
+
+
+def _skeleton(meta: Any, max_params: int) -> nn.Module:
+    """The module to fill, built on the meta device (no memory) after bounding the spec."""
+    from squeezelab.fileio import build_from_meta
+
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str):
+        raise _bad("header meta lacks the model name")
+    spec = meta.get("spec")
+    fields = [*(spec.items() if isinstance(spec, dict) else ()), *meta.items()]
+    for key, value in fields:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _SPEC_INT_BOUND:
+            raise _bad(f"header field {key}={value} is out of any model's range")
+    if (
+        isinstance(spec, dict)
+        and isinstance(spec.get("num_fire"), int)
+        and spec["num_fire"] > _MAX_FIRE
+    ):
+        raise _bad(f"header num_fire={spec['num_fire']} exceeds {_MAX_FIRE}")
+    try:
+        with torch.device("meta"), _SkipInit():
+            model = build_from_meta(meta)
+    except Exception as e:  # a spec from a stranger can fail in many ways; all mean "bad file"
+        raise _bad(f"cannot rebuild model {meta['model']!r} from the header: {e}") from e
+    total = sum(t.numel() for t in model.state_dict().values())
+    if total > max_params:
+        raise _bad(f"model has {total} elements, more than {max_params}")
+    return model
+
+
+def _decode_shared(e: dict[str, Any], shape: tuple[int, ...]) -> torch.Tensor:
+    name, nnz, gap_bits = e["name"], e["nnz"], e["gap_bits"]
+    codebook_raw, index_blob, gaps_blob = e["raw"]
+    codebook = np.frombuffer(codebook_raw, dtype="<f4").astype(np.float32)
+    idx = decode_stream(index_blob, nnz, max(e["codebook"], 1))
+    if nnz and idx.max() >= e["codebook"]:
+        raise _bad(f"{name}: index {int(idx.max())} outside the codebook of {e['codebook']}")
+    sym = decode_stream(gaps_blob, e["gaps"]["count"], 1 << gap_bits)
+    if len(sym) and sym[-1] == 0:
+        raise _bad(f"{name}: gap stream ends in a filler")
+    positions = positions_from_gaps(sym, gap_bits)
+    numel = math.prod(shape)
+    if len(positions) != nnz or (nnz and positions[-1] >= numel):
+        raise _bad(f"{name}: gaps give {len(positions)} positions up to "
+                   f"{positions[-1] if len(positions) else -1}, expected {nnz} below {numel}")  # fmt: skip
+    return SharedTensor(name, shape, e["bits"], codebook, idx, positions).dense()
+
+
+def _decode_plain(e: dict[str, Any], shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    if (e["dtype"] == "int64") == dtype.is_floating_point:
+        raise _bad(f"{e['name']}: plain {e['dtype']} cannot hold the model's {dtype} tensor")
+    arr = np.frombuffer(e["raw"], dtype=PLAIN_DTYPES[e["dtype"]])
+    native = np.int64 if e["dtype"] == "int64" else np.float32
+    return torch.from_numpy(arr.astype(native)).reshape(shape).to(dtype)
+
+
+def decode_sqz(data: bytes, max_params: int = MAX_PARAMS) -> tuple[nn.Module, dict[str, Any]]:
+    """Decode ``.sqz`` bytes to ``(module in eval mode, header)``; ``FormatError`` if bad."""
+    try:
+        return _decode(data, max_params)
+    except FormatError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RuntimeError) as e:
+        # every check above should fire first; this keeps a missed one a FormatError
+        raise _bad(f"malformed ({e.__class__.__name__}: {e})") from e
+
+
+def _decode(data: bytes, max_params: int) -> tuple[nn.Module, dict[str, Any]]:
+    header, records = _layout(data, max_params)
+    model = _skeleton(header.get("meta"), max_params)
+    expected = model.state_dict()
+    if {e["name"] for e in records} != set(expected):
+        diff = sorted(set(expected) ^ {e["name"] for e in records})[:3]
+        raise _bad(f"tensor list does not match model {header['meta']['model']!r} ({diff})")
+    state = {}
+    for e in records:
+        ref = expected[e["name"]]
+        shape = tuple(e["shape"])
+        if shape != tuple(ref.shape):
+            raise _bad(f"{e['name']} has shape {list(shape)}, the model needs {list(ref.shape)}")
+        if e["kind"] == "shared":
+            if ref.dtype != torch.float32:
+                raise _bad(f"{e['name']}: a {ref.dtype} tensor cannot be weight-shared")
+            state[e["name"]] = _decode_shared(e, shape)
+        else:
+            state[e["name"]] = _decode_plain(e, shape, ref.dtype)
+    model = model.to_empty(device="cpu")
+    model.load_state_dict(state, strict=True)
+    return model.eval(), header
+
+
+def load_sqz(path: str | os.PathLike, max_params: int = MAX_PARAMS) -> nn.Module:
+    """Decode a ``.sqz`` file to a runnable module (eval mode).
+
+    Example:
+        >>> model = load_sqz("model.sqz")  # doctest: +SKIP
+    """
+    return decode_sqz(_read(path), max_params)[0]
