@@ -1,0 +1,276 @@
+"""The study report: one self-contained HTML file (inline CSS, plots as base64 PNG).
+
+Renders the dict of :func:`squeezelab.explore.load_study_results` and nothing else:
+trial counts, objectives and constraints, the Pareto front with links to each run
+directory, the plots of :mod:`squeezelab.report.plots`, the front's specs, and any
+summary sections a caller adds. No scripts, no external files, fonts or styles.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from html import escape
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from squeezelab.report import plots
+from squeezelab.report import tables as tb
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:24px auto;
+max-width:1120px;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ccc}
+.meta{color:#555;margin:0 0 12px}.counts span{display:inline-block;margin-right:18px}
+.counts b{font-size:18px}.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}
+th,td{border:1px solid #d0d0d0;padding:3px 8px;text-align:left;white-space:nowrap}
+th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.front td{background:#fff3f3}tr.varies td{font-weight:600}
+.plots{display:flex;flex-wrap:wrap;gap:10px}
+figure{margin:0;border:1px solid #e0e0e0;padding:4px}figure img{display:block;max-width:100%}
+figcaption{font-size:12px;color:#555;max-width:520px}
+.note{color:#555;font-size:13px}
+"""
+
+DIRECTIONS = {"maximize": "maximise", "minimize": "minimise"}
+
+
+def render_report(
+    results: dict,
+    out_path: str | os.PathLike,
+    title: str | None = None,
+    extra_sections: list[dict] | None = None,
+) -> Path:
+    """Write the HTML report of a study to ``out_path`` atomically; returns the path.
+
+    Args:
+        results: the dict of ``squeezelab.explore.load_study_results``.
+        out_path: the HTML file to write; run-directory links are relative to its folder.
+        title: page title; defaults to ``"Study <name>"``.
+        extra_sections: summary tables shown first, each ``{"title": str, "rows":
+            [dict, ...], "text": str (optional)}``; columns are the rows' keys and
+            values are formatted by the unit in the key (``model_bytes``, ``latency_ms``...).
+
+    Example:
+        >>> from squeezelab.explore import load_study_results  # doctest: +SKIP
+        >>> render_report(load_study_results("sqlite:///runs/sr/study.db", "sr"),
+        ...               "report.html")  # doctest: +SKIP
+    """
+    from squeezelab.fileio import atomic_write_bytes
+
+    out_path = Path(out_path)
+    base_dir = out_path.resolve().parent
+    page = render_html(results, title, extra_sections, base_dir=base_dir)
+    atomic_write_bytes(out_path, page.encode("utf-8"))
+    return out_path
+
+
+def render_html(
+    results: dict,
+    title: str | None = None,
+    extra_sections: list[dict] | None = None,
+    base_dir: str | os.PathLike = ".",
+) -> str:
+    """The report as an HTML string; see :func:`render_report`."""
+    tb.check_results(results)
+    title = title or f"Study {results.get('study', '')}".strip()
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        _meta(results),
+    ]
+    for section in extra_sections or []:
+        parts.append(render_section(section))
+    parts += [
+        _overview(results),
+        _front(results, Path(base_dir)),
+        _plots(results),
+        _specs(results),
+        _space(results),
+        _all_trials(results, Path(base_dir)),
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+def render_section(section: dict) -> str:
+    """One summary section: ``{"title", "rows": [dict, ...], "text"?}`` as h2 + table.
+
+    Example:
+        >>> render_section({"title": "Design", "rows": [{"stage": "int8", "model_bytes": 2048}]})
+        ... # doctest: +ELLIPSIS
+        '<h2>Design</h2>...<td class="num">2 KiB</td>...'
+    """
+    rows = section.get("rows") or []
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    out = [f"<h2>{escape(str(section.get('title', '')))}</h2>"]
+    if section.get("text"):
+        out.append(f'<p class="note">{escape(str(section["text"]))}</p>')
+    out.append(_table(columns, [[(c, r.get(c)) for c in columns] for r in rows]))
+    return "".join(out)
+
+
+def _cell(name: str, value) -> str:
+    cls = ' class="num"' if tb.is_number(value) else ""
+    return f"<td{cls}>{escape(tb.fmt(name, value))}</td>"
+
+
+def _table(columns: list[str], rows: list[list], row_classes: list[str] | None = None) -> str:
+    """``rows`` hold ``(column, value)`` pairs, or ready ``<td>`` strings."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
+        cells = "".join(c if isinstance(c, str) else _cell(*c) for c in row)
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f'<div class="scroll"><table><tr>{head}</tr>{"".join(body)}</table></div>'
+
+
+def _safe_storage(url: str) -> str:
+    """The storage URL with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _meta(results: dict) -> str:
+    items = []
+    if results.get("study"):
+        items.append(f"study <b>{escape(str(results['study']))}</b>")
+    if results.get("storage"):
+        items.append(f"storage <code>{escape(_safe_storage(str(results['storage'])))}</code>")
+    return f'<p class="meta">{" · ".join(items)}</p>' if items else ""
+
+
+def _overview(results: dict) -> str:
+    counts = dict(results.get("counts") or {})
+    order = ["trained", "infeasible", "failed", "running", "total"]
+    keys = [k for k in order if k in counts] + [k for k in counts if k not in order]
+    spans = "".join(f"<span><b>{escape(str(counts[k]))}</b> {escape(k)}</span>" for k in keys)
+    objs = [
+        f"{escape(o.get('name', '?'))} ({DIRECTIONS.get(o.get('direction'), o.get('direction'))})"
+        for o in results.get("objectives") or []
+    ]
+    cons = []
+    for c in results.get("constraints") or []:
+        extra = [f"{k} {v}" for k, v in c.items() if k not in ("metric", "max")]
+        text = f"{c.get('metric')} ≤ {tb.fmt(str(c.get('metric')), c.get('max'))}"
+        cons.append(escape(text + (f" ({', '.join(extra)})" if extra else "")))
+    return (
+        f'<h2>Trials</h2><p class="counts">{spans}</p>'
+        f"<p><b>Objectives:</b> {', '.join(objs) or 'none recorded'}<br>"
+        f"<b>Constraints:</b> {', '.join(cons) or 'none'}</p>"
+    )
+
+
+def _run_link(run_dir, base_dir: Path) -> str:
+    """A relative file link to a run directory (absolute ``file:`` URI across drives)."""
+    if not run_dir:
+        return "<td>–</td>"
+    target = Path(run_dir)
+    target = target if target.is_absolute() else Path.cwd() / target
+    try:
+        href = quote(Path(os.path.relpath(target, base_dir)).as_posix()) + "/"
+    except ValueError:
+        href = target.as_uri() + "/"
+    return f'<td><a href="{escape(href)}">{escape(str(run_dir))}</a></td>'
+
+
+def _front(results: dict, base_dir: Path) -> str:
+    columns, rows = tb.front_table(results)
+    if not rows:
+        return '<h2>Pareto front</h2><p class="note">No trained trial yet: the front is empty.</p>'
+    body = [[(c, r.get(c)) for c in columns] + [_run_link(r["run_dir"], base_dir)] for r in rows]
+    note = (
+        f'<p class="note">{len(rows)} trials on the front the study recorded, best accuracy '
+        "first. Each link opens that model's run directory.</p>"
+    )
+    table = _table([*columns, "run directory"], body, ["front"] * len(rows))
+    return f'<h2>Pareto front</h2>{note}<div id="front">{table}</div>'
+
+
+def _img(fig, alt: str, caption: str) -> str:
+    data = base64.b64encode(plots.to_png(fig)).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )
+
+
+def _plots(results: dict) -> str:
+    if not tb.trained(results):
+        return '<h2>Plots</h2><p class="note">No trained trial yet: nothing to plot.</p>'
+    limits = tb.constraint_limits(results)
+    costs = [
+        _img(
+            plots.accuracy_vs_cost(results, c),
+            f"accuracy vs {c}",
+            f"Accuracy against {c}. Red: Pareto front (trial numbers); orange x: infeasible "
+            "candidates, costed but never trained" + (", dashed: the limit" if c in limits else ""),
+        )
+        for c in tb.cost_metrics(results)
+    ]
+    sweeps = []
+    for p in tb.varied_params(results):
+        fig = plots.sweep(results, p)
+        if fig is not None:
+            caption = f"Accuracy and median model size at each {p} (as SqueezeNet's Figure 3)."
+            sweeps.append(_img(fig, f"sweep of {p}", caption))
+    more = []
+    fig = plots.parallel_coordinates(results)
+    if fig is not None:
+        more.append(_img(fig, "parallel coordinates", "Each line is one trained trial."))
+    fig = plots.learning_curves(results)
+    if fig is not None:
+        more.append(_img(fig, "accuracy per epoch", "Does the per-trial budget suffice?"))
+    out = [f'<h2>Accuracy against each cost</h2><div class="plots">{"".join(costs)}</div>']
+    if sweeps:
+        out.append(f'<h2>Metaparameter sweeps</h2><div class="plots">{"".join(sweeps)}</div>')
+    if more:
+        out.append(f'<h2>Across trials</h2><div class="plots">{"".join(more)}</div>')
+    return "".join(out)
+
+
+def _specs(results: dict) -> str:
+    heads, rows = tb.spec_table(results)
+    if not rows:
+        return ""
+    body = [
+        [f"<th>{escape(r['field'])}</th>"] + [(r["field"], c) for c in r["cells"]] for r in rows
+    ]
+    classes = ["varies" if r["varies"] else "" for r in rows]
+    note = '<p class="note">Bold rows differ between front members.</p>'
+    return f"<h2>Specs of the front</h2>{note}{_table(['field', *heads], body, classes)}"
+
+
+def _space(results: dict) -> str:
+    space = results.get("space") or {}
+    if not space:
+        return ""
+    body = [[f"<th>{escape(str(k))}</th>", ("", v)] for k, v in space.items()]
+    return f"<h2>Search space</h2>{_table(['field', 'values'], body)}"
+
+
+def _all_trials(results: dict, base_dir: Path) -> str:
+    costs = tb.cost_metrics(results)
+    params = tb.varied_params(results)
+    on_front = tb.front_numbers(results)
+    columns = ["trial", "state", "feasible", "accuracy", *costs, *params, "run directory"]
+    body, classes = [], []
+    for t in sorted(results["trials"], key=lambda t: t.get("number") or 0):
+        row = [("trial", t.get("number")), ("state", t.get("state")), ("", t.get("feasible"))]
+        row += [(m, tb.metric(t, m)) for m in ["accuracy", *costs]]
+        row += [(p, (t.get("params") or {}).get(p)) for p in params]
+        body.append([*row, _run_link(t.get("run_dir"), base_dir)])
+        classes.append("front" if t.get("number") in on_front else "")
+    return (
+        f"<h2>Every trial</h2><details><summary>{len(body)} trials (front rows shaded)"
+        f"</summary>{_table(columns, body, classes)}</details>"
+    )

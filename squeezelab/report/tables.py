@@ -1,0 +1,207 @@
+"""Views of a study-results dict for the report: trial groups, the front, table rows, units.
+
+Reads only the dict of :func:`squeezelab.explore.load_study_results` (trials, pareto,
+objectives, constraints, counts); it never computes a cost. Number formats follow the
+units in the field names (``params``, ``macs``, ``*_bytes``, ``energy_pj``, ``latency_ms``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from squeezelab.errors import FormatError
+
+# Cost metrics that explore records for every costed candidate, in display order.
+COST_METRICS = ("params", "model_bytes", "macs", "energy_pj", "latency_ms", "peak_activation_bytes")
+
+LABELS = {
+    "accuracy": "accuracy",
+    "params": "parameters",
+    "model_bytes": "model size",
+    "macs": "MACs (multiply-adds)",
+    "energy_pj": "energy per inference",
+    "latency_ms": "latency per inference",
+    "peak_activation_bytes": "peak activation memory",
+}
+
+
+def check_results(results: Any) -> None:
+    """Raise FormatError unless ``results`` has the keys the report reads."""
+    if not isinstance(results, dict):
+        raise FormatError(f"study results must be a dict, got {type(results).__name__}")
+    missing = [k for k in ("trials", "pareto") if not isinstance(results.get(k), list)]
+    if missing:
+        raise FormatError(
+            f"study results lack list field(s) {missing}; expected the dict of "
+            "squeezelab.explore.load_study_results"
+        )
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def metric(trial: dict, name: str) -> float | None:
+    """A trial's metric value, or None when absent or not a finite number."""
+    v = (trial.get("metrics") or {}).get(name)
+    return v if is_number(v) else None
+
+
+def is_trained(trial: dict) -> bool:
+    return (
+        trial.get("state") == "COMPLETE"
+        and trial.get("feasible", True) is not False
+        and metric(trial, "accuracy") is not None
+    )
+
+
+def is_infeasible(trial: dict) -> bool:
+    return trial.get("feasible") is False
+
+
+def trained(results: dict) -> list[dict]:
+    return [t for t in results["trials"] if is_trained(t)]
+
+
+def infeasible(results: dict) -> list[dict]:
+    return [t for t in results["trials"] if is_infeasible(t)]
+
+
+def front(results: dict) -> list[dict]:
+    """The Pareto-front trials, best accuracy first.
+
+    ``results["pareto"]`` may list trial numbers or trial dicts; a dict entry is merged
+    over the trial of the same number.
+    """
+    by_number = {t.get("number"): t for t in results["trials"]}
+    members = []
+    for entry in results["pareto"]:
+        if isinstance(entry, dict):
+            members.append({**by_number.get(entry.get("number"), {}), **entry})
+        else:
+            members.append(by_number.get(entry, {"number": entry}))
+    return sorted(members, key=lambda t: -(metric(t, "accuracy") or -math.inf))
+
+
+def front_numbers(results: dict) -> set:
+    return {e.get("number") if isinstance(e, dict) else e for e in results["pareto"]}
+
+
+def objective_names(results: dict) -> list[str]:
+    return [o.get("name") for o in results.get("objectives") or [] if o.get("name")]
+
+
+def cost_metrics(results: dict) -> list[str]:
+    """Cost metrics with a value in at least one trial: objectives first, then COST_METRICS."""
+    names = [n for n in objective_names(results) if n != "accuracy"]
+    names += [n for n in COST_METRICS if n not in names]
+    return [n for n in names if any(metric(t, n) is not None for t in results["trials"])]
+
+
+def constraint_limits(results: dict) -> dict[str, float]:
+    """``{metric: max}`` for every constraint with a numeric maximum."""
+    return {
+        c["metric"]: c["max"]
+        for c in results.get("constraints") or []
+        if c.get("metric") and is_number(c.get("max"))
+    }
+
+
+def _key(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def varied_params(results: dict) -> list[str]:
+    """Trial parameters that take more than one value, in the search space's order."""
+    values: dict[str, set] = {}
+    for t in results["trials"]:
+        for k, v in (t.get("params") or {}).items():
+            values.setdefault(k, set()).add(_key(v))
+    space = list((results.get("space") or {}).keys())
+    order = [k for k in space if k in values] + [k for k in values if k not in space]
+    return [k for k in order if len(values[k]) > 1]
+
+
+def fmt(name: str, value: Any) -> str:
+    """Format one value for a human, with the unit its field name states.
+
+    Example:
+        >>> fmt("model_bytes", 4_992_000), fmt("accuracy", 0.8531), fmt("energy_pj", 2.5e6)
+        ('4.76 MiB', '85.31 %', '2.5 µJ')
+    """
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not is_number(value):
+        return value if isinstance(value, str) else _key(value)
+    if name == "accuracy":
+        return f"{100 * value:.2f} %"
+    if _units(name):
+        divisor, unit = display_unit(name, [value])
+        return f"{_digits(value / divisor)} {unit}".rstrip()
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4g}"
+
+
+def _digits(v: float) -> str:
+    """Three significant digits, without exponent up to 999,999."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _units(name: str) -> tuple[int, list[str]] | None:
+    if name.endswith("bytes"):
+        return 1024, ["B", "KiB", "MiB", "GiB", "TiB"]
+    if name == "energy_pj":
+        return 1000, ["pJ", "nJ", "µJ", "mJ", "J"]
+    if name in ("params", "macs"):
+        return 1000, ["", "k", "M", "G", "T"]
+    if name == "latency_ms":
+        return 1000, ["ms"]
+    return None
+
+
+def display_unit(name: str, values: list[float]) -> tuple[float, str]:
+    """``(divisor, unit)`` that shows the largest of ``values`` with 1 to 3 integer digits.
+
+    Example:
+        >>> display_unit("model_bytes", [200_000, 1_500_000]), display_unit("params", [5e4])
+        ((1048576, 'MiB'), (1000, 'k'))
+    """
+    base, units = _units(name) or (1, [""])
+    top = max((abs(v) for v in values), default=0.0)
+    i = 0
+    while top >= base ** (i + 1) and i < len(units) - 1:
+        i += 1
+    return base**i, units[i]
+
+
+def front_table(results: dict) -> tuple[list[str], list[dict]]:
+    """Columns and rows of the front table: trial, accuracy, costs, varied parameters."""
+    costs = cost_metrics(results)
+    params = varied_params(results)
+    columns = ["trial", "accuracy", *costs, *params]
+    rows = []
+    for t in front(results):
+        row = {"trial": t.get("number"), "accuracy": metric(t, "accuracy")}
+        row.update({c: metric(t, c) for c in costs})
+        row.update({p: (t.get("params") or {}).get(p) for p in params})
+        row["run_dir"] = t.get("run_dir")
+        rows.append(row)
+    return columns, rows
+
+
+def spec_table(results: dict) -> tuple[list[str], list[dict]]:
+    """Spec fields as rows, one column per front member; ``varies`` marks differing fields."""
+    members = [t for t in front(results) if isinstance(t.get("spec"), dict)]
+    fields: list[str] = []
+    for t in members:
+        fields += [k for k in t["spec"] if k not in fields]
+    rows = []
+    for f in fields:
+        cells = [t["spec"].get(f) for t in members]
+        rows.append({"field": f, "cells": cells, "varies": len({_key(c) for c in cells}) > 1})
+    return [f"#{t.get('number')}" for t in members], rows
