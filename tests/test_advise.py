@@ -67,8 +67,13 @@ def test_alexnet_names_fc_layers_and_proposes_conv_head(alexnet, alexnet_advice)
 
 def test_alexnet_playbook_order_and_savings(alexnet, alexnet_advice):
     techniques = [s.technique for s in alexnet_advice.suggestions]
-    for t in ("conv-head", "kernel-reduction", "channel-reduction", "distillation", "compression"):
+    for t in ("conv-head", "kernel-reduction", "channel-reduction", "downsample-later",
+              "downsample-earlier", "depthwise", "distillation", "compression"):  # fmt: skip
         assert t in techniques
+    later = next(s for s in alexnet_advice.suggestions if s.technique == "downsample-later")
+    assert later.targets == ["features.2", "features.5"] and later.saving["macs"] < 0
+    kinds = [type(m).__name__ for m in later.variant.features]
+    assert kinds[:6] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Conv2d"]
     assert techniques[-3:] == ["distillation", "compression", "compression"]
     assert alexnet_advice.spec is None and not any(
         s.modified_spec for s in alexnet_advice.suggestions

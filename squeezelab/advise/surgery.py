@@ -100,3 +100,50 @@ class ConvHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+
+
+def _kind(module: nn.Module) -> str:
+    if isinstance(module, _POOLS):
+        return "pool"
+    return "compute" if any(isinstance(m, nn.Conv2d) for m in module.modules()) else "other"
+
+
+def move_pools(seq: nn.Sequential, step: int) -> tuple[nn.Sequential, list[str]] | None:
+    """``seq`` with each pool moved past one compute block, later (+1) or earlier (-1).
+
+    A compute block is a child holding a convolution plus the activations and norms
+    after it. A pool never moves before the first block (the stem) nor past another
+    pool. Returns the reordered Sequential (sharing ``seq``'s children) and the names
+    of the pools moved, or None when none can move.
+
+    Example:
+        >>> seq = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3))
+        >>> [type(m).__name__ for m in move_pools(seq, 1)[0]]
+        ['Conv2d', 'ReLU', 'Conv2d', 'MaxPool2d']
+    """
+    blocks: list[tuple[str, list[str]]] = []  # (kind, child names)
+    for name, child in seq.named_children():
+        kind = _kind(child)
+        if kind == "other" and blocks and blocks[-1][0] == "compute":
+            blocks[-1][1].append(name)
+        else:
+            blocks.append((kind, [name]))
+    kinds = [k for k, _ in blocks]
+    stem = kinds.index("compute") if "compute" in kinds else len(blocks)
+    moved = []
+    for i in range(len(blocks) - 1, -1, -1) if step > 0 else range(len(blocks)):
+        j = i + step
+        if (
+            blocks[i][0] == "pool"
+            and min(i, j) > stem
+            and j < len(blocks)
+            and (blocks[j][0] == "compute")
+        ):
+            blocks[i], blocks[j] = blocks[j], blocks[i]
+            moved.append(blocks[j][1][0])
+    if not moved:
+        return None
+    return nn.Sequential(*(seq.get_submodule(n) for _, names in blocks for n in names)), moved

@@ -20,6 +20,7 @@ from squeezelab.advise.surgery import (
     depthwise_separable,
     grouped,
     is_same_3x3,
+    move_pools,
     swap,
     with_squeeze,
 )
@@ -183,30 +184,62 @@ def _shift(pools: tuple[int, ...], step: int, last: int) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
+_DOWNSAMPLING = (
+    (1, "downsample-later", "larger activation maps for more layers (strategy 3, for accuracy)"),
+    (-1, "downsample-earlier", "smaller activation maps sooner (fewer MACs; SqueezeNet v1.1 "
+     "moved its pools earlier, with other changes, for 2.4x fewer MACs than v1.0)"),
+)  # fmt: skip
+
+
+def _spec_pools(ctx: Context, step: int):
+    pools = ctx.spec.pool_after
+    moved = _shift(pools, step, ctx.spec.num_fire + 1)
+    built = _spec_variant(ctx, pool_after=moved) if moved != pools else None
+    if built is None:
+        return None
+    spec, variant = built
+    pool_layers = [x.name for x in ctx.before.layers if x.kind == "MaxPool2d"]  # pools in order
+    targets = [n for n, p in zip(pool_layers, sorted(pools), strict=False) if p not in moved]
+    return variant, targets, f"pool_after {list(pools)} -> {list(moved)}", spec.to_dict()
+
+
+def _moved_pools(ctx: Context, step: int):
+    replacements: dict[str, nn.Module] = {}
+    targets: list[str] = []
+    for name, module in ctx.model.named_modules():
+        if (
+            not isinstance(module, nn.Sequential)
+            or not name
+            or any(name.startswith(f"{r}.") for r in replacements)
+        ):
+            continue
+        found = move_pools(module, step)
+        if found is not None:
+            replacements[name] = found[0]
+            targets += [f"{name}.{n}" for n in found[1]]
+    if not replacements:
+        return None
+    order = [name for name, _ in ctx.model.named_modules()]
+    targets.sort(key=order.index)
+    where = f"one block {'later' if step > 0 else 'earlier'}"
+    return swap(ctx.model, replacements), targets, f"moving {_names(targets)} {where}", None
+
+
 def downsampling(ctx: Context) -> list[Suggestion]:
     """(4) Move the pools later (larger maps, accuracy, more MACs) or earlier (fewer MACs)."""
-    if ctx.spec is None:
-        return []
-    pools, last = ctx.spec.pool_after, ctx.spec.num_fire + 1
     out = []
-    for step, technique, why in (
-        (1, "downsample-later", "larger activation maps for more layers (strategy 3, "
-            "for accuracy)"),
-        (-1, "downsample-earlier", "smaller activation maps sooner (SqueezeNet v1.1 "
-             "moved its pools earlier, among other changes, for 2.4x fewer MACs than v1.0)"),
-    ):  # fmt: skip
-        moved = _shift(pools, step, last)
-        built = _spec_variant(ctx, pool_after=moved) if moved != pools else None
+    for step, technique, why in _DOWNSAMPLING:
+        built = _spec_pools(ctx, step) if ctx.spec is not None else _moved_pools(ctx, step)
         if built is None:
             continue
-        spec, variant = built
-        s = ctx.measure(variant)
-        targets = [f"fire{p}" for p in pools if p not in moved]
-        message = (
-            f"pool_after {list(pools)} -> {list(spec.pool_after)} gives {why}; it "
-            f"{_figures(s, ('macs', 'peak_activation_bytes'))}."
-        )
-        out.append(Suggestion(technique, targets, message, s, spec.to_dict(), variant=variant))
+        variant, targets, change, spec = built
+        try:
+            s = ctx.measure(variant)
+        except RuntimeError:  # a layer after the pools needs the old spatial size
+            continue
+        figures = _figures(s, ("macs", "peak_activation_bytes"))
+        message = f"{change} gives {why}; it {figures}."
+        out.append(Suggestion(technique, targets, message, s, spec, variant=variant))
     return out
 
 
