@@ -7,10 +7,12 @@ MACs, model bytes, energy, predicted latency, peak activations), or from
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from squeezelab.explore.space import Candidate, Constraint, Objective, Space
 
+_MEMO: dict[str, dict[str, float]] = {}  # the screen revisits points (NSGA-II, retries)
 COST_FIELDS = ("params", "macs", "model_bytes", "energy_pj", "latency_ms", "peak_activation_bytes")
 
 
@@ -26,6 +28,10 @@ def cost_candidate(space: Space, candidate: Candidate, model=None) -> dict[str, 
     """
     from squeezelab.analysis import profile
 
+    key = json.dumps([candidate.to_dict(), space.raw.get("costing"), space.raw.get("objectives"),
+                      space.raw.get("constraints")], sort_keys=True, default=str)  # fmt: skip
+    if key in _MEMO:
+        return dict(_MEMO[key])
     model = candidate.build() if model is None else model
     profiles: dict[tuple, Any] = {}
 
@@ -51,6 +57,8 @@ def cost_candidate(space: Space, candidate: Candidate, model=None) -> dict[str, 
         else:
             p = prof(o.hardware or space.hardware, o.bits or space.weight_bits)
             out[o.key] = float(getattr(p, o.metric))
+    if not any(o.measured for o in space.metric_list()):  # measurements are not memoised
+        _MEMO[key] = dict(out)
     return out
 
 

@@ -61,7 +61,7 @@ def _trial_dict(t, space: Space) -> dict[str, Any]:
     trained = bool(ua.get("trained"))
     if not trained:
         metrics["accuracy"] = None
-    state = t.state.name.lower()
+    state = {TrialState.FAIL: "failed"}.get(t.state, t.state.name.lower())
     if t.state == TrialState.COMPLETE:
         state = "trained" if trained else "infeasible"
     elif t.state == TrialState.PRUNED:
@@ -105,6 +105,7 @@ def load_study_results(storage: str, study_name: str | None = None) -> dict[str,
         >>> r["counts"]["trained"]  # doctest: +SKIP
         8
     """
+    from squeezelab.explore.storage import storage_url
     from squeezelab.explore.study import open_study
 
     study, space = open_study(None, storage, study_name, storage if "://" not in storage else None)
@@ -133,7 +134,7 @@ def load_study_results(storage: str, study_name: str | None = None) -> dict[str,
     counts["total"] = len(trials)
     return {
         "study": study.study_name,
-        "storage": study._storage.url if hasattr(study._storage, "url") else str(storage),
+        "storage": storage_url(storage),
         "objectives": [
             {"name": o.key, "metric": o.metric, "direction": o.direction} for o in space.objectives
         ],

@@ -28,11 +28,13 @@ def storage_url(storage: str | None, study_dir: str | Path | None = None) -> str
         return (
             f"sqlite:///{(path / DB_NAME if path.is_dir() or not path.suffix else path).resolve()}"
         )
-    if not storage.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg2://")):
+    if not storage.startswith(("sqlite:///", "postgresql://", "postgresql+")):
         raise ConfigError(
             f"--storage={storage!r} is invalid: allowed a study directory, sqlite:///FILE "
             "or postgresql://USER@HOST:PORT/DB"
         )
+    if storage.startswith("postgresql://"):  # SQLAlchemy 2.1 would pick psycopg 3; we ship psycopg2
+        return "postgresql+psycopg2://" + storage.removeprefix("postgresql://")
     return storage
 
 

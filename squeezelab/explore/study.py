@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +54,15 @@ def make_sampler(space: Space, seed: int | None = None):
         kind = "nsga2" if len(space.objectives) > 1 else "tpe"
     if kind in ("random", "grid"):  # grid points are enqueued; random covers retries only
         return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=_constraints)
-    pop = space.population or max(4, min(50, space.trials // 2))
-    return optuna.samplers.NSGAIISampler(
-        population_size=pop, seed=seed, constraints_func=_constraints
-    )
+    # constraints_func works on Optuna 4 and 5 (5 deprecates it for Trial.set_constraint)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        if kind == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, constraints_func=_constraints)
+        pop = space.population or max(4, min(50, space.trials // 2))
+        return optuna.samplers.NSGAIISampler(
+            population_size=pop, seed=seed, constraints_func=_constraints
+        )
 
 
 def _suggest(trial, space: Space) -> dict[str, Any]:
@@ -300,6 +304,29 @@ def _worker_main(kwargs: dict[str, Any]) -> None:
     run_worker(**kwargs)
 
 
+def init_study(
+    space: Space,
+    study_dir,
+    storage: str | None = None,
+    study_name: str | None = None,
+    check: bool = True,
+):
+    """Screen the space, create (or reopen) its study, queue grid points and retries.
+
+    Raises InfeasibleError before anything is stored when no candidate meets the
+    constraints. Returns the Optuna study.
+    """
+    from squeezelab.explore.screen import check_feasible
+
+    Path(study_dir).mkdir(parents=True, exist_ok=True)
+    report = check_feasible(space) if check else None
+    study, space = open_study(space, storage, study_name, study_dir)
+    if report is not None:
+        study.set_user_attr("screen", report.to_dict())
+    prepare(study, space)
+    return study
+
+
 def run_study(
     space: Space,
     study_dir,
@@ -322,16 +349,7 @@ def run_study(
         >>> from squeezelab.explore import load_space, run_study
         >>> run_study(load_space("paper-sr-sweep"), "runs/sr")  # doctest: +SKIP
     """
-    from squeezelab.explore.screen import check_feasible
-
-    study_dir = Path(study_dir)
-    study_dir.mkdir(parents=True, exist_ok=True)
-    if check:
-        report = check_feasible(space)
-    study, space = open_study(space, storage, study_name, study_dir, heartbeat_s, grace_s)
-    if check:
-        study.set_user_attr("screen", report.to_dict())
-    prepare(study, space)
+    study = init_study(space, study_dir, storage, study_name, check)
     kw = dict(storage=storage, study_name=study.study_name, out_dir=str(study_dir),
               train_fn=train_fn, heartbeat_s=heartbeat_s, grace_s=grace_s)  # fmt: skip
     if workers <= 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,9 @@ def fake_train(candidate, train, run_dir: Path):
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir.parent.parent / "calls.jsonl", "a") as f:
-        f.write(json.dumps({"run_dir": str(run_dir), "spec": candidate.spec}) + "\n")
+        f.write(
+            json.dumps({"run_dir": str(run_dir), "spec": candidate.spec, "pid": os.getpid()}) + "\n"
+        )
     sr = (candidate.spec or {}).get("sr", 0.5)
     for epoch in range(2):
         time.sleep(float(train.get("fake_sleep_s", 0.0)))
