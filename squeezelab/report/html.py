@@ -19,7 +19,7 @@ from squeezelab.report import tables as tb
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:24px auto;
-max-width:1120px;padding:0 16px}
+max-width:1200px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ccc}
 .meta{color:#555;margin:0 0 12px}.counts span{display:inline-block;margin-right:18px}
 .counts b{font-size:18px}.scroll{overflow-x:auto}
@@ -116,13 +116,14 @@ def render_section(section: dict) -> str:
 
 
 def _cell(name: str, value) -> str:
-    cls = ' class="num"' if tb.is_number(value) else ""
+    cls = ' class="num"' if value is None or tb.is_number(value) else ""
     return f"<td{cls}>{escape(tb.fmt(name, value))}</td>"
 
 
 def _table(columns: list[str], rows: list[list], row_classes: list[str] | None = None) -> str:
     """``rows`` hold ``(column, value)`` pairs, or ready ``<td>`` strings."""
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    # <wbr> lets long field names (peak_activation_bytes) break at their underscores
+    head = "".join(f"<th>{escape(c).replace('_', '_<wbr>')}</th>" for c in columns)
     body = []
     for i, row in enumerate(rows):
         cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
@@ -151,8 +152,9 @@ def _meta(results: dict) -> str:
 
 def _overview(results: dict) -> str:
     counts = dict(results.get("counts") or {})
-    order = ["trained", "infeasible", "failed", "running", "total"]
+    order = ["trained", "infeasible", "invalid", "failed", "running", "waiting", "total"]
     keys = [k for k in order if k in counts] + [k for k in counts if k not in order]
+    keys = [k for k in keys if counts[k] or k in ("trained", "infeasible", "failed", "total")]
     spans = "".join(f"<span><b>{escape(str(counts[k]))}</b> {escape(k)}</span>" for k in keys)
     objs = [
         f"{escape(o.get('name', '?'))} ({DIRECTIONS.get(o.get('direction'), o.get('direction'))})"
@@ -160,13 +162,30 @@ def _overview(results: dict) -> str:
     ]
     cons = []
     for c in results.get("constraints") or []:
-        extra = [f"{k} {v}" for k, v in c.items() if k not in ("metric", "max")]
-        text = f"{c.get('metric')} ≤ {tb.fmt(str(c.get('metric')), c.get('max'))}"
-        cons.append(escape(text + (f" ({', '.join(extra)})" if extra else "")))
+        name = str(c.get("metric"))
+        bounds = [f"{op} {tb.fmt(name, c[k])}" for k, op in (("min", "≥"), ("max", "≤")) if k in c]
+        cons.append(escape(f"{name} {' and '.join(bounds)}"))
     return (
         f'<h2>Trials</h2><p class="counts">{spans}</p>'
         f"<p><b>Objectives:</b> {', '.join(objs) or 'none recorded'}<br>"
-        f"<b>Constraints:</b> {', '.join(cons) or 'none'}</p>"
+        f"<b>Constraints:</b> {', '.join(cons) or 'none'}</p>{_screen(results)}"
+    )
+
+
+def _screen(results: dict) -> str:
+    """One line on the analytic screen: candidates costed, feasible, how fast."""
+    sc = results.get("screen")
+    if not isinstance(sc, dict) or not tb.is_number(sc.get("checked")):
+        return ""
+    speed = sc.get("candidates_per_s")
+    rate = f", {tb.fmt('', speed)} candidates/s" if tb.is_number(speed) else ""
+    best = sc.get("best") or {}
+    reach = ", ".join(f"{k} {tb.fmt(k, v)}" for k, v in best.items() if tb.is_number(v))
+    return (
+        f'<p class="note">Analytic screen before training: {sc["checked"]:,} candidate(s) '
+        f"costed, {sc.get('feasible', '?')} feasible, {sc.get('invalid', 0)} invalid{rate}."
+        + (f" Smallest reachable: {escape(reach)}." if reach else "")
+        + "</p>"
     )
 
 
@@ -180,19 +199,28 @@ def _run_link(run_dir, base_dir: Path) -> str:
         href = quote(Path(os.path.relpath(target, base_dir)).as_posix()) + "/"
     except ValueError:
         href = target.as_uri() + "/"
-    return f'<td><a href="{escape(href)}">{escape(str(run_dir))}</a></td>'
+    short = "/".join(target.parts[-2:])
+    return f'<td><a href="{escape(href)}" title="{escape(str(run_dir))}">{escape(short)}</a></td>'
 
 
 def _front(results: dict, base_dir: Path) -> str:
     columns, rows = tb.front_table(results)
     if not rows:
         return '<h2>Pareto front</h2><p class="note">No trained trial yet: the front is empty.</p>'
-    body = [[(c, r.get(c)) for c in columns] + [_run_link(r["run_dir"], base_dir)] for r in rows]
+    finals = "final_accuracy" in columns
+    body = []
+    for r in rows:
+        links = [_run_link(r["run_dir"], base_dir)]
+        links += [_run_link(r["final_run_dir"], base_dir)] if finals else []
+        body.append([(c, r.get(c)) for c in columns] + links)
     note = (
         f'<p class="note">{len(rows)} trials on the front the study recorded, best accuracy '
-        "first. Each link opens that model's run directory.</p>"
+        "first. Each link opens that model's run directory"
+        + ("; final_accuracy is the retraining at full budget." if finals else ".")
+        + "</p>"
     )
-    table = _table([*columns, "run directory"], body, ["front"] * len(rows))
+    heads = [*columns, "run directory", *(["final run"] if finals else [])]
+    table = _table(heads, body, ["front"] * len(rows))
     return f'<h2>Pareto front</h2>{note}<div id="front">{table}</div>'
 
 
@@ -251,23 +279,26 @@ def _specs(results: dict) -> str:
 
 
 def _space(results: dict) -> str:
+    """The space's parameters (fixed value, choices or range) and its other sections."""
     space = results.get("space") or {}
     if not space:
         return ""
-    body = [[f"<th>{escape(str(k))}</th>", ("", v)] for k, v in space.items()]
-    return f"<h2>Search space</h2>{_table(['field', 'values'], body)}"
+    params = space.get("params") if isinstance(space.get("params"), dict) else {}
+    rows = [[f"<th>{escape(str(k))}</th>", ("", v)] for k, v in params.items()]
+    rows += [[f"<th>{escape(str(k))}</th>", ("", v)] for k, v in space.items() if k != "params"]
+    return f"<h2>Search space</h2>{_table(['field', 'values'], rows)}"
 
 
 def _all_trials(results: dict, base_dir: Path) -> str:
     costs = tb.cost_metrics(results)
     params = tb.varied_params(results)
     on_front = tb.front_numbers(results)
-    columns = ["trial", "state", "feasible", "accuracy", *costs, *params, "run directory"]
+    columns = ["trial", "state", *params, "accuracy", *costs, "run directory"]
     body, classes = [], []
     for t in sorted(results["trials"], key=lambda t: t.get("number") or 0):
-        row = [("trial", t.get("number")), ("state", t.get("state")), ("", t.get("feasible"))]
-        row += [(m, tb.metric(t, m)) for m in ["accuracy", *costs]]
+        row = [("trial", t.get("number")), ("state", t.get("state"))]
         row += [(p, (t.get("params") or {}).get(p)) for p in params]
+        row += [(m, tb.metric(t, m)) for m in ["accuracy", *costs]]
         body.append([*row, _run_link(t.get("run_dir"), base_dir)])
         classes.append("front" if t.get("number") in on_front else "")
     return (

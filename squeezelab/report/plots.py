@@ -39,18 +39,20 @@ def to_png(fig) -> bytes:
 def _scale(name: str, values: list[float]) -> tuple[float, str]:
     """Divisor and axis label for ``name`` so that ticks read in one unit (KiB, M, µJ...)."""
     divisor, unit = tb.display_unit(name, values)
-    label = f"{tb.LABELS.get(name, name)} ({name}" + (f", {unit})" if unit else ")")
+    label = f"{tb.label(name)} ({name}" + (f", {unit})" if unit else ")")
     return divisor, label
 
 
 def _log_if_wide(ax, which: str, values: list[float]) -> None:
     """Log scale when positive values span more than a decade; plain tick numbers."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     positive = [v for v in values if v > 0]
     if positive and len(positive) == len(values) and max(positive) / min(positive) > 10:
         (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+        if max(positive) / min(positive) < 300:  # few decades: label 1, 2, 5 of each
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
     else:
@@ -74,6 +76,13 @@ def _legend_below(fig, *axes) -> None:
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(handles)),
                    fontsize=7, frameon=False)  # fmt: skip
+
+
+def _accuracy_floor(ax, results: dict) -> None:
+    floor = tb.constraint_limits(results, "min").get("accuracy")
+    if floor is not None:
+        ax.axhline(floor, color="black", linestyle=":", linewidth=1,
+                   label=f"accuracy ≥ {tb.fmt('accuracy', floor)}")  # fmt: skip
 
 
 def accuracy_vs_cost(results: dict, cost: str):
@@ -114,11 +123,12 @@ def accuracy_vs_cost(results: dict, cost: str):
     if limit is not None:
         ax.axvline(limit / div, color="black", linestyle="--", linewidth=1,
                    label=f"limit {tb.fmt(cost, limit)}")  # fmt: skip
+    _accuracy_floor(ax, results)
     _log_if_wide(ax, "x", [x / div for x in every if x is not None])
     _percent(ax)
     ax.set_xlabel(label)
     ax.set_ylabel("accuracy")
-    ax.set_title(f"accuracy vs {tb.LABELS.get(cost, cost)}", fontsize=10)
+    ax.set_title(f"accuracy vs {tb.label(cost)}", fontsize=10)
     ax.grid(alpha=0.3)
     _legend_below(fig, ax)
     return fig
@@ -136,7 +146,8 @@ def sweep(results: dict, param: str):
     """Accuracy (and model size) against one metaparameter, as the paper's Figure 3.
 
     Dots are trained trials; the line joins the best accuracy at each value. The dashed
-    line on the right axis is the median model size (``model_bytes``, else ``params``).
+    line on the right axis is the median model size (``model_bytes``, else ``params``) of
+    every costed candidate, infeasible ones too, so the sweep shows where the limit cuts.
     Returns None when no trained trial has the parameter.
     """
     done = [t for t in tb.trained(results) if param in (t.get("params") or {})]
@@ -151,10 +162,14 @@ def sweep(results: dict, param: str):
     levels = sorted(set(xs))
     best = [max(y for x, y in zip(xs, ys, strict=True) if x == lv) for lv in levels]
     ax.plot(levels, best, "o-", color=TRIAL, label="best accuracy")
+    _accuracy_floor(ax, results)
     _percent(ax)
     ax.set_ylabel("accuracy", color=TRIAL)
     costs = tb.cost_metrics(results)
-    size_name = next((c for c in ("model_bytes", "params") if c in costs), None)
+    sizes = [c for c in costs if tb.base_metric(c) == "model_bytes"] + ["params"] * (
+        "params" in costs
+    )
+    size_name = sizes[0] if sizes else None
     axes = [ax]
     if size_name:
         # Sizes of every costed candidate, infeasible ones too: the size axis is the space's.
@@ -162,12 +177,17 @@ def sweep(results: dict, param: str):
         cx = [pos(t["params"][param]) for t in costed]
         sizes = [tb.metric(t, size_name) for t in costed]
         div, label = _scale(size_name, sizes)
-        med = []
-        for lv in levels:
-            group = [v for x, v in zip(cx, sizes, strict=True) if x == lv]
-            med.append(statistics.median(group) / div if group else float("nan"))
+        size_levels = sorted(set(cx))
+        med = [
+            statistics.median(v for x, v in zip(cx, sizes, strict=True) if x == lv) / div
+            for lv in size_levels
+        ]
         ax2 = ax.twinx()
-        ax2.plot(levels, med, "s--", color=SIZE, label="median model size")
+        ax2.plot(size_levels, med, "s--", color=SIZE, label="median model size")
+        limit = tb.constraint_limits(results).get(size_name)
+        if limit is not None:
+            ax2.axhline(limit / div, color=SIZE, linestyle=(0, (1, 3)), linewidth=1,
+                        label=f"size limit {tb.fmt(size_name, limit)}")  # fmt: skip
         ax2.set_ylabel(label, color=SIZE)
         axes.append(ax2)
     if labels:

@@ -2,7 +2,8 @@
 
 Reads only the dict of :func:`squeezelab.explore.load_study_results` (trials, pareto,
 objectives, constraints, counts); it never computes a cost. Number formats follow the
-units in the field names (``params``, ``macs``, ``*_bytes``, ``energy_pj``, ``latency_ms``).
+units in the field names (``params``, ``macs``, ``*_bytes``, ``energy_pj``, ``latency_ms``);
+a key with options, e.g. ``model_bytes[8bit]``, formats as its metric.
 """
 
 from __future__ import annotations
@@ -50,15 +51,12 @@ def metric(trial: dict, name: str) -> float | None:
 
 
 def is_trained(trial: dict) -> bool:
-    return (
-        trial.get("state") == "COMPLETE"
-        and trial.get("feasible", True) is not False
-        and metric(trial, "accuracy") is not None
-    )
+    return trial.get("state") == "trained" and metric(trial, "accuracy") is not None
 
 
 def is_infeasible(trial: dict) -> bool:
-    return trial.get("feasible") is False
+    """Costed, broke a constraint, never trained."""
+    return trial.get("state") == "infeasible"
 
 
 def trained(results: dict) -> list[dict]:
@@ -70,23 +68,14 @@ def infeasible(results: dict) -> list[dict]:
 
 
 def front(results: dict) -> list[dict]:
-    """The Pareto-front trials, best accuracy first.
-
-    ``results["pareto"]`` may list trial numbers or trial dicts; a dict entry is merged
-    over the trial of the same number.
-    """
+    """The trials that ``results["pareto"]`` lists by number, best accuracy first."""
     by_number = {t.get("number"): t for t in results["trials"]}
-    members = []
-    for entry in results["pareto"]:
-        if isinstance(entry, dict):
-            members.append({**by_number.get(entry.get("number"), {}), **entry})
-        else:
-            members.append(by_number.get(entry, {"number": entry}))
+    members = [by_number.get(n, {"number": n}) for n in results["pareto"]]
     return sorted(members, key=lambda t: -(metric(t, "accuracy") or -math.inf))
 
 
 def front_numbers(results: dict) -> set:
-    return {e.get("number") if isinstance(e, dict) else e for e in results["pareto"]}
+    return set(results["pareto"])
 
 
 def objective_names(results: dict) -> list[str]:
@@ -94,19 +83,32 @@ def objective_names(results: dict) -> list[str]:
 
 
 def cost_metrics(results: dict) -> list[str]:
-    """Cost metrics with a value in at least one trial: objectives first, then COST_METRICS."""
-    names = [n for n in objective_names(results) if n != "accuracy"]
-    names += [n for n in COST_METRICS if n not in names]
+    """Cost keys with a value in some trial: objectives, constraints, then COST_METRICS."""
+    names = objective_names(results)
+    names += [c.get("metric") for c in results.get("constraints") or []]
+    names += list(COST_METRICS)
+    names = [n for i, n in enumerate(names) if n and n != "accuracy" and n not in names[:i]]
     return [n for n in names if any(metric(t, n) is not None for t in results["trials"])]
 
 
-def constraint_limits(results: dict) -> dict[str, float]:
-    """``{metric: max}`` for every constraint with a numeric maximum."""
+def constraint_limits(results: dict, bound: str = "max") -> dict[str, float]:
+    """``{metric: limit}`` for every constraint with a numeric ``bound`` (max or min)."""
     return {
-        c["metric"]: c["max"]
+        c["metric"]: c[bound]
         for c in results.get("constraints") or []
-        if c.get("metric") and is_number(c.get("max"))
+        if c.get("metric") and is_number(c.get(bound))
     }
+
+
+def base_metric(key: str) -> str:
+    """``model_bytes[8bit]`` -> ``model_bytes``."""
+    return key.split("[", 1)[0]
+
+
+def label(key: str) -> str:
+    """A human name for a metric key, e.g. ``model size [8bit]``."""
+    base = base_metric(key)
+    return LABELS.get(base, base) + key[len(base) :].replace("[", " [")
 
 
 def _key(v: Any) -> str:
@@ -119,7 +121,7 @@ def varied_params(results: dict) -> list[str]:
     for t in results["trials"]:
         for k, v in (t.get("params") or {}).items():
             values.setdefault(k, set()).add(_key(v))
-    space = list((results.get("space") or {}).keys())
+    space = list(((results.get("space") or {}).get("params") or {}).keys())
     order = [k for k in space if k in values] + [k for k in values if k not in space]
     return [k for k in order if len(values[k]) > 1]
 
@@ -137,7 +139,8 @@ def fmt(name: str, value: Any) -> str:
         return "yes" if value else "no"
     if not is_number(value):
         return value if isinstance(value, str) else _key(value)
-    if name == "accuracy":
+    name = base_metric(name)
+    if name.endswith("accuracy"):
         return f"{100 * value:.2f} %"
     if _units(name):
         divisor, unit = display_unit(name, [value])
@@ -171,7 +174,7 @@ def display_unit(name: str, values: list[float]) -> tuple[float, str]:
         >>> display_unit("model_bytes", [200_000, 1_500_000]), display_unit("params", [5e4])
         ((1048576, 'MiB'), (1000, 'k'))
     """
-    base, units = _units(name) or (1, [""])
+    base, units = _units(base_metric(name)) or (1, [""])
     top = max((abs(v) for v in values), default=0.0)
     i = 0
     while top >= base ** (i + 1) and i < len(units) - 1:
@@ -179,29 +182,52 @@ def display_unit(name: str, values: list[float]) -> tuple[float, str]:
     return base**i, units[i]
 
 
+def _final(trial: dict) -> dict:
+    final = trial.get("final")
+    return final if isinstance(final, dict) else {}
+
+
 def front_table(results: dict) -> tuple[list[str], list[dict]]:
-    """Columns and rows of the front table: trial, accuracy, costs, varied parameters."""
+    """Columns and rows of the front table: trial, varied parameters, accuracy, costs.
+
+    When the study's second stage retrained the front, ``final_accuracy`` and
+    ``final_run_dir`` come with each row (None where that member is not retrained yet).
+    """
     costs = cost_metrics(results)
     params = varied_params(results)
-    columns = ["trial", "accuracy", *costs, *params]
+    members = front(results)
+    finals = any(_final(t) for t in members)
+    columns = ["trial", *params, "accuracy", *(["final_accuracy"] if finals else []), *costs]
     rows = []
-    for t in front(results):
+    for t in members:
         row = {"trial": t.get("number"), "accuracy": metric(t, "accuracy")}
+        if finals:
+            acc = _final(t).get("accuracy")
+            row["final_accuracy"] = acc if is_number(acc) else None
         row.update({c: metric(t, c) for c in costs})
         row.update({p: (t.get("params") or {}).get(p) for p in params})
         row["run_dir"] = t.get("run_dir")
+        row["final_run_dir"] = _final(t).get("run_dir")
         rows.append(row)
     return columns, rows
 
 
+def _architecture(trial: dict) -> dict:
+    """The model name plus its SqueezeNetSpec fields, or its builder keywords (zoo peers)."""
+    arch = {"model": trial["model"]} if trial.get("model") else {}
+    spec = trial.get("spec") if isinstance(trial.get("spec"), dict) else None
+    return {**arch, **(spec or trial.get("model_args") or {})}
+
+
 def spec_table(results: dict) -> tuple[list[str], list[dict]]:
     """Spec fields as rows, one column per front member; ``varies`` marks differing fields."""
-    members = [t for t in front(results) if isinstance(t.get("spec"), dict)]
+    members = [(t, _architecture(t)) for t in front(results)]
+    members = [(t, a) for t, a in members if a]
     fields: list[str] = []
-    for t in members:
-        fields += [k for k in t["spec"] if k not in fields]
+    for _, arch in members:
+        fields += [k for k in arch if k not in fields]
     rows = []
     for f in fields:
-        cells = [t["spec"].get(f) for t in members]
+        cells = [arch.get(f) for _, arch in members]
         rows.append({"field": f, "cells": cells, "varies": len({_key(c) for c in cells}) > 1})
-    return [f"#{t.get('number')}" for t in members], rows
+    return [f"#{t.get('number')}" for t, _ in members], rows

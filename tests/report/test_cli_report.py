@@ -1,69 +1,66 @@
-"""``squeezelab report``: STUDY directory or --storage, one line and exit 2 on bad input.
+"""``squeezelab report`` on a real (tiny) study made by squeezelab.explore.
 
-squeezelab.explore is replaced by a stand-in that records its call and returns the
-synthetic results, so this tests the verb alone; the study.db files are real Optuna ones.
+Training is replaced by a stand-in that yields two epochs at once: the study, its
+storage, its screen and load_study_results are the real ones.
 """
 
-import sys
-import types
+import re
+from pathlib import Path
 
-import optuna
 import pytest
 
 from squeezelab.cli import main
-from tests.report.conftest import make_results
+from squeezelab.explore import load_study_results, run_study, space_from_dict
 
 
-@pytest.fixture
-def calls(monkeypatch, tmp_path):
-    seen = []
-
-    def load_study_results(storage, study_name):
-        seen.append((storage, study_name))
-        results = make_results(tmp_path / "runs")
-        if study_name != "sr-sweep":  # no trained trial: no plots, a quick render
-            results["trials"], results["pareto"] = results["trials"][15:], []
-        return results
-
-    fake = types.ModuleType("squeezelab.explore")
-    fake.load_study_results = load_study_results
-    monkeypatch.setitem(sys.modules, "squeezelab.explore", fake)
-    return seen
+def quick_train(candidate, train, run_dir):
+    """Two 'epochs' whose accuracy grows with the squeeze ratio; makes the run directory."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    sr = candidate.spec["sr"]
+    yield from ({"epoch": e, "val_acc": 0.6 + 0.3 * sr * (e + 1) / 2} for e in range(2))
 
 
-def _study_dir(path, *names):
-    path.mkdir()
-    url = f"sqlite:///{path / 'study.db'}"
-    for name in names:
-        optuna.create_study(storage=url, study_name=name, directions=["maximize", "minimize"])
-    return path, url
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    space = space_from_dict({
+        "name": "tiny-sr",
+        "model": "squeezenet_small",
+        "params": {"sr": [0.125, 0.25, 0.5, 1.0], "base_e": 16, "incr_e": 16,
+                   "stem_channels": 16},
+        "objectives": ["accuracy", "params"],
+        "constraints": [{"metric": "params", "max": 20_000}],
+        "search": {"sampler": "grid"},
+        "train": {"epochs": 2},
+    })  # fmt: skip
+    run_study(space, root / "tiny", train_fn=quick_train)
+    return root / "tiny"
 
 
-def test_report_from_a_study_directory(calls, tmp_path, capsys):
-    study, url = _study_dir(tmp_path / "sweep", "sr-sweep")
+def test_report_of_a_study_directory(study, tmp_path, capsys):
     out = tmp_path / "site" / "report.html"
-    assert main(["report", str(study), "-o", str(out), "--title", "SR sweep"]) == 0
-    assert calls == [(url, "sr-sweep")]
-    assert "<title>SR sweep</title>" in out.read_text()
-    assert "15 trained, 4 infeasible, 1 failed, 7 on the front" in capsys.readouterr().out
+    assert main(["report", str(study), "-o", str(out), "--title", "Tiny SR"]) == 0
+    res = load_study_results(str(study))
+    assert res["counts"]["trained"] >= 1 and res["counts"]["infeasible"] >= 1, res["counts"]
+    page = out.read_text()
+    assert "<title>Tiny SR</title>" in page
+    front = page.split('<div id="front">')[1].split("</table>")[0]
+    assert len(re.findall(r'<tr class="front">', front)) == len(res["pareto"]) >= 1
+    for href in re.findall(r'<a href="([^"]+)"', front):
+        assert (out.parent / href).resolve().is_dir()  # the trained run directories
+    line = capsys.readouterr().out
+    assert f"{res['counts']['trained']} trained" in line and "on the front" in line
 
 
-def test_report_with_storage_url_takes_study_as_name(calls, tmp_path):
-    url = "postgresql://lab@127.0.0.1:5433/studies"
-    assert main(["report", "mcu", "--storage", url, "-o", str(tmp_path / "r.html")]) == 0
-    assert calls == [(url, "mcu")] and "front is empty" in (tmp_path / "r.html").read_text()
+def test_report_with_a_storage_url(study, tmp_path):
+    url = f"sqlite:///{study.resolve() / 'study.db'}"
+    out = tmp_path / "r.html"
+    assert main(["report", "tiny-sr", "--storage", url, "-o", str(out)]) == 0
+    assert "<h1>Study tiny-sr</h1>" in out.read_text()
 
 
-def test_directory_without_study_db_exits_2(calls, tmp_path, capsys):
+def test_a_directory_without_a_study_exits_2(tmp_path, capsys):
     assert main(["report", str(tmp_path), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert "holds no study.db" in err and len(err.strip().splitlines()) == 1 and not calls
-
-
-def test_several_studies_need_study_name(calls, tmp_path, capsys):
-    study, url = _study_dir(tmp_path / "two", "a", "b")
-    assert main(["report", str(study), "-o", str(tmp_path / "r.html")]) == 2
-    assert "pick one with --study-name" in capsys.readouterr().err
-    out = tmp_path / "r.html"
-    assert main(["report", str(study), "--study-name", "b", "-o", str(out)]) == 0
-    assert calls == [(url, "b")]
+    assert "no study at" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r.html").exists()

@@ -18,7 +18,7 @@ IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    results = make_results(root / "study" / "runs")
+    results = make_results(root / "study")
     section = {
         "title": "Design summary",
         "text": "From the search to the int8 file.",
@@ -57,17 +57,21 @@ def test_front_table_links_each_run_directory(report):
     rows = re.findall(r'<tr class="front">(.*?)</tr>', front)
     assert len(rows) == len(results["pareto"])
     hrefs = re.findall(r'<a href="([^"]+)"', front)
-    assert len(hrefs) == len(rows) and not any(h.startswith(("/", "file:")) for h in hrefs)
-    wanted = {Path(t["run_dir"]) for t in results["pareto"]}
+    assert not any(h.startswith(("/", "file:")) for h in hrefs)
+    members = results["pareto_trials"]
+    wanted = {Path(t["run_dir"]) for t in members}
+    wanted |= {Path(t["final"]["run_dir"]) for t in members if t["final"]}
+    assert len(hrefs) == len(wanted) == len(rows) + 2
     assert {(out.parent / h).resolve() for h in hrefs} == wanted
-    best = max(results["pareto"], key=lambda t: t["metrics"]["accuracy"])
+    best = max(members, key=lambda t: t["metrics"]["accuracy"])
     assert f'<td class="num">{best["number"]}</td>' in rows[0]
 
 
 def test_counts_objectives_constraints_and_no_password(report):
     _, _, page = report
-    for text in ("<b>15</b> trained", "<b>4</b> infeasible", "<b>1</b> failed", "<b>20</b> total"):
+    for text in ("<b>13</b> trained", "<b>4</b> infeasible", "<b>1</b> failed", "<b>20</b> total"):
         assert text in page
+    assert "20 candidate(s) costed, 16 feasible, 0 invalid, 250 candidates/s" in page
     assert "model_bytes (minimise)" in page and "model_bytes ≤ 1 MiB" in page
     assert "s3cret" not in page and "lab:***@127.0.0.1" in page
 

@@ -21,26 +21,27 @@ from tests.report.conftest import make_results
         ("bypass", "simple", "simple"),
         ("batchnorm", True, "yes"),
         ("accuracy", None, "–"),
+        ("model_bytes[8bit]", 1_048_576, "1 MiB"),
+        ("latency_ms[cortex-m7]", 12.5, "12.5 ms"),
+        ("final_accuracy", 0.9, "90.00 %"),
     ],
 )
 def test_fmt_uses_the_unit_in_the_name(name, value, text):
     assert tb.fmt(name, value) == text
 
 
-def test_front_accepts_trial_numbers_or_trial_dicts(tmp_path):
-    as_dicts = make_results(tmp_path)
-    as_numbers = make_results(tmp_path, pareto_as_numbers=True)
-    numbers = [t["number"] for t in tb.front(as_dicts)]
-    assert numbers == [t["number"] for t in tb.front(as_numbers)]
-    accs = [t["metrics"]["accuracy"] for t in tb.front(as_numbers)]
-    assert accs == sorted(accs, reverse=True) and len(numbers) == len(as_dicts["pareto"])
+def test_front_is_best_accuracy_first(results):
+    numbers = [t["number"] for t in tb.front(results)]
+    assert sorted(numbers) == sorted(results["pareto"])
+    accs = [t["metrics"]["accuracy"] for t in tb.front(results)]
+    assert accs == sorted(accs, reverse=True)
 
 
 def test_the_front_is_the_dicts_not_recomputed(tmp_path):
-    results = make_results(tmp_path, pareto_as_numbers=True)
+    results = make_results(tmp_path)
     results["pareto"] = [3]  # dominated in fact; the report must not second-guess explore
     columns, rows = tb.front_table(results)
-    assert [r["trial"] for r in rows] == [3] and columns[:2] == ["trial", "accuracy"]
+    assert [r["trial"] for r in rows] == [3] and columns[:2] == ["trial", "sr"]
 
 
 def test_groups_costs_and_varied_params(results):
@@ -50,6 +51,14 @@ def test_groups_costs_and_varied_params(results):
     assert set(tb.cost_metrics(results)) == set(tb.COST_METRICS)
     assert tb.varied_params(results) == ["sr", "pct_3x3"]  # bypass is fixed
     assert tb.constraint_limits(results) == {"model_bytes": 1 << 20}
+    assert tb.label("model_bytes[8bit]") == "model size [8bit]"
+
+
+def test_front_table_has_final_accuracy_when_retrained(results):
+    columns, rows = tb.front_table(results)
+    assert columns[:5] == ["trial", "sr", "pct_3x3", "accuracy", "final_accuracy"]
+    assert rows[0]["final_accuracy"] > rows[0]["accuracy"] and rows[0]["final_run_dir"]
+    assert rows[-1]["final_accuracy"] is None and rows[-1]["final_run_dir"] is None
 
 
 def test_spec_table_marks_the_fields_that_differ(results):
