@@ -293,8 +293,8 @@ def compression(ctx: Context) -> list[Suggestion]:
         after = ctx.before.model_bytes - s["model_bytes"]
         message = (
             f"{what}: model_bytes {human('model_bytes', ctx.before.model_bytes)} -> "
-            f"{human('model_bytes', after)}{_fits(ctx, after)}, energy saves "
-            f"{human('energy_pj', s['energy_pj'])}. Pruning first (Deep Compression keeps a "
+            f"{human('model_bytes', after)}{_fits(ctx, after)}, and saves "
+            f"{human('energy_pj', s['energy_pj'])} of energy. Pruning first (Deep Compression keeps a "
             "third of the weights, paper Table 2) shrinks the file further; the pruned, "
             "entropy-coded size comes from `squeezelab compress`, not from this profile."
         )

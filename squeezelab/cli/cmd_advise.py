@@ -8,6 +8,11 @@ _TITLES = {"params": "parameters", "macs": "MACs", "dram_bytes": "DRAM traffic",
            "energy_pj": "energy"}  # fmt: skip
 
 
+_LABELS = {"params": " params", "macs": "", "model_bytes": " model", "dram_bytes": " DRAM traffic",
+           "energy_pj": " energy", "latency_ms": " latency",
+           "peak_activation_bytes": " peak activations"}  # fmt: skip
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "advise",
@@ -78,8 +83,11 @@ def render(adv) -> None:
                   + (f"  [dim]{escape(', '.join(s.targets[:6]))}"
                      f"{' ...' if len(s.targets) > 6 else ''}[/]" if s.targets else ""))  # fmt: skip
         con.print(escape(s.message))
-        figures = [f"{m} {'-' if s.saving[m] >= 0 else '+'}{human(m, abs(s.saving[m]))}"
-                   for m in SAVING_METRICS if s.saving.get(m)]  # fmt: skip
+        figures = [
+            f"{'-' if s.saving[m] >= 0 else '+'}{human(m, abs(s.saving[m]))}{_LABELS[m]}"
+            for m in SAVING_METRICS
+            if s.saving.get(m)
+        ]
         if figures:
             con.print("[green]measured:[/] " + ", ".join(figures))
         if s.modified_spec is not None:
