@@ -130,6 +130,26 @@ def make_results(run_root) -> dict:
     }
 
 
+SUMMARY = {
+    "title": "Design summary",
+    "text": "From the search to the int8 file.",
+    "rows": [
+        {"stage": "searched", "model_bytes": 642_048, "accuracy": 0.909, "latency_ms": 3.93},
+        {"stage": "int8", "model_bytes": 160_512, "accuracy": 0.905, "latency_ms": 1.2},
+    ],
+}
+
+
 @pytest.fixture
 def results(tmp_path):
     return make_results(tmp_path / "study")
+
+
+@pytest.fixture(scope="session")
+def report(tmp_path_factory):
+    """``(results, path)`` of one report rendered with a summary section, shared by modules."""
+    from squeezelab.report import render_report
+
+    root = tmp_path_factory.mktemp("report")
+    results = make_results(root / "study")
+    return results, render_report(results, root / "out" / "report.html", extra_sections=[SUMMARY])

@@ -11,9 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from squeezelab.report import render_report
-from tests.report.conftest import make_results
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TIMEOUT_S = 120
 
@@ -48,15 +45,8 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-@pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    root = tmp_path_factory.mktemp("chromium")
-    results = make_results(root / "runs")
-    return results, render_report(results, root / "report.html")
-
-
-def test_dom_shows_plots_and_front_table(page):
-    results, path = page
+def test_dom_shows_plots_and_front_table(report):
+    results, path = report
     dom = chromium("--dump-dom", path.as_uri()).stdout
     images = re.findall(r'<img src="data:image/png;base64,([^"]*)"', dom)
     assert len(images) == 10 and min(len(i) for i in images) > 1000
@@ -66,8 +56,8 @@ def test_dom_shows_plots_and_front_table(page):
     assert "<h2>Pareto front</h2>" in dom and "90.90 %" in front
 
 
-def test_screenshot_is_not_blank_and_shows_the_plots(page, tmp_path):
-    _, path = page
+def test_screenshot_is_not_blank_and_shows_the_plots(report, tmp_path):
+    _, path = report
     shot = tmp_path / "shot.png"
     chromium("--window-size=1280,2400", f"--screenshot={shot}", path.as_uri())
     im = Image.open(shot).convert("RGB")

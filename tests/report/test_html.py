@@ -16,23 +16,13 @@ IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    results = make_results(root / "study")
-    section = {
-        "title": "Design summary",
-        "text": "From the search to the int8 file.",
-        "rows": [
-            {"stage": "searched", "model_bytes": 642_048, "accuracy": 0.909, "latency_ms": 3.93},
-            {"stage": "int8", "model_bytes": 160_512, "accuracy": 0.905, "latency_ms": 1.2},
-        ],
-    }
-    out = render_report(results, root / "out" / "report.html", extra_sections=[section])
+def rendered(report):
+    results, out = report
     return results, out, out.read_text(encoding="utf-8")
 
 
-def test_one_self_contained_file(report):
-    _, out, page = report
+def test_one_self_contained_file(rendered):
+    _, out, page = rendered
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     for needle in ("<script", "<link", "@import", "url(", "http://", "https://"):
         assert needle not in page
@@ -40,8 +30,8 @@ def test_one_self_contained_file(report):
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temporary left
 
 
-def test_every_plot_is_a_non_blank_png(report):
-    results, _, page = report
+def test_every_plot_is_a_non_blank_png(rendered):
+    results, _, page = rendered
     images = IMG.findall(page)
     # 6 costs + sweeps of sr and pct_3x3 + parallel coordinates + learning curves
     assert len(images) == 6 + 2 + 2
@@ -51,8 +41,8 @@ def test_every_plot_is_a_non_blank_png(report):
         assert any(lo != hi for lo, hi in im.getextrema())  # not one uniform colour
 
 
-def test_front_table_links_each_run_directory(report):
-    results, out, page = report
+def test_front_table_links_each_run_directory(rendered):
+    results, out, page = rendered
     front = page.split('<div id="front">')[1].split("</table>")[0]
     rows = re.findall(r'<tr class="front">(.*?)</tr>', front)
     assert len(rows) == len(results["pareto"])
@@ -67,8 +57,8 @@ def test_front_table_links_each_run_directory(report):
     assert f'<td class="num">{best["number"]}</td>' in rows[0]
 
 
-def test_counts_objectives_constraints_and_no_password(report):
-    _, _, page = report
+def test_counts_objectives_constraints_and_no_password(rendered):
+    _, _, page = rendered
     for text in ("<b>13</b> trained", "<b>4</b> infeasible", "<b>1</b> failed", "<b>20</b> total"):
         assert text in page
     assert "20 candidate(s) costed, 16 feasible, 0 invalid, 250 candidates/s" in page
@@ -76,8 +66,8 @@ def test_counts_objectives_constraints_and_no_password(report):
     assert "s3cret" not in page and "lab:***@127.0.0.1" in page
 
 
-def test_extra_section_comes_first_with_units(report):
-    _, _, page = report
+def test_extra_section_comes_first_with_units(rendered):
+    _, _, page = rendered
     assert page.index("Design summary") < page.index("<h2>Trials</h2>")
     assert '<td class="num">627 KiB</td>' in page and '<td class="num">1.2 ms</td>' in page
 
