@@ -140,6 +140,20 @@ def test_cli_json_savings_are_profile_differences(capsys, tmp_path):
         assert s["saving"] == {m: getattr(before, m) - getattr(after, m) for m in SAVING_METRICS}
 
 
+def test_cli_model_file_gets_spec_changes(capsys, tmp_path):
+    from squeezelab.fileio import save_model_file
+
+    model = create_model("squeezenet1_1", num_classes=10, input_size=64)
+    path = tmp_path / "m.safetensors"
+    save_model_file(path, model, {"model": "squeezenet1_1", "spec": model.spec.to_dict(),
+                                  "num_classes": 10, "in_chans": 3, "input_size": 64})  # fmt: skip
+    assert main(["advise", str(path), "--hardware", "cortex-m7", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"] == "squeezenet1_1" and data["input_shape"] == [3, 64, 64]
+    pct = next(s for s in data["suggestions"] if s["technique"] == "kernel-reduction")
+    assert pct["modified_spec"]["pct_3x3"] == 0.25 and pct["saving"]["params"] > 0
+
+
 def test_cli_renders_spec_to_try(capsys):
     assert main(["advise", "squeezenet_small", "--top", "3"]) == 0
     out = capsys.readouterr().out

@@ -140,7 +140,7 @@ def move_pools(seq: nn.Sequential, step: int) -> tuple[nn.Sequential, list[str]]
             blocks[i][0] == "pool"
             and min(i, j) > stem
             and j < len(blocks)
-            and (blocks[j][0] == "compute")
+            and blocks[j][0] == "compute"
         ):
             blocks[i], blocks[j] = blocks[j], blocks[i]
             moved.append(blocks[j][1][0])
