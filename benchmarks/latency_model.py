@@ -1,0 +1,159 @@
+"""How well does a calibrated roofline predict PyTorch eager latency on this host?
+
+Claim: after ``calibrate`` on this machine, ``profile(...).latency_ms`` ranks the zoo and
+SqueezeNetSpec variants spread over the design space by latency (Spearman >= 0.9) and
+predicts each within 20% (median absolute error). Evidence: predicted vs measured ms per
+model (batch 1; all models timed in interleaved rounds so that other processes' load
+falls on all of them alike), written to ``benchmarks/results/latency_model.json``.
+
+    .venv/bin/python benchmarks/latency_model.py [--quick] [--threads 1] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from squeezelab.analysis import calibrate, profile
+from squeezelab.analysis.measure import percentile, torch_threads
+from squeezelab.fileio import atomic_write_json
+from squeezelab.models import SQUEEZENET1_0, SQUEEZENET_SMALL, create_model, list_models, model_info
+from squeezelab.models.squeezenet import SqueezeNet
+
+OUT = Path(__file__).parent / "results" / "latency_model.json"
+
+# The design space of Iandola et al. 2016, section 5 and 6: micro and macro choices.
+SPACE = {
+    "sr": [0.125, 0.25, 0.5, 0.75],
+    "pct_3x3": [0.25, 0.5, 0.75],
+    "base_e": [64, 128, 192],
+    "incr_e": [32, 64, 128],
+    "bypass": ["none", "simple", "complex"],
+    "pool_after": [(1, 4, 8), (1, 3, 5), (1, 2, 6)],
+}
+
+
+def variants(n: int, base, seed: int = 0) -> list[tuple[str, SqueezeNet]]:
+    """``n`` distinct random SqueezeNetSpec variants of ``base`` (seeded)."""
+    rng = random.Random(seed)
+    out, seen = [], set()
+    while len(out) < n:
+        choice = {k: rng.choice(v) for k, v in SPACE.items()}
+        spec = base.replace(**choice)
+        if spec.short_name not in seen:
+            seen.add(spec.short_name)
+            tag = f"{spec.short_name}-{spec.bypass}-pool{''.join(map(str, spec.pool_after))}"
+            out.append((tag, SqueezeNet(spec).eval()))
+    return out
+
+
+def candidates(quick: bool) -> list[tuple[str, torch.nn.Module, tuple[int, ...]]]:
+    if quick:
+        shape = (1, 28, 28)
+        models = [("squeezenet_small", create_model("squeezenet_small").eval())]
+        return [(n, m, shape) for n, m in models + variants(3, SQUEEZENET_SMALL)]
+    zoo = []
+    for name in list_models():
+        info = model_info(name)
+        zoo.append(
+            (name, create_model(name).eval(), (info.in_chans, info.input_size, info.input_size))
+        )
+    size = 224
+    return zoo + [(n, m, (3, size, size)) for n, m in variants(24, SQUEEZENET1_0)]
+
+
+def measure_interleaved(models, threads: int, rounds: int, per_round: int) -> list[list[float]]:
+    """Seconds per call of every model, timed round-robin so load drifts hit all alike."""
+    inputs = [torch.randn(1, *shape) for _, _, shape in models]
+    times: list[list[float]] = [[] for _ in models]
+    with torch_threads(threads), torch.inference_mode():
+        for (_, m, _), x in zip(models, inputs, strict=True):
+            m(x)  # warm-up: allocator, oneDNN primitive caches
+            m(x)
+        for _ in range(rounds):
+            for i, ((_, m, _), x) in enumerate(zip(models, inputs, strict=True)):
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    m(x)
+                    times[i].append(time.perf_counter() - t0)
+    return times
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny run for CI (seconds)")
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    ap.add_argument("--out", type=Path, default=OUT, help="JSON output path")
+    args = ap.parse_args()
+    t_start = time.time()
+    load_start = os.getloadavg()
+    hw = calibrate(threads=args.threads, quick=args.quick)
+    models = candidates(args.quick)
+    rounds, per_round = (2, 2) if args.quick else (7, 3)
+    times = measure_interleaved(models, args.threads, rounds, per_round)
+    rows = []
+    for (name, m, shape), t in zip(models, times, strict=True):
+        rows.append({
+            "name": name,
+            "input": list(shape),
+            "predicted_ms": round(profile(m, shape, hw).latency_ms, 4),
+            "measured_ms": round(statistics.median(t) * 1e3, 4),
+            "measured_min_ms": round(min(t) * 1e3, 4),
+            "measured_p90_ms": round(percentile(t, 0.9) * 1e3, 4),
+        })  # fmt: skip
+
+    def errors(key: str) -> list[float]:
+        return [abs(r["predicted_ms"] - r[key]) / r[key] * 100 for r in rows]
+
+    pred = [r["predicted_ms"] for r in rows]
+    result = {
+        "spearman": round(spearman(pred, [r["measured_ms"] for r in rows]), 4),
+        "median_abs_pct_error": round(statistics.median(errors("measured_ms")), 2),
+        "vs_fastest_run": {
+            "spearman": round(spearman(pred, [r["measured_min_ms"] for r in rows]), 4),
+            "median_abs_pct_error": round(statistics.median(errors("measured_min_ms")), 2),
+        },
+        "noise": {
+            "median_p90_over_median": round(
+                statistics.median(r["measured_p90_ms"] / r["measured_ms"] for r in rows), 3
+            ),
+            "median_median_over_min": round(
+                statistics.median(r["measured_ms"] / r["measured_min_ms"] for r in rows), 3
+            ),
+            "loadavg_start": [round(v, 2) for v in load_start],
+            "loadavg_end": [round(v, 2) for v in os.getloadavg()],
+        },
+        "models": rows,
+        "setup": {
+            "quick": args.quick,
+            "threads": args.threads,
+            "batch": 1,
+            "timed_runs_per_model": rounds * per_round,
+            "torch": torch.__version__,
+            "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+            "seconds": round(time.time() - t_start, 1),
+        },
+        "calibration": hw.to_dict(),
+    }
+    atomic_write_json(args.out, result)
+    print(
+        f"spearman {result['spearman']}  median |error| {result['median_abs_pct_error']}%  "
+        f"({len(rows)} models, {result['setup']['seconds']} s) -> {args.out}"
+    )
+
+
+if __name__ == "__main__":
+    main()
