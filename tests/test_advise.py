@@ -48,6 +48,7 @@ def _check_savings(adv, model, hardware=None):
     assert measured >= 3
 
 
+@pytest.mark.slow  # AlexNet at 224x224: 61M weights
 def test_alexnet_names_fc_layers_and_proposes_conv_head(alexnet, alexnet_advice):
     top = [r.name for r in alexnet_advice.top["params"]]
     assert top[:2] == ["classifier.1", "classifier.4"]
@@ -65,6 +66,7 @@ def test_alexnet_names_fc_layers_and_proposes_conv_head(alexnet, alexnet_advice)
     assert f"removes {head.saving['params'] / 1e6:.3g}M" in head.message
 
 
+@pytest.mark.slow  # AlexNet at 224x224: 61M weights
 def test_alexnet_playbook_order_and_savings(alexnet, alexnet_advice):
     techniques = [s.technique for s in alexnet_advice.suggestions]
     for t in ("conv-head", "kernel-reduction", "channel-reduction", "downsample-later",
