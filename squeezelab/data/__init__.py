@@ -1,0 +1,24 @@
+"""Datasets as uint8 tensors: named datasets, directories, splits and batched augmentation.
+
+``load_dataset("fashion-mnist")`` finds the IDX files of Debian's dataset-fashion-mnist;
+a directory is read as IDX, CIFAR python batches or an ImageFolder tree. Nothing downloads.
+"""
+
+from squeezelab.data.augment import AUGMENTATIONS, augment, normalize, random_crop, random_flip
+from squeezelab.data.dataset import Dataset, split_train_val, subset
+from squeezelab.data.names import DATASETS, DatasetInfo, list_datasets, load_dataset
+
+__all__ = [
+    "AUGMENTATIONS",
+    "DATASETS",
+    "Dataset",
+    "DatasetInfo",
+    "augment",
+    "list_datasets",
+    "load_dataset",
+    "normalize",
+    "random_crop",
+    "random_flip",
+    "split_train_val",
+    "subset",
+]

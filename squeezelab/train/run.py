@@ -1,0 +1,150 @@
+"""Run directories: ``fit`` trains from a config and writes config.json, metrics.jsonl,
+last/best model files and the resume state, atomically, after every epoch.
+
+A killed run continues with ``fit(config, out_dir, resume=True)`` and ends with the same
+weights as a run that was never interrupted. Under torchrun only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from squeezelab.data import Dataset, load_dataset, split_train_val, subset
+from squeezelab.data.names import default_augment
+from squeezelab.errors import ConfigError
+from squeezelab.fileio import atomic_write_bytes, atomic_write_json, save_model_file
+from squeezelab.train import dist
+from squeezelab.train.config import TrainConfig
+from squeezelab.train.loop import prepare, pick_device
+from squeezelab.train.state import STATE_FILE, load_state, save_state
+
+# fields that may differ between a run and its resumption (they do not change the result)
+_RESUME_FREE = {"device", "compile", "data_dir"}
+
+
+def load_splits(config: TrainConfig) -> tuple[Dataset, Dataset | None]:
+    """Training and validation splits of a resolved config (validation carved with seed 0)."""
+    full = load_dataset(config.data, "train", config.data_dir)
+    if config.augment is None:
+        config.augment = ",".join(default_augment(config.data)) or "none"
+    train, val = split_train_val(full, config.val_fraction, seed=0)
+    if config.train_subset:
+        train = subset(train, config.train_subset, seed=config.seed)
+    return train, (val if len(val) else None)
+
+
+def build_model(config: TrainConfig, ds: Dataset) -> nn.Module:
+    """The configured model, sized for ``ds`` (classes, channels, input side), seeded."""
+    from squeezelab.models import create_model, model_info
+    from squeezelab.models.spec import SqueezeNetSpec
+    from squeezelab.models.squeezenet import SqueezeNet
+
+    c, h, _ = ds.shape
+    torch.manual_seed(config.seed)
+    if config.spec:
+        spec = SqueezeNetSpec.from_dict(config.spec)
+        return SqueezeNet(spec.replace(num_classes=len(ds.classes), in_chans=c, input_size=h))
+    extra = {"input_size": h} if model_info(config.model).spec is not None else {}
+    return create_model(config.model, num_classes=len(ds.classes), in_chans=c, **extra)
+
+
+def model_meta(config: TrainConfig, model: nn.Module, ds: Dataset, record: dict) -> dict:
+    """Model-file metadata (see squeezelab.fileio) for a trained ``model``."""
+    c, h, _ = ds.shape
+    meta = {
+        "model": config.model,
+        "num_classes": len(ds.classes),
+        "in_chans": c,
+        "input_size": h,
+        "classes": list(ds.classes),
+        "normalization": {"mean": list(ds.mean), "std": list(ds.std)},
+        "metrics": record,
+        "dataset": config.data,
+        "recipe": config.recipe,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+    spec = getattr(model, "spec", None)
+    if spec is not None:
+        meta["spec"] = spec.to_dict()
+    return meta
+
+
+def _check_same(saved: dict, config: TrainConfig, out: Path) -> None:
+    now = config.to_dict()
+    for key in sorted(set(saved) | set(now)):
+        if key not in _RESUME_FREE and saved.get(key) != now.get(key):
+            raise ConfigError(
+                f"cannot resume {out}: {key}={now.get(key)!r} differs from the run's "
+                f"{key}={saved.get(key)!r}; allowed: the run's own config (or a new --out)"
+            )
+
+
+def fit(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> Iterator[dict]:
+    """Train ``config`` into the run directory ``out_dir``; yield one record per epoch.
+
+    Records hold ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
+    ``lr``, ``img_per_s`` and ``seconds``. With ``resume=True`` a run directory holding
+    a resume state continues after its last finished epoch (its records are not
+    yielded again); an empty one starts fresh.
+
+    Example:
+        >>> for rec in fit(TrainConfig(data="synthetic", epochs=2), "runs/demo"):  # doctest: +SKIP
+        ...     print(rec["epoch"], rec["val_acc"])
+    """
+    out = Path(out_dir)
+    config = config.resolved()
+    created = dist.init_if_launched(pick_device(config.device).type)
+    try:
+        train, val = load_splits(config)
+        model = build_model(config, train)
+        trainer = prepare(model, config, train, val)
+        history: list[dict] = []
+        best = None
+        state_path = out / STATE_FILE
+        if resume and state_path.is_file():
+            saved = json.loads((out / "config.json").read_text())
+            _check_same(saved, config, out)
+            info = load_state(state_path, model, trainer.optimizer)
+            if trainer.scaler is not None and info.get("scaler"):
+                trainer.scaler.load_state_dict(info["scaler"])
+            history, best = info["history"], info["best_val_acc"]
+        elif dist.is_main():
+            atomic_write_json(out / "config.json", config.to_dict())
+        for epoch in range(len(history) + 1, config.epochs + 1):
+            record = trainer.run_epoch(epoch)
+            history.append(record)
+            if dist.is_main():
+                score = (
+                    record["val_acc"] if record["val_acc"] is not None else -record["train_loss"]
+                )
+                improved = best is None or score > best
+                best = score if improved else best
+                _write_epoch(out, config, trainer, train, record, history, best, improved)
+            yield record
+    finally:
+        dist.shutdown(created)
+
+
+def _write_epoch(out: Path, config: TrainConfig, trainer, train: Dataset, record: dict,
+                 history: list[dict], best: float, improved: bool) -> None:  # fmt: skip
+    """last (and best) model file, then the resume state, then metrics.jsonl."""
+    model = trainer.model
+    meta = model_meta(config, model, train, record)
+    save_model_file(out / "last.safetensors", model, meta)
+    if improved:
+        save_model_file(out / "best.safetensors", model, meta)
+    info = {
+        "epoch": record["epoch"],
+        "epoch_seed": record["epoch"] + 1,  # data order and RNG are re-derived from this
+        "history": history,
+        "best_val_acc": best,
+        "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,
+    }
+    save_state(out / STATE_FILE, model, trainer.optimizer, info)
+    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in history)
+    atomic_write_bytes(out / "metrics.jsonl", lines.encode())
