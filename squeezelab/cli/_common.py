@@ -38,7 +38,7 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
 
 
 def resolve_model(ref: str, **overrides):
-    """A zoo name, a spec YAML/JSON file, or a model file -> ``(module, name, input_shape)``."""
+    """A zoo name, a spec YAML/JSON file, a model file or a ``.sqz`` -> ``(module, name, input_shape)``."""
     from squeezelab.models import create_model, model_info
     from squeezelab.models.spec import SqueezeNetSpec
     from squeezelab.models.squeezenet import SqueezeNet
@@ -53,10 +53,10 @@ def resolve_model(ref: str, **overrides):
         )
         spec = spec.replace(**overrides) if overrides else spec
         return SqueezeNet(spec), spec.short_name, (spec.in_chans, spec.input_size, spec.input_size)
-    if path.suffix == ".safetensors" and path.is_file():
-        from squeezelab.fileio import load_model_file
+    if path.suffix in (".safetensors", ".sqz") and path.is_file():
+        from squeezelab.compress import load_any_model
 
-        model, meta = load_model_file(path)
+        model, meta = load_any_model(path)
         size = meta.get("input_size", 224)
         return model, meta["model"], (meta.get("in_chans", 3), size, size)
     info = model_info(ref)
