@@ -9,6 +9,7 @@ its byte layout is in docs/sqz-format.md. Decoders raise ``FormatError`` on any 
 from __future__ import annotations
 
 import heapq
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ HUFFMAN_MAX_LEN = 15  # code lengths fit one nibble in the table
 ANS_PRECISIONS = (8, 10, 12, 14, 16)  # frequency totals tried for the ANS table (2**P)
 _CHUNK_BITS = 1 << 20  # Huffman decoding works on this many bit positions at a time
 _CHUNK_SYMBOLS = 1 << 21  # Huffman encoding works on this many symbols at a time
+_ESTIMATE_SLACK = 16  # bytes: ANS blobs differ from their estimate by less than this
 
 
 def entropy_bits(symbols: np.ndarray, alphabet: int) -> float:
@@ -67,6 +69,10 @@ class EntropyCoder(ABC):
     @abstractmethod
     def decode(self, blob: bytes, count: int, alphabet: int) -> np.ndarray:
         """``count`` symbols (int64) from a blob; ``FormatError`` if it is malformed."""
+
+    @abstractmethod
+    def estimate(self, counts: np.ndarray) -> float:
+        """Blob bytes for a stream with these symbol counts (ANS: within a few bytes)."""
 
 
 def huffman_lengths(counts: np.ndarray, max_len: int = HUFFMAN_MAX_LEN) -> np.ndarray:
@@ -119,6 +125,10 @@ class HuffmanCoder(EntropyCoder):
 
     tag = 0
     name = "huffman"
+
+    def estimate(self, counts: np.ndarray) -> float:
+        bits = int((huffman_lengths(counts) * counts).sum())
+        return 1 + (len(counts) + 1) // 2 + (bits + 7) // 8
 
     def encode(self, symbols: np.ndarray, alphabet: int) -> bytes:
         symbols = np.asarray(symbols, dtype=np.int64)
@@ -249,13 +259,11 @@ class AnsCoder(EntropyCoder):
         probs = freq_used.astype(np.float64) / float(1 << precision)  # exact dyadic values
         return constriction.stream.model.Categorical(probs, perfect=True)
 
-    def encode(self, symbols: np.ndarray, alphabet: int) -> bytes:
-        import constriction
-
-        symbols = np.asarray(symbols, dtype=np.int64)
-        counts = np.bincount(symbols, minlength=alphabet)[:alphabet].astype(np.float64)
-        best = None
-        for precision in ANS_PRECISIONS:  # smallest table + payload estimate wins
+    def _plan(self, counts: np.ndarray) -> tuple[float, int, np.ndarray, bytes]:
+        """The table precision with the least table + payload bits, and that table."""
+        counts = np.asarray(counts, dtype=np.float64)
+        best = (math.inf, ANS_PRECISIONS[0], np.zeros(len(counts), np.int64), b"")
+        for precision in ANS_PRECISIONS:
             freq = _ans_frequencies(counts, precision)
             if not len(freq):
                 continue
@@ -263,12 +271,23 @@ class AnsCoder(EntropyCoder):
             for f in freq:
                 _write_varint(int(f), table)
             used = freq > 0
-            cost = len(table) * 8 - float(
-                (counts[used] * np.log2(freq[used] / 2.0**precision)).sum()
-            )
-            if best is None or cost < best[0]:
-                best = (cost, precision, freq, bytes(table))
-        if best is None:
+            payload = -float((counts[used] * np.log2(freq[used] / 2.0**precision)).sum())
+            if used.sum() > 1:
+                payload = 32 * math.ceil((payload + 64) / 32)  # whole words, state flush
+            if 8 * len(table) + payload < best[0]:
+                best = (8 * len(table) + payload, precision, freq, bytes(table))
+        return best
+
+    def estimate(self, counts: np.ndarray) -> float:
+        return self._plan(counts)[0] / 8
+
+    def encode(self, symbols: np.ndarray, alphabet: int) -> bytes:
+        import constriction
+
+        symbols = np.asarray(symbols, dtype=np.int64)
+        counts = np.bincount(symbols, minlength=alphabet)[:alphabet]
+        best = self._plan(counts)
+        if not best[3]:
             return bytes([self.tag, ANS_PRECISIONS[0]]) + b"\x00" * alphabet
         _, precision, freq, table = best
         used = np.flatnonzero(freq)
@@ -353,8 +372,15 @@ def encode_stream(symbols: np.ndarray, alphabet: int) -> CodedStream:
     symbols = np.asarray(symbols, dtype=np.int64)
     if len(symbols) and (symbols.min() < 0 or symbols.max() >= alphabet):
         raise ValueError(f"symbols must lie in [0, {alphabet})")
-    blobs = [(len(b), c.name, b) for c in CODERS for b in [c.encode(symbols, alphabet)]]
-    size, name, blob = min(blobs, key=lambda t: t[0])
+    counts = np.bincount(symbols, minlength=alphabet)
+    estimates = sorted((c.estimate(counts), i) for i, c in enumerate(CODERS))
+    # encode only the clear winner; ANS estimates are good to a few bytes, so near ties
+    # are settled by encoding both
+    near = [i for e, i in estimates if e <= estimates[0][0] * 1.001 + _ESTIMATE_SLACK]
+    blobs = [
+        (len(b), CODERS[i].name, b) for i in near for b in [CODERS[i].encode(symbols, alphabet)]
+    ]
+    _, name, blob = min(blobs, key=lambda t: t[0])
     return CodedStream(blob, name, len(symbols), alphabet, entropy_bits(symbols, alphabet))
 
 

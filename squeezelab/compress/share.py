@@ -103,14 +103,19 @@ def share_weights(
     widths = {}
     for name, weight in prunable(model).items():
         b = fc_bits if is_fc(model, name) else bits
-        mask = weight != 0
-        centroids, labels = kmeans_1d(weight[mask].cpu().numpy(), 1 << b, iters)
-        index = torch.zeros(weight.shape, dtype=torch.uint8)
-        index[mask.cpu()] = torch.from_numpy(labels).to(torch.uint8)
-        module = model.get_submodule(name.rsplit(".", 1)[0])
+        w = weight.detach().cpu().numpy().reshape(-1)
+        mask = w != 0
+        centroids, labels = kmeans_1d(w[mask], 1 << b, iters)
+        index = np.zeros(len(w), dtype=np.uint8)
+        index[mask] = labels
         if not len(centroids):
             centroids = np.zeros(1, np.float32)
-        shared = SharedWeight(torch.from_numpy(centroids), index, mask.cpu())
+        shared = SharedWeight(
+            torch.from_numpy(centroids),
+            torch.from_numpy(index).reshape(weight.shape),
+            torch.from_numpy(mask).reshape(weight.shape),
+        )
+        module = model.get_submodule(name.rsplit(".", 1)[0])
         parametrize.register_parametrization(
             module, "weight", shared.to(weight.device), unsafe=True
         )
@@ -157,10 +162,12 @@ def shared_tensors(model: nn.Module, widths: dict[str, int]) -> list[SharedTenso
         mask = p.mask.reshape(-1).cpu().numpy()
         positions = np.flatnonzero(mask)
         index = p.index.reshape(-1).cpu().numpy()[positions].astype(np.int64)
-        used, remapped = np.unique(index, return_inverse=True)
-        codebook = p.centroids.detach().cpu().numpy().astype(np.float32)[used]
-        out.append(SharedTensor(name, tuple(p.mask.shape), widths[name], codebook,
-                                remapped.astype(np.int64), positions))  # fmt: skip
+        centroids = p.centroids.detach().cpu().numpy().astype(np.float32)
+        used = np.flatnonzero(np.bincount(index, minlength=len(centroids)))
+        remap = np.zeros(len(centroids), dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        out.append(SharedTensor(name, tuple(p.mask.shape), widths[name], centroids[used],
+                                remap[index], positions))  # fmt: skip
     return out
 
 

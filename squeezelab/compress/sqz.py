@@ -68,13 +68,23 @@ def positions_from_gaps(symbols: np.ndarray, gap_bits: int) -> np.ndarray:
 
 
 def best_gap_bits(positions: np.ndarray) -> int:
-    """The gap width (1..8) whose stream has the least entropy plus code-table bits."""
-    from squeezelab.compress.coding import entropy_bits
+    """The gap width (1..8) whose stream has the least entropy plus code-table bits.
+
+    Counted from the gaps without building each candidate stream: gap d gives
+    ``(d - 1) // M`` fillers and one symbol ``(d - 1) % M + 1``.
+    """
+    if not len(positions):
+        return 1
+    d1 = np.diff(np.asarray(positions, dtype=np.int64), prepend=-1) - 1
 
     def cost(b: int) -> float:
-        return entropy_bits(gap_symbols(positions, b), 1 << b) + 4 * (1 << b)
+        m = (1 << b) - 1
+        counts = np.bincount(d1 % m + 1, minlength=m + 1).astype(np.float64)
+        counts[0] = float((d1 // m).sum())
+        nz = counts[counts > 0]
+        return float(-(nz * np.log2(nz / nz.sum())).sum()) + 4 * (m + 1)
 
-    return min(range(1, MAX_GAP_BITS + 1), key=cost) if len(positions) else 1
+    return min(range(1, MAX_GAP_BITS + 1), key=cost)
 
 
 @dataclass
@@ -399,7 +409,10 @@ def _decode(data: bytes, max_params: int) -> tuple[nn.Module, dict[str, Any]]:
             state[e["name"]] = _decode_shared(e, shape)
         else:
             state[e["name"]] = _decode_plain(e, shape, ref.dtype)
-    model = model.to_empty(device="cpu")
+    from squeezelab.fileio import build_from_meta
+
+    with _SkipInit():  # now known to be of bounded size; its values come from the file
+        model = build_from_meta(header["meta"])
     model.load_state_dict(state, strict=True)
     return model.eval(), header
 
