@@ -71,7 +71,12 @@ def front(results: dict) -> list[dict]:
     """The trials that ``results["pareto"]`` lists by number, best accuracy first."""
     by_number = {t.get("number"): t for t in results["trials"]}
     members = [by_number.get(n, {"number": n}) for n in results["pareto"]]
-    return sorted(members, key=lambda t: -(metric(t, "accuracy") or -math.inf))
+
+    def accuracy(t: dict) -> float:
+        acc = metric(t, "accuracy")
+        return -math.inf if acc is None else acc
+
+    return sorted(members, key=accuracy, reverse=True)
 
 
 def front_numbers(results: dict) -> set:
