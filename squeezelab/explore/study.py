@@ -33,11 +33,9 @@ def train_candidate(candidate: Candidate, train: dict[str, Any], run_dir: Path) 
     fields = {**train, "model": candidate.model, "spec": candidate.spec}
     if candidate.model_args:
         fields["model_args"] = candidate.model_args
-    try:
-        config = TrainConfig.from_dict(fields)
-    except TypeError as e:
-        raise ConfigError(f"train: {e}; allowed TrainConfig fields") from e
-    yield from fit(config, run_dir, resume=(run_dir / "config.json").is_file())
+    yield from fit(
+        TrainConfig.from_dict(fields), run_dir, resume=(run_dir / "config.json").is_file()
+    )
 
 
 def _constraints(trial) -> list[float]:
@@ -273,8 +271,12 @@ def run_worker(
     heartbeat_s: int = HEARTBEAT_S,
     grace_s: int = GRACE_S,
     on_trial: Callable[[Progress], None] | None = None,
+    screen: bool = True,
 ) -> Progress:
     """Join a study and run trials until its budget is spent; returns the final counts.
+
+    ``screen=False`` trains every candidate, feasible or not (the plain-search baseline of
+    ``benchmarks/explore_efficiency.py``).
 
     Example:
         >>> run_worker("postgresql://u@db:5432/sq", "mcu-256k", "runs/mcu")  # doctest: +SKIP
@@ -284,7 +286,7 @@ def run_worker(
     out_dir = Path(out_dir)
     seed = os.getpid() if seed is None else seed
     study, space = open_study(None, storage, study_name, out_dir, heartbeat_s, grace_s, seed=seed)
-    runner = TrialRunner(space, out_dir, train_fn or train_candidate)
+    runner = TrialRunner(space, out_dir, train_fn or train_candidate, screen)
     while True:
         with quiet_experimental():
             optuna.storages.fail_stale_trials(study)
@@ -338,6 +340,7 @@ def run_study(
     grace_s: int = GRACE_S,
     check: bool = True,
     on_trial: Callable[[Progress], None] | None = None,
+    screen: bool = True,
 ) -> Progress:
     """Create (or resume) the study of ``space`` in ``study_dir`` and run it to its budget.
 
@@ -351,7 +354,7 @@ def run_study(
     """
     study = init_study(space, study_dir, storage, study_name, check)
     kw = dict(storage=storage, study_name=study.study_name, out_dir=str(study_dir),
-              train_fn=train_fn, heartbeat_s=heartbeat_s, grace_s=grace_s)  # fmt: skip
+              train_fn=train_fn, heartbeat_s=heartbeat_s, grace_s=grace_s, screen=screen)  # fmt: skip
     if workers <= 1:
         return run_worker(**kw, seed=space.seed, on_trial=on_trial)
     import multiprocessing as mp

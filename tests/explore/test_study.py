@@ -124,3 +124,20 @@ def test_study_show_json_and_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Pareto front (2 trials)" in out and "2 trained" in out
     assert main(["study", "show", str(tmp_path / "nope")]) == 2
+
+
+def test_second_stage_retrains_the_front_once(tmp_path):
+    from squeezelab.explore.final import retrain_front
+
+    space = _space(params={"sr": [0.125, 0.25], **TINY}, final={"epochs": 5})
+    run_study(space, tmp_path, train_fn=fake_train)
+    recs = list(retrain_front(None, "tiny", tmp_path, train_fn=fake_train))
+    res = load_study_results(str(tmp_path))
+    assert sorted(r["number"] for r in recs) == sorted(res["pareto"])
+    for tr in res["pareto_trials"]:
+        assert tr["final"]["run_dir"].endswith(f"final/{tr['number']:05d}")
+        assert len(tr["final"]["epoch_accuracy"]) == 2
+    assert list(retrain_front(None, "tiny", tmp_path, train_fn=fake_train)) == []  # resumable
+    run_study(_space(params={"sr": [0.125], **TINY}), tmp_path / "other", train_fn=fake_train)
+    with pytest.raises(ConfigError, match="no 'final' section"):
+        list(retrain_front(None, "tiny", tmp_path / "other", train_fn=fake_train))
