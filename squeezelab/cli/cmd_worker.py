@@ -15,7 +15,8 @@ def register(sub) -> None:
     p.add_argument("--storage", required=True, help="postgresql://USER@HOST:PORT/DB, "
                    "sqlite:///FILE or a study directory")  # fmt: skip
     p.add_argument("--study", help="study name (default: the only study in the storage)")
-    p.add_argument("-o", "--out", default=".", help="directory for this worker's run dirs")
+    p.add_argument("-o", "--out", help="directory for this worker's run dirs (default: the "
+                   "study directory when --storage is one, else the current directory)")  # fmt: skip
     p.add_argument("--heartbeat-s", type=int, default=10,
                    help="seconds between heartbeats (default 10)")  # fmt: skip
     p.add_argument("--grace-s", type=int, default=40, help="seconds without a heartbeat "
@@ -25,11 +26,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from squeezelab.explore import run_worker
 
     err = console(stderr=True)
+    out = args.out or (args.storage if Path(args.storage).is_dir() else ".")
     counts = run_worker(
-        args.storage, args.study, args.out, heartbeat_s=args.heartbeat_s, grace_s=args.grace_s,
+        args.storage, args.study, out, heartbeat_s=args.heartbeat_s, grace_s=args.grace_s,
         on_trial=lambda p: err.print(f"[dim]{p.trained} trained, {p.infeasible} infeasible[/dim]"),
     )  # fmt: skip
     if args.json:

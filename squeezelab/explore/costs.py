@@ -54,12 +54,27 @@ def cost_candidate(space: Space, candidate: Candidate, model=None) -> dict[str, 
             continue
         if o.measured:
             out[o.key] = _measured_latency_ms(model, candidate.input_shape)
+        elif o.compression:
+            out[o.key] = compressed_bytes(model, candidate, o.compression)
         else:
             p = prof(o.hardware or space.hardware, o.bits or space.weight_bits)
             out[o.key] = float(getattr(p, o.metric))
     if not any(o.measured for o in space.metric_list()):  # measurements are not memoised
         _MEMO[key] = dict(out)
     return out
+
+
+def compressed_bytes(model, candidate: Candidate, compression: tuple[float, int]) -> float:
+    """Bytes of the real ``.sqz`` file of ``model`` (Deep Compression, Han et al. 2016).
+
+    Before training this is the file of the initial weights: pruning and the codebook
+    fix most of the size, entropy coding the rest, which training changes a little.
+    """
+    from squeezelab.compress import compress_model
+
+    meta = {"model": candidate.model, "spec": candidate.spec, **candidate.model_args}
+    sparsity, bits = compression
+    return float(compress_model(model, meta, sparsity=sparsity, bits=bits).accounting.file_bytes)
 
 
 def _measured_latency_ms(model, input_shape) -> float:

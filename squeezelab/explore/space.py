@@ -77,6 +77,7 @@ class Objective:
     bits: int | None = None  # model_bytes at this weight bit width
     hardware: str | None = None  # energy_pj / latency_ms on this profile
     measured: bool = False  # latency_ms measured on this host instead of predicted
+    compression: tuple[float, int] | None = None  # model_bytes of the .sqz at (sparsity, bits)
 
     @property
     def direction(self) -> str:
@@ -85,6 +86,8 @@ class Objective:
     @property
     def key(self) -> str:
         tags = [f"{self.bits}bit"] if self.bits else []
+        if self.compression:
+            tags.append(f"sqz-s{self.compression[0]:g}-{self.compression[1]}bit")
         tags += [self.hardware] if self.hardware else []
         tags += ["measured"] if self.measured else []
         return f"{self.metric}[{','.join(tags)}]" if tags else self.metric
@@ -94,6 +97,8 @@ class Objective:
         d.update(
             {k: getattr(self, k) for k in ("bits", "hardware", "measured") if getattr(self, k)}
         )
+        if self.compression:
+            d["compression"] = {"sparsity": self.compression[0], "bits": self.compression[1]}
         return d
 
 
@@ -324,10 +329,10 @@ def _parse_objective(raw: Any, where: str) -> Objective:
     metric = raw["metric"]
     if metric not in METRICS:
         raise ConfigError(f"{where}.metric={metric!r} is invalid: allowed {list(METRICS)}")
-    extra = set(raw) - {"metric", "bits", "hardware", "measured", "max", "min"}
+    extra = set(raw) - {"metric", "bits", "hardware", "measured", "compression", "max", "min"}
     if extra:
         raise ConfigError(
-            f"{where}: unknown key(s) {sorted(extra)}; allowed bits, hardware, measured"
+            f"{where}: unknown key(s) {sorted(extra)}; allowed bits, hardware, measured, compression"
         )
     bits = raw.get("bits")
     if bits is not None and (
@@ -340,7 +345,27 @@ def _parse_objective(raw: Any, where: str) -> Objective:
     measured = bool(raw.get("measured", False))
     if measured and metric != "latency_ms":
         raise ConfigError(f"{where}.measured is for latency_ms only, not {metric}")
-    return Objective(metric, bits, hw, measured)
+    return Objective(metric, bits, hw, measured, _parse_compression(raw, where, metric))
+
+
+def _parse_compression(raw: dict, where: str, metric: str) -> tuple[float, int] | None:
+    comp = raw.get("compression")
+    if comp is None:
+        return None
+    ok = (
+        metric == "model_bytes"
+        and isinstance(comp, dict)
+        and set(comp) <= {"sparsity", "bits"}
+        and isinstance(comp.get("sparsity", 0.67), int | float)
+        and 0 <= comp.get("sparsity", 0.67) < 1
+        and comp.get("bits", 6) in range(2, 9)
+    )
+    if not ok:
+        raise ConfigError(
+            f"{where}.compression={comp!r} is invalid: allowed on model_bytes only, "
+            "{sparsity: 0..1 (removed share, default 0.67), bits: 2..8 (default 6)}"
+        )
+    return (float(comp.get("sparsity", 0.67)), int(comp.get("bits", 6)))
 
 
 def _parse_constraint(raw: Any, i: int) -> Constraint:

@@ -119,7 +119,7 @@ class TrialRunner:
             trial.set_user_attr("epoch_accuracy", epoch_acc)
         if not epoch_acc:
             raise ConfigError(f"train.epochs={space.train.get('epochs')!r} trained no epoch")
-        metrics = {**metrics, "accuracy": max(epoch_acc)}
+        metrics = {**metrics, **_trained_costs(space, cand, run_dir), "accuracy": max(epoch_acc)}
         viol = violations(space.constraints, metrics)
         trial.set_user_attr("train_s", time.perf_counter() - t0)
         trial.set_user_attr("metrics", metrics)
@@ -127,6 +127,18 @@ class TrialRunner:
         trial.set_user_attr("feasible", all(v <= 0 for v in viol))
         trial.set_user_attr("trained", True)
         return objective_values(space.objectives, metrics)
+
+
+def _trained_costs(space: Space, cand: Candidate, run_dir: Path) -> dict[str, float]:
+    """Costs that depend on the trained weights: the compressed file of best.safetensors."""
+    comp = [o for o in space.metric_list() if o.compression]
+    if not comp or not (run_dir / "best.safetensors").is_file():
+        return {}
+    from squeezelab.explore.costs import compressed_bytes
+    from squeezelab.fileio import load_model_file
+
+    model, _ = load_model_file(run_dir / "best.safetensors")
+    return {o.key: compressed_bytes(model, cand, o.compression) for o in comp}
 
 
 @dataclass

@@ -18,7 +18,7 @@ SPACE = {
     "name": "e2e",
     "model": "squeezenet_small",
     "params": {"sr": [0.125, 0.5], "base_e": 16, "incr_e": 16, "stem_channels": 16},
-    "objectives": ["accuracy", "model_bytes"],
+    "objectives": ["accuracy", "model_bytes", {"metric": "model_bytes", "compression": {"bits": 6}}],
     "constraints": [{"metric": "params", "max": "1MB"}],
     "search": {"sampler": "grid"},
     "train": {"data": "fashion-mnist", "epochs": 1, "train_subset": 256, "batch_size": 64,
@@ -58,4 +58,6 @@ def test_sqlite_study_killed_then_resumed(tmp_path):
         assert len(t["epoch_accuracy"]) == 1 and 0 <= t["metrics"]["accuracy"] <= 1
         assert (out / "trials" / f"{t['number']:05d}" / "best.safetensors").is_file()
         assert t["metrics"]["params"] > 0 and t["metrics"]["peak_activation_bytes"] > 0
+        # the .sqz of the trained weights: a real file, smaller than the fp32 weights
+        assert 0 < t["metrics"]["model_bytes[sqz-s0.67-6bit]"] < t["metrics"]["model_bytes"]
     assert res["pareto"] and set(res["pareto"]) <= {t["number"] for t in trained}

@@ -91,6 +91,17 @@ def test_unknown_preset_and_model_and_bad_spec():
         s.candidate({"pct_3x3": 0.001})
 
 
+def test_compressed_model_bytes_objective():
+    s = space_from_dict({"objectives": [
+        "accuracy", {"metric": "model_bytes", "compression": {"sparsity": 0.5, "bits": 4}}]})  # fmt: skip
+    assert s.objectives[1].key == "model_bytes[sqz-s0.5-4bit]"
+    assert s.objectives[1].compression == (0.5, 4)
+    with pytest.raises(ConfigError, match="compression"):
+        space_from_dict({"objectives": [{"metric": "macs", "compression": {"bits": 4}}]})
+    with pytest.raises(ConfigError, match="bits: 2..8"):
+        space_from_dict({"objectives": [{"metric": "model_bytes", "compression": {"bits": 12}}]})
+
+
 def test_sizes_with_units():
     s = space_from_dict({"constraints": [{"metric": "peak_activation_bytes", "max": "256KiB"},
                                          {"metric": "model_bytes", "max": "1 MB"}]})  # fmt: skip

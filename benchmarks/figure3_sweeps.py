@@ -1,0 +1,101 @@
+"""Figure 3 of Iandola et al. 2016 on Fashion-MNIST: accuracy against SR and pct_3x3.
+
+Reads the two grid studies made by
+
+    squeezelab explore paper-sr-sweep -o runs/paper-sr-sweep [--epochs E --train-subset N]
+    squeezelab explore paper-pct3x3-sweep -o runs/paper-pct3x3-sweep [...]
+
+and writes their tables to ``benchmarks/results/figure3_sweeps.json`` and the two plots
+(accuracy and model size against the varied metaparameter) to ``docs/img/``.
+
+    .venv/bin/python benchmarks/figure3_sweeps.py [--sr DIR] [--pct DIR] [--img DIR] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from squeezelab.explore import load_study_results
+from squeezelab.fileio import atomic_path, atomic_write_json
+
+# ImageNet top-5 from the paper's Figure 3 (REFERENCES.md): the points it states
+PAPER = {
+    "sr": {0.125: (80.3, 4.8), 0.75: (86.0, 19.0)},
+    "pct_3x3": {0.5: (85.6, 13.0)},
+}
+
+
+def sweep_rows(study_dir: str, param: str) -> dict:
+    res = load_study_results(study_dir)
+    rows = sorted(
+        (
+            {
+                "trial": t["number"],
+                param: t["params"][param],
+                "accuracy": t["metrics"]["accuracy"],
+                "epoch_accuracy": t["epoch_accuracy"],
+                "params": t["metrics"]["params"],
+                "model_bytes": t["metrics"]["model_bytes"],
+                "macs": t["metrics"]["macs"],
+                "train_s": t["train_s"],
+            }
+            for t in res["trials"]
+            if t["state"] == "trained"
+        ),
+        key=lambda r: r[param],
+    )
+    return {"study": res["study"], "train": res["space"].get("train"), "counts": res["counts"],
+            "rows": rows}  # fmt: skip
+
+
+def plot(sweep: dict, param: str, label: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sweep["rows"]
+    x = [r[param] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    ax.plot(x, [100 * r["accuracy"] for r in rows], "o-", color="tab:blue")
+    ax.set_xlabel(label)
+    ax.set_ylabel("Fashion-MNIST val top-1 (%)", color="tab:blue")
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(x, [r["model_bytes"] / 1e6 for r in rows], "s--", color="tab:gray")
+    ax2.set_ylabel("model size, fp32 (MB)", color="tab:gray")
+    ax.set_title(f"{sweep['study']}: squeezenet_small, {sweep['train']}", fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sr", default="runs/paper-sr-sweep", help="study dir of paper-sr-sweep")
+    ap.add_argument(
+        "--pct", default="runs/paper-pct3x3-sweep", help="study dir of paper-pct3x3-sweep"
+    )
+    ap.add_argument("--img", default="docs/img", help="where the PNG plots go")
+    ap.add_argument("--out", default="benchmarks/results/figure3_sweeps.json")
+    args = ap.parse_args(argv)
+    result = {"paper_imagenet_top5_pct_and_mb": {k: {str(x): v for x, v in d.items()}
+                                                 for k, d in PAPER.items()}}  # fmt: skip
+    for key, study_dir, param, label in (
+        ("sr", args.sr, "sr", "squeeze ratio SR"),
+        ("pct_3x3", args.pct, "pct_3x3", "share of 3x3 expand filters pct_3x3"),
+    ):
+        if not (Path(study_dir) / "study.db").is_file():
+            continue
+        sweep = sweep_rows(study_dir, param)
+        result[key] = sweep
+        if sweep["rows"]:
+            plot(sweep, param, label, Path(args.img) / f"figure3_{key}.png")
+    atomic_write_json(args.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
