@@ -115,6 +115,12 @@ def _dtype(name, align=False, copy=False):
     return np.dtype(name.decode() if isinstance(name, bytes) else name)
 
 
+def _latin1(text, encoding="latin1"):  # how Python 3 writes bytes at pickle protocol 2
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode({encoding!r})")
+    return text.encode("latin1")
+
+
 class _CifarUnpickler(pickle.Unpickler):
     """Builds dicts, lists, str, bytes, ints and uint8/int arrays; refuses every other global."""
 
@@ -123,6 +129,7 @@ class _CifarUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): _dtype,
+        ("_codecs", "encode"): _latin1,
     }
 
     def find_class(self, module: str, name: str):

@@ -20,7 +20,7 @@ from squeezelab.errors import ConfigError
 from squeezelab.fileio import atomic_write_bytes, atomic_write_json, save_model_file
 from squeezelab.train import dist
 from squeezelab.train.config import TrainConfig
-from squeezelab.train.loop import prepare, pick_device
+from squeezelab.train.loop import pick_device, prepare
 from squeezelab.train.state import STATE_FILE, load_state, save_state
 
 # fields that may differ between a run and its resumption (they do not change the result)

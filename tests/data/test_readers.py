@@ -1,0 +1,233 @@
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from squeezelab.data import load_dataset, readers, split_train_val, subset
+from squeezelab.errors import DatasetError, UnknownNameError
+from tests.conftest import FMNIST_DIR
+
+
+def write_idx(directory, prefix, images, labels, gz=True, img_magic=0x803, lbl_magic=0x801):
+    directory.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    img = struct.pack(">IIII", img_magic, n, h, w) + images.astype(np.uint8).tobytes()
+    lbl = struct.pack(">II", lbl_magic, len(labels)) + np.asarray(labels, np.uint8).tobytes()
+    suffix = ".gz" if gz else ""
+    for stem, data in ((f"{prefix}-images-idx3-ubyte", img), (f"{prefix}-labels-idx1-ubyte", lbl)):
+        (directory / (stem + suffix)).write_bytes(gzip.compress(data) if gz else data)
+    return directory
+
+
+def idx_dir(tmp_path, gz=True, n=40, **kw):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 28, 28))
+    labels = np.arange(n) % 10
+    write_idx(tmp_path, "train", images, labels, gz, **kw)
+    write_idx(tmp_path, "t10k", images[:20], labels[:20], gz, **kw)
+    return tmp_path, images, labels
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_reader_round_trip(tmp_path, gz):
+    d, images, labels = idx_dir(tmp_path, gz)
+    ds = load_dataset(str(d), "train")
+    assert ds.images.dtype == torch.uint8 and ds.images.shape == (40, 1, 28, 28)
+    assert torch.equal(ds.images[:, 0], torch.from_numpy(images.astype(np.uint8)))
+    assert ds.labels.dtype == torch.int64 and ds.labels.tolist() == labels.tolist()
+    assert len(load_dataset(str(d), "test")) == 20
+
+
+def test_idx_wrong_magic(tmp_path):
+    d, _, _ = idx_dir(tmp_path, img_magic=0x0803 + 0x100)
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte.gz: wrong magic number"):
+        load_dataset(str(d))
+
+
+def test_idx_truncated(tmp_path):
+    d, _, _ = idx_dir(tmp_path, gz=False)
+    f = d / "train-images-idx3-ubyte"
+    f.write_bytes(f.read_bytes()[:-100])
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte: truncated: header declares"):
+        load_dataset(str(d))
+
+
+def test_idx_truncated_gzip(tmp_path):
+    d, _, _ = idx_dir(tmp_path)
+    f = d / "train-labels-idx1-ubyte.gz"
+    f.write_bytes(f.read_bytes()[:-12])
+    with pytest.raises(DatasetError, match=r"train-labels-idx1-ubyte.gz: truncated"):
+        load_dataset(str(d))
+
+
+def test_idx_label_out_of_range_for_named_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path, "train", rng.integers(0, 256, (5, 28, 28)), [0, 1, 2, 12, 3])
+    with pytest.raises(DatasetError, match=r"label out of range: 12 \(allowed 0..9"):
+        load_dataset("fashion-mnist", data_dir=str(tmp_path))
+
+
+def test_idx_count_mismatch(tmp_path):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path, "train", rng.integers(0, 256, (5, 28, 28)), [0, 1, 2])
+    with pytest.raises(DatasetError, match="holds 5 images but .* holds 3 labels"):
+        load_dataset(str(tmp_path))
+
+
+# ---- CIFAR ----------------------------------------------------------------------------------
+
+
+def write_cifar(directory, labels_train=(0, 1, 2, 3), n_test=3, payload=None):
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    meta = {b"label_names": [b"a", b"b", b"c", b"d"], b"num_cases_per_batch": 4}
+    (directory / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    for name, labels in (("data_batch_1", list(labels_train)), ("test_batch", [0] * n_test)):
+        batch = payload or {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": rng.integers(0, 256, (len(labels), 3072)).astype(np.uint8),
+            b"filenames": [b"x.png"] * len(labels),
+        }
+        (directory / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return directory
+
+
+def test_cifar_reader(tmp_path):
+    d = write_cifar(tmp_path)
+    ds = load_dataset(str(d))
+    assert ds.images.shape == (4, 3, 32, 32) and ds.classes == ["a", "b", "c", "d"]
+    raw = readers.load_cifar_batch(d / "data_batch_1")["data"]
+    assert torch.equal(ds.images.reshape(4, -1), torch.from_numpy(raw))
+    assert len(load_dataset(str(d), "test")) == 3
+    assert len(ds.mean) == 3 and 0 < ds.std[0] < 1
+
+
+def test_cifar_label_out_of_range(tmp_path):
+    d = write_cifar(tmp_path, labels_train=(0, 1, 7, 3))
+    with pytest.raises(DatasetError, match=r"data_batch_1: label out of range: 7 \(allowed 0..3"):
+        load_dataset(str(d))
+
+
+def test_cifar_truncated(tmp_path):
+    d = write_cifar(tmp_path)
+    f = d / "data_batch_1"
+    f.write_bytes(f.read_bytes()[:500])
+    with pytest.raises(DatasetError, match="data_batch_1: not a CIFAR python batch"):
+        load_dataset(str(d))
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_cifar_pickle_payload_is_rejected_not_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    d = write_cifar(tmp_path / "c", payload={b"data": _Evil(marker), b"labels": [0]})
+    with pytest.raises(DatasetError, match=r"forbidden global (posix|os)\.system"):
+        load_dataset(str(d))
+    assert not marker.exists()
+
+
+# ---- ImageFolder ----------------------------------------------------------------------------
+
+
+def write_folder(root, classes=("cat", "dog"), per_class=3, size=(12, 10), mode="L"):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            shape = (size[1], size[0]) + (() if mode == "L" else (3,))
+            Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8), mode).save(
+                root / c / f"{i}.png"
+            )
+    return root
+
+
+def test_image_folder_decodes_once_then_reads_cache(tmp_path, monkeypatch):
+    write_folder(tmp_path / "train", mode="RGB")
+    write_folder(tmp_path / "test", per_class=1, mode="RGB")
+    ds = load_dataset(str(tmp_path))
+    assert ds.images.shape == (6, 3, 10, 12) and ds.classes == ["cat", "dog"]
+    assert ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert list((tmp_path / "train" / ".squeezelab-cache").glob("*.safetensors"))
+    test = load_dataset(str(tmp_path), "test")
+    assert len(test) == 2 and test.mean == ds.mean  # test data uses the train statistics
+
+    def no_decode(files):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(readers, "_decode", no_decode)
+    again = load_dataset(str(tmp_path))
+    assert torch.equal(again.images, ds.images)
+
+
+def test_image_folder_bad_image_names_file(tmp_path):
+    root = write_folder(tmp_path / "f")
+    (root / "dog" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match=r"broken.png: cannot decode image"):
+        load_dataset(str(root))
+
+
+def test_image_folder_mixed_sizes(tmp_path):
+    root = write_folder(tmp_path / "f")
+    write_folder(root, classes=("emu",), per_class=1, size=(7, 7))
+    with pytest.raises(DatasetError, match="differs from the first image's 12x10"):
+        load_dataset(str(root))
+
+
+# ---- names, splits --------------------------------------------------------------------------
+
+
+def test_synthetic_is_deterministic():
+    a, b = load_dataset("synthetic"), load_dataset("synthetic")
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert not torch.equal(load_dataset("synthetic", "test").images[:10], a.images[:10])
+
+
+@pytest.mark.skipif(not (FMNIST_DIR and __import__("os").path.isdir(FMNIST_DIR)), reason="no data")
+def test_fashion_mnist_by_name():
+    ds = load_dataset("fashion-mnist", "test")
+    assert ds.images.shape == (10000, 1, 28, 28) and ds.classes[9] == "Ankle boot"
+    assert ds.labels.bincount().tolist() == [1000] * 10
+
+
+def test_missing_named_dataset_says_where_it_looked(tmp_path):
+    with pytest.raises(DatasetError, match=r"'mnist' not found .*--data-dir"):
+        load_dataset("mnist", data_dir=str(tmp_path))
+
+
+def test_unknown_name():
+    with pytest.raises(UnknownNameError, match="did you mean fashion-mnist"):
+        load_dataset("fashion-mnst")
+
+
+def test_split_is_deterministic_disjoint_and_stratified():
+    ds = load_dataset("synthetic")
+    tr, va = split_train_val(ds, 0.2, seed=3)
+    tr2, va2 = split_train_val(ds, 0.2, seed=3)
+    assert torch.equal(va.images, va2.images) and len(tr) + len(va) == len(ds)
+    assert va.labels.bincount().tolist() == [24] * 10
+    joined = torch.cat([tr.images, va.images]).reshape(len(ds), -1)
+    assert (
+        torch.unique(joined, dim=0).shape[0]
+        == torch.unique(ds.images.reshape(len(ds), -1), dim=0).shape[0]
+    )
+
+
+def test_subset_balanced_and_deterministic():
+    ds = load_dataset("synthetic")
+    s = subset(ds, 50, seed=1)
+    assert s.labels.bincount().tolist() == [5] * 10
+    assert torch.equal(s.images, subset(ds, 50, seed=1).images)
