@@ -1,0 +1,124 @@
+"""``squeezelab compress MODEL_FILE -o MODEL.sqz``: Deep Compression with a progress bar."""
+
+from __future__ import annotations
+
+from squeezelab.cli._common import console, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "compress",
+        help="prune, weight-share and entropy-code a model into a .sqz file",
+        description="Deep Compression (Han et al. 2016) of a model file (or zoo name) into a "
+        ".sqz file, with the bytes of every stage at the end.",
+    )
+    p.add_argument("model", help="a .safetensors model file (or a zoo name, untrained)")
+    p.add_argument("-o", "--output", required=True, help=".sqz file to write")
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        default=0.67,
+        help="fraction of conv/fc weights removed, 0..1 (0.67 keeps a third)",
+    )
+    p.add_argument(
+        "--scope",
+        choices=("layer", "global"),
+        default="layer",
+        help="prune each layer to the sparsity, or rank all weights together",
+    )
+    p.add_argument("--bits", type=int, default=6, help="index bits of conv layers, 2..8")
+    p.add_argument(
+        "--fc-bits",
+        type=int,
+        default=None,
+        help="index bits of fully connected layers, 2..8 (default: --bits)",
+    )
+    p.add_argument(
+        "--prune-steps",
+        type=int,
+        default=1,
+        help="pruning rounds of rising sparsity, each followed by fine-tuning",
+    )
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="epochs of fine-tuning after each pruning round and of the centroids",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="dataset for fine-tuning and per-stage test accuracy, e.g. fashion-mnist",
+    )
+    p.add_argument("--data-dir", default=None, help="directory of the dataset files")
+    p.add_argument("--lr", type=float, default=0.01, help="fine-tuning peak learning rate")
+    p.add_argument("--batch-size", type=int, default=128, help="fine-tuning batch, images")
+    p.add_argument(
+        "--fp16", action="store_true", help="store biases and BatchNorm at 16 bits instead of 32"
+    )
+    p.add_argument("--reference", default=None,
+                   help="zoo model whose fp32 bytes the reduction is against "
+                   "(default alexnet, or alexnet_small for inputs up to 64 px)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the accounting as JSON")
+    p.set_defaults(func=run_compress)
+
+
+def run_compress(args) -> int:
+    from squeezelab.compress import compress_steps, load_any_model, write_sqz
+    from squeezelab.errors import ConfigError
+
+    if args.finetune_epochs and not args.data:
+        raise ConfigError("--finetune-epochs needs --data (the dataset to fine-tune on)")
+    if args.finetune_epochs < 0:
+        raise ConfigError(f"--finetune-epochs={args.finetune_epochs} is invalid: allowed >= 0")
+    model, meta = load_any_model(args.model)
+    finetune, test = None, None
+    if args.data:
+        from squeezelab.data import load_dataset
+
+        test = load_dataset(args.data, "test", data_dir=args.data_dir)
+    if args.finetune_epochs:
+        from squeezelab.train import TrainConfig
+
+        finetune = TrainConfig(model=meta["model"], spec=meta.get("spec"), data=args.data,
+                               data_dir=args.data_dir, epochs=args.finetune_epochs,
+                               lr=args.lr, batch_size=args.batch_size, schedule="cosine",
+                               warmup_epochs=0.0)  # fmt: skip
+    steps = compress_steps(
+        model, meta, args.sparsity, args.bits, args.fc_bits, scope=args.scope,
+        prune_steps=args.prune_steps, finetune=finetune, eval_dataset=test,
+        fp16_plain=args.fp16, reference=args.reference,
+    )  # fmt: skip
+    result = _run_with_progress(steps, args)
+    write_sqz(args.output, result.data)
+    if args.json:
+        print_json(result.accounting.to_dict())
+        return 0
+    from squeezelab.cli.cmd_inspect import render_accounting, render_header
+
+    render_header(result.header)
+    render_accounting(result.accounting)
+    console().print(f"wrote {args.output}: {len(result.data):,} bytes")
+    return 0
+
+
+def _run_with_progress(steps, args):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    epochs = args.finetune_epochs * (args.prune_steps + 1)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console(stderr=True), transient=True) as bar:  # fmt: skip
+        train = bar.add_task("fine-tune", total=epochs, visible=bool(epochs))
+        encode = bar.add_task("encode", total=None)
+        for rec in steps:
+            stage = rec["stage"]
+            if stage in ("prune", "share"):
+                bar.update(train, advance=1,
+                           description=f"fine-tune ({stage}) val_acc {rec['val_acc']:.3f}")  # fmt: skip
+            elif stage == "evaluate":
+                bar.console.print(f"test accuracy after {rec['of']}: {rec['top1']:.2%}")
+            elif stage == "encode":
+                bar.update(encode, completed=rec["done"], total=rec["total"])
+            elif stage == "done":
+                return rec["result"]
+    raise AssertionError("compression ended without a result")

@@ -1,0 +1,83 @@
+"""``squeezelab inspect MODEL.sqz``: the header and the bytes table, no weights decoded."""
+
+from __future__ import annotations
+
+from squeezelab.cli._common import console, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="show a .sqz file's header and bytes per layer and stage",
+        description="Print a .sqz file's header and its accounting table without decoding "
+        "any weights (record headers only).",
+    )
+    p.add_argument("file", help="a .sqz file written by `squeezelab compress`")
+    p.add_argument("--json", action="store_true", help="print header and table as JSON")
+    p.set_defaults(func=run_inspect)
+
+
+def run_inspect(args) -> int:
+    from pathlib import Path
+
+    from squeezelab.compress import accounting, read_sqz_layout
+
+    header, entries = read_sqz_layout(args.file)
+    table = accounting(header, entries, Path(args.file).stat().st_size)
+    if args.json:
+        print_json({"header": header, "accounting": table.to_dict()})
+        return 0
+    render_header(header)
+    render_accounting(table)
+    return 0
+
+
+def render_header(header: dict) -> None:
+    meta = header.get("meta", {})
+    comp = header.get("compression", {})
+    out = console()
+    out.print(f"[bold]{meta.get('model')}[/]  input {meta.get('in_chans')}x"
+              f"{meta.get('input_size')}x{meta.get('input_size')}, "
+              f"{meta.get('num_classes')} classes")  # fmt: skip
+    if meta.get("classes"):
+        out.print(f"classes: {', '.join(map(str, meta['classes']))}")
+    if meta.get("normalization"):
+        out.print(f"normalization: {meta['normalization']}")
+    if comp:
+        fc = comp.get("fc_bits") or comp.get("bits")
+        out.print(f"compression: sparsity {comp.get('sparsity')} ({comp.get('scope')}), "
+                  f"{comp.get('bits')}-bit conv, {fc}-bit fc, "
+                  f"plain tensors {'fp16' if comp.get('fp16_plain') else 'fp32'}")  # fmt: skip
+
+
+def render_accounting(table) -> None:
+    from rich.table import Table
+
+    layers = Table(title="bytes per layer")
+    for col in ("tensor", "params", "kept", "bits", "gap", "dense", "pruned", "shared", "coded",
+                "entropy", "coders"):  # fmt: skip
+        layers.add_column(col, justify="left" if col in ("tensor", "coders") else "right")
+    for r in table.layers:
+        kept = f"{r.nnz / r.params:.0%}" if r.params else "-"
+        ent = f"{r.entropy_bytes:,.0f}" if r.entropy_bytes is not None else "-"
+        layers.add_row(r.name.removesuffix(".weight"), f"{r.params:,}", kept, str(r.bits or "-"), str(r.gap_bits or "-"),
+                       f"{r.dense_bytes:,.0f}", f"{r.pruned_bytes:,.0f}",
+                       f"{r.shared_bytes:,.0f}", f"{r.coded_bytes:,}", ent, r.coders)  # fmt: skip
+    stages = Table(title="bytes per stage")
+    ref = table.reference
+    for col in ("stage", "bytes", f"reduction vs {ref.get('model', 'reference')}", "test acc"):
+        stages.add_column(col, justify="left" if col == "stage" else "right")
+    for s in table.stages:
+        red = f"{s['reduction']:.0f}x" if s["reduction"] else "-"
+        acc = f"{s['test_accuracy']:.2%}" if s["test_accuracy"] is not None else "-"
+        name = "file (entropy-coded)" if s["stage"] == "coded" else s["stage"]
+        stages.add_row(name, f"{s['bytes']:,}", red, acc)
+    out = console()
+    width = None if out.is_terminal else 140  # a pipe or file gets the whole table
+    out.print(layers, width=width)
+    out.print(stages, width=width)
+    line = f"coded streams: {table.stream_bytes:,} bytes"
+    if table.stream_entropy_bytes:
+        over = table.stream_bytes / table.stream_entropy_bytes - 1
+        line += f", empirical entropy {table.stream_entropy_bytes:,.0f} bytes ({over:+.2%})"
+    out.print(line)

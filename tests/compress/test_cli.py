@@ -1,0 +1,48 @@
+"""CLI verbs compress, inspect, decompress: exit codes, outputs, errors as one line."""
+
+import json
+
+import torch
+
+from squeezelab.cli import main
+from squeezelab.compress import load_sqz
+from squeezelab.fileio import load_model_file, save_model_file
+from squeezelab.models.squeezenet import SqueezeNet
+from tests.compress.test_sqz import TINY, assert_bit_identical
+
+
+def test_compress_inspect_decompress(tmp_path, capsys):
+    src = tmp_path / "tiny.safetensors"
+    save_model_file(src, SqueezeNet(TINY), {"model": "squeezenet_small", "spec": TINY.to_dict(),
+                                            "classes": ["a", "b", "c"]})  # fmt: skip
+    sqz = tmp_path / "tiny.sqz"
+    assert main(["compress", str(src), "-o", str(sqz), "--bits", "4", "--fp16"]) == 0
+    out = capsys.readouterr().out
+    assert "bytes per stage" in out and f"{sqz.stat().st_size:,} bytes" in out
+    assert main(["inspect", str(sqz), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["header"]["meta"]["classes"] == ["a", "b", "c"]
+    assert shown["accounting"]["file_bytes"] == sqz.stat().st_size
+    assert main(["inspect", str(sqz)]) == 0
+    assert "alexnet_small" in capsys.readouterr().out
+    dst = tmp_path / "back.safetensors"
+    assert main(["decompress", str(sqz), "-o", str(dst)]) == 0
+    model, meta = load_model_file(dst)
+    assert_bit_identical(load_sqz(sqz), model)
+    assert meta["classes"] == ["a", "b", "c"]
+    x = torch.randn(1, 1, 8, 8)
+    assert torch.equal(model(x), load_sqz(sqz)(x))
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
+    src = tmp_path / "tiny.safetensors"
+    save_model_file(src, SqueezeNet(TINY), {"model": "squeezenet_small", "spec": TINY.to_dict()})
+    assert main(["compress", str(src), "-o", str(tmp_path / "x.sqz"), "--bits", "9"]) == 2
+    assert "bits=9" in capsys.readouterr().err
+    assert (
+        main(["compress", str(src), "-o", str(tmp_path / "x.sqz"), "--finetune-epochs", "1"]) == 2
+    )
+    assert "--data" in capsys.readouterr().err
+    assert main(["inspect", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "magic" in err
