@@ -6,7 +6,8 @@ set when both train with the same recipe and epoch budget. Evidence: per model p
 test_accuracy (0-1, the last epoch's model on the 10k test images), epochs, seconds and
 the model file, written to ``benchmarks/results/fmnist_accuracy.json``.
 
-    .venv/bin/python benchmarks/fmnist_accuracy.py [--quick] [--epochs 2] [--jobs 2] [--out PATH]
+    .venv/bin/python benchmarks/fmnist_accuracy.py [--quick] [--epochs 2] [--train-subset N]
+        [--jobs 2] [--out PATH]
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
         recipe=args.recipe,
         epochs=args.epochs,
         val_fraction=0.0,  # train on all 60k; the test split is scored once at the end
-        train_subset=512 if args.quick else None,
+        train_subset=args.train_subset,
         seed=args.seed,
     )
     run_dir = Path(args.runs) / name
@@ -48,7 +49,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
     model, meta = load_model_file(run_dir / "last.safetensors")
     test = load_dataset("fashion-mnist", "test")
     if args.quick:
-        test = subset(test, 500)
+        test = subset(test, 300)
     scores = evaluate(model, test)
     return {
         "params": meta["params"],
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="512 training images, 1 epoch (CI)")
     p.add_argument("--epochs", type=int, default=2, help="epoch budget of every model")
     p.add_argument("--recipe", default="fmnist-fast", help="training recipe of every model")
+    p.add_argument("--train-subset", type=int, help="train on N class-balanced images (all: omit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="models trained at once (processes)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(OUT), help="JSON result path")
     args = p.parse_args(argv)
     if args.quick:
-        args.epochs = 1
+        args.epochs, args.train_subset = 1, 256
     from squeezelab.fileio import atomic_write_json
 
     t0 = time.perf_counter()
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "recipe": args.recipe,
         "epochs": args.epochs,
+        "train_subset": args.train_subset,
         "seed": args.seed,
         "threads": args.threads,
         "jobs": args.jobs,
