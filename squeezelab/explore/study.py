@@ -115,6 +115,11 @@ class TrialRunner:
         epoch_acc: list[float] = []
         t0 = time.perf_counter()
         for rec in self.train_fn(cand, space.train, run_dir):
+            if rec.get("val_acc") is None:
+                raise ConfigError(
+                    f"train.val_fraction={space.train.get('val_fraction')!r} leaves no validation "
+                    "split to rank candidates by; allowed: a share in (0, 1)"
+                )
             epoch_acc.append(float(rec["val_acc"]))
             trial.set_user_attr("epoch_accuracy", epoch_acc)
         if not epoch_acc:
