@@ -35,8 +35,15 @@ def rank_world() -> tuple[int, int]:
 
 
 def is_main() -> bool:
-    """Rank 0 (or a single process): the only one that writes files."""
-    return rank_world()[0] == 0
+    """Rank 0 (or a single process): the only one that writes files or prints.
+
+    Before the process group is up, torchrun's RANK variable decides.
+    """
+    import torch.distributed as td
+
+    if td.is_available() and td.is_initialized():
+        return td.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def local_device(device: torch.device) -> torch.device:
