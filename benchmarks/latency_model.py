@@ -3,8 +3,9 @@
 Claim: after ``calibrate`` on this machine, ``profile(...).latency_ms`` ranks the zoo and
 SqueezeNetSpec variants spread over the design space by latency (Spearman >= 0.9) and
 predicts each within 20% (median absolute error). Evidence: predicted vs measured ms per
-model (batch 1; all models timed in interleaved rounds so that other processes' load
-falls on all of them alike), written to ``benchmarks/results/latency_model.json``.
+model (batch 1, one thread; all models timed in interleaved rounds so that other
+processes' load falls on all alike; "measured" is the median CPU time per call, wall
+times beside it), written to ``benchmarks/results/latency_model.json``.
 
     .venv/bin/python benchmarks/latency_model.py [--quick] [--threads 1] [--out PATH]
 """
@@ -69,10 +70,14 @@ def candidates(quick: bool) -> list[tuple[str, torch.nn.Module, tuple[int, ...]]
     return zoo + [(n, m, (3, size, size)) for n, m in variants(24, SQUEEZENET1_0)]
 
 
-def measure_interleaved(models, threads: int, rounds: int, per_round: int) -> list[list[float]]:
-    """Seconds per call of every model, timed round-robin so load drifts hit all alike."""
+def measure_interleaved(models, threads: int, rounds: int, per_round: int):
+    """Wall and CPU seconds per call of every model, timed round-robin so that load drifts
+    hit all models alike. At one thread the CPU time is the calling thread's, which
+    leaves out the time other processes held the core."""
     inputs = [torch.randn(1, *shape) for _, _, shape in models]
-    times: list[list[float]] = [[] for _ in models]
+    wall: list[list[float]] = [[] for _ in models]
+    cpu: list[list[float]] = [[] for _ in models]
+    cpu_clock = time.thread_time if threads == 1 else time.process_time
     with torch_threads(threads), torch.inference_mode():
         for (_, m, _), x in zip(models, inputs, strict=True):
             m(x)  # warm-up: allocator, oneDNN primitive caches
@@ -80,16 +85,35 @@ def measure_interleaved(models, threads: int, rounds: int, per_round: int) -> li
         for _ in range(rounds):
             for i, ((_, m, _), x) in enumerate(zip(models, inputs, strict=True)):
                 for _ in range(per_round):
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), cpu_clock()
                     m(x)
-                    times[i].append(time.perf_counter() - t0)
-    return times
+                    cpu[i].append(cpu_clock() - c0)
+                    wall[i].append(time.perf_counter() - t0)
+    return wall, cpu
+
+
+def _ranks(values: list[float]) -> list[float]:
+    """Ranks from 1, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
 
 
 def spearman(a: list[float], b: list[float]) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic)
+    """Spearman's rank correlation: Pearson's correlation of the ranks."""
+    ra, rb = _ranks(a), _ranks(b)
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
+    var = sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)
+    return cov / var**0.5 if var > 0 else 0.0
 
 
 def main() -> None:
@@ -103,35 +127,39 @@ def main() -> None:
     hw = calibrate(threads=args.threads, quick=args.quick)
     models = candidates(args.quick)
     rounds, per_round = (2, 2) if args.quick else (7, 3)
-    times = measure_interleaved(models, args.threads, rounds, per_round)
+    wall, cpu = measure_interleaved(models, args.threads, rounds, per_round)
     rows = []
-    for (name, m, shape), t in zip(models, times, strict=True):
+    for (name, m, shape), w, c in zip(models, wall, cpu, strict=True):
         rows.append({
             "name": name,
             "input": list(shape),
             "predicted_ms": round(profile(m, shape, hw).latency_ms, 4),
-            "measured_ms": round(statistics.median(t) * 1e3, 4),
-            "measured_min_ms": round(min(t) * 1e3, 4),
-            "measured_p90_ms": round(percentile(t, 0.9) * 1e3, 4),
+            "measured_ms": round(statistics.median(c) * 1e3, 4),
+            "wall_median_ms": round(statistics.median(w) * 1e3, 4),
+            "wall_min_ms": round(min(w) * 1e3, 4),
+            "wall_p90_ms": round(percentile(w, 0.9) * 1e3, 4),
         })  # fmt: skip
 
-    def errors(key: str) -> list[float]:
-        return [abs(r["predicted_ms"] - r[key]) / r[key] * 100 for r in rows]
+    def summary(key: str) -> dict:
+        pred = [r["predicted_ms"] for r in rows]
+        errors = [abs(r["predicted_ms"] - r[key]) / r[key] * 100 for r in rows]
+        return {
+            "spearman": round(spearman(pred, [r[key] for r in rows]), 4),
+            "median_abs_pct_error": round(statistics.median(errors), 2),
+        }
 
-    pred = [r["predicted_ms"] for r in rows]
     result = {
-        "spearman": round(spearman(pred, [r["measured_ms"] for r in rows]), 4),
-        "median_abs_pct_error": round(statistics.median(errors("measured_ms")), 2),
-        "vs_fastest_run": {
-            "spearman": round(spearman(pred, [r["measured_min_ms"] for r in rows]), 4),
-            "median_abs_pct_error": round(statistics.median(errors("measured_min_ms")), 2),
-        },
+        **summary("measured_ms"),
+        "measured_is": "median CPU time per call of the calling thread (threads=1), i.e. "
+        "latency with other processes' load left out; wall-clock figures beside it",
+        "vs_wall_median": summary("wall_median_ms"),
+        "vs_wall_min": summary("wall_min_ms"),
         "noise": {
-            "median_p90_over_median": round(
-                statistics.median(r["measured_p90_ms"] / r["measured_ms"] for r in rows), 3
+            "median_wall_p90_over_median": round(
+                statistics.median(r["wall_p90_ms"] / r["wall_median_ms"] for r in rows), 3
             ),
-            "median_median_over_min": round(
-                statistics.median(r["measured_ms"] / r["measured_min_ms"] for r in rows), 3
+            "median_wall_median_over_cpu": round(
+                statistics.median(r["wall_median_ms"] / r["measured_ms"] for r in rows), 3
             ),
             "loadavg_start": [round(v, 2) for v in load_start],
             "loadavg_end": [round(v, 2) for v in os.getloadavg()],

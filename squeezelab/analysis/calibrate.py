@@ -142,22 +142,35 @@ def _in_place_seconds(net: nn.Sequential, shape: tuple[int, ...], runs: int) -> 
     return {n: statistics.median(v[2:]) for n, v in samples.items()}, total
 
 
-def _fit(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """(efficiency, overhead s) minimising the relative error of ideal / eff + overhead."""
-    w = [1 / y**2 for _, y in points]
-    sw = sum(w)
-    sx = sum(wi * x for wi, (x, _) in zip(w, points, strict=True))
-    sy = sum(wi * y for wi, (_, y) in zip(w, points, strict=True))
-    sxx = sum(wi * x * x for wi, (x, _) in zip(w, points, strict=True))
-    sxy = sum(wi * x * y for wi, (x, y) in zip(w, points, strict=True))
+def _fit(points: list[tuple[float, float, float]], byte_s: float) -> tuple[float, float, float]:
+    """(efficiency, overhead s, weighted squared relative error) of
+    ``measured = ideal / eff + bytes * byte_s + overhead`` over ``(ideal, bytes, measured)``."""
+    import numpy as np
+
+    x, z, y = (np.array(c, dtype=float) for c in zip(*points, strict=True))
+    r = y - z * byte_s  # what compute and overhead must explain
+    w = 1 / y**2
+    sw, sx, sy = w.sum(), (w * x).sum(), (w * r).sum()
+    sxx, sxy = (w * x * x).sum(), (w * x * r).sum()
     det = sw * sxx - sx * sx
-    slope = (sw * sxy - sx * sy) / det if det > 0 else 0.0
-    overhead = (sy - slope * sx) / sw if det > 0 else sy / sw
-    if slope <= 0 or overhead < 0:  # refit through the origin, or pure overhead
-        if sxx > 0 and sxy > 0:
-            return sxx / sxy, 0.0
-        return 1.0, max(sy / sw, 0.0)
-    return 1 / slope, overhead
+    slope = (sw * sxy - sx * sy) / det if det > 1e-12 * sw * sxx else 0.0
+    overhead = (sy - slope * sx) / sw
+    if slope <= 0 or overhead < 0:  # keep both terms >= 0
+        slope, overhead = (sxy / sxx, 0.0) if sxx > 0 and sxy > 0 else (0.0, max(sy / sw, 0.0))
+    err = float((w * (slope * x + overhead - r) ** 2).sum())
+    return (float(1 / slope) if slope > 0 else 1.0), float(overhead), err
+
+
+def _fit_all(points: dict[str, list[tuple[float, float, float]]]):
+    """Seconds per on-chip byte (shared by all op classes; 0 if it does not help) and each
+    class's (efficiency, overhead), chosen by least relative error over a log grid."""
+    best = None
+    for byte_s in [0.0] + [10 ** (-k / 8) for k in range(64, 104)]:  # 1e-8 ... 1e-13 s/byte
+        fits = {op: _fit(p, byte_s) for op, p in points.items()}
+        err = sum(e for _, _, e in fits.values())
+        if best is None or err < best[0]:
+            best = (err, byte_s, fits)
+    return best[1], {op: (e, o) for op, (e, o, _) in best[2].items()}
 
 
 def calibrate(threads: int | None = None, quick: bool = False, name: str = "host",
@@ -181,9 +194,9 @@ def calibrate(threads: int | None = None, quick: bool = False, name: str = "host
         peak = _peak_macs_per_s(quick, seconds)
         bandwidth = _copy_bytes_per_s(quick, seconds)
         other = _elementwise_ops_per_s(seconds)
-        points: dict[str, list[tuple[float, float]]] = {}
+        points: dict[str, list[tuple[float, float, float]]] = {}
         residual = []
-        for width in (16, 32) if quick else (16, 24, 40):
+        for width in (16, 32) if quick else (32, 64, 96):
             net = probe_net(width, 4 if quick else 5)
             shape = (3, 112, 112) if quick else (3, 224, 224)
             measured, total = _in_place_seconds(net, shape, runs)
@@ -196,12 +209,13 @@ def calibrate(threads: int | None = None, quick: bool = False, name: str = "host
                     group, key=lambda nd: (nd.cost.op != "view", nd.cost.macs, nd.cost.other_ops)
                 )
                 ideal = sum(nd.cost.macs / peak + nd.cost.other_ops / other for nd in group)
-                points.setdefault(main.cost.op, []).append((ideal, measured[owner]))
+                onchip = sum(4 * (nd.in_elems + nd.out_elems + nd.params) for nd in group)
+                points.setdefault(main.cost.op, []).append((ideal, onchip, measured[owner]))
             residual.append((total - sum(measured.values()), len(nodes)))
-        fits = {op: _fit(p) for op, p in points.items()}
+        byte_s, fits = _fit_all(points)
     # Rescale so the best op class of each kind (MAC / elementwise) has efficiency 1:
     # the predictions stay the same, the peaks read as attainable rates.
-    effs = {op: e for op, (e, _) in fits.items() if any(x > 0 for x, _ in points[op])}
+    effs = {op: e for op, (e, _) in fits.items() if any(x > 0 for x, _, _ in points[op])}
     top = {kind: max(e for op, e in effs.items() if (op in MAC_OPS) == kind)
            for kind in (True, False)}  # fmt: skip
     peak, other = peak * top[True], other * top[False]
@@ -222,6 +236,7 @@ def calibrate(threads: int | None = None, quick: bool = False, name: str = "host
         peak_macs_per_s={"fp32": float(f"{peak:.4g}")},
         peak_other_ops_per_s={"fp32": float(f"{other:.4g}")},
         dram_bytes_per_s=float(f"{bandwidth:.4g}"),
+        onchip_bytes_per_s=float(f"{1 / byte_s:.4g}") if byte_s else None,
         onchip_buffer_bytes=cache_bytes(),
         sram_bytes=None,
         flash_bytes=None,

@@ -33,6 +33,7 @@ class Hardware:
     dram_pj_per_byte: float  # off-chip access energy
     sram_pj_per_byte: float  # on-chip buffer access energy
     onchip_buffer_bytes: int | None = None  # working set that stays on chip; None: unlimited
+    onchip_bytes_per_s: float | None = None  # time per on-chip byte, added; None: free
     sram_bytes: int | None = None  # hard limit on activation memory; None: no limit (has DRAM)
     flash_bytes: int | None = None  # hard limit on model bytes; None: no limit
     efficiency: dict[str, float] = field(default_factory=dict)  # op class -> share of peak
@@ -107,6 +108,8 @@ def hardware_from_dict(d: Any, where: str = "profile") -> Hardware:
     for key in ("dram_bytes_per_s", "dram_pj_per_byte", "sram_pj_per_byte"):
         if not _positive(d[key]):
             raise _bad(where, key, d[key], "a number > 0")
+    if d.get("onchip_bytes_per_s") is not None and not _positive(d["onchip_bytes_per_s"]):
+        raise _bad(where, "onchip_bytes_per_s", d["onchip_bytes_per_s"], "a number > 0 or null")
     for key in ("onchip_buffer_bytes", "sram_bytes", "flash_bytes", "threads"):
         v = d.get(key)
         if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):

@@ -4,7 +4,9 @@ Traffic: weights are fetched from DRAM once; a layer whose working set (input + 
 activations + weights) exceeds the on-chip buffer also reads its input from and writes
 its output to DRAM. Every operand passes the on-chip buffer once. Energy follows
 Horowitz (ISSCC 2014) and Han et al. (2015, arXiv 1506.02626, Figure 1); latency is a
-roofline (Williams et al. 2009): max(compute time, DRAM time) plus a per-op overhead.
+roofline (Williams et al. 2009): max(compute time, DRAM time), plus the time of the
+on-chip traffic where a profile gives its bandwidth (an eager runtime pays per byte for
+allocating and writing each output), plus a per-op overhead.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def layer_traffic(macs: int, other_ops: int, op: str, weight_params: int, in_ele
         macs / hw.per_dtype(hw.peak_macs_per_s, bits)
         + other_ops / hw.per_dtype(hw.peak_other_ops_per_s, bits)
     ) / hw.eff(op)
-    latency_s = max(compute_s, dram / hw.dram_bytes_per_s) + hw.overhead_s(op)
+    onchip_s = working_set / hw.onchip_bytes_per_s if hw.onchip_bytes_per_s else 0.0
+    latency_s = max(compute_s, dram / hw.dram_bytes_per_s) + onchip_s + hw.overhead_s(op)
     return LayerTraffic(
         weight_bytes=weight_bytes,
         activation_in_bytes=act_in,

@@ -93,3 +93,16 @@ def test_int8_falls_back_to_the_next_wider_type():
     hw = load_hardware("eyeriss")  # 16-bit only
     assert hw.per_dtype(hw.mac_pj, 8) == hw.mac_pj["fp16"]
     assert hw.per_dtype(hw.mac_pj, 32) == hw.mac_pj["fp16"]
+
+
+def test_onchip_bandwidth_term_adds_time():
+    import dataclasses
+
+    hw = load_hardware("horowitz-45nm")
+    assert hw.onchip_bytes_per_s is None
+    slow = dataclasses.replace(hw, onchip_bytes_per_s=1e9)
+    a = layer_traffic(0, 1000, "elementwise", 0, 1000, 1000, hw)
+    b = layer_traffic(0, 1000, "elementwise", 0, 1000, 1000, slow)
+    assert b.latency_ms - a.latency_ms == pytest.approx(8000 / 1e9 * 1e3)
+    with pytest.raises(FormatError, match="onchip_bytes_per_s"):
+        hardware_from_dict({**hw.to_dict(), "onchip_bytes_per_s": 0})
