@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -240,11 +240,9 @@ def prepare(model: nn.Module, config: TrainConfig, train: Dataset, val: Dataset 
     model.to(device)
     if c.channels_last:
         model.to(memory_format=torch.channels_last)
-    train = train.take(torch.arange(len(train)))
-    train.images, train.labels = train.images.to(device), train.labels.to(device)
+    train = replace(train, images=train.images.to(device), labels=train.labels.to(device))
     if val is not None:
-        val = val.take(torch.arange(len(val)))
-        val.images, val.labels = val.images.to(device), val.labels.to(device)
+        val = replace(val, images=val.images.to(device), labels=val.labels.to(device))
     optimizer = make_optimizer(model, c)
     scaler = (
         torch.amp.GradScaler("cuda") if dtype == torch.float16 and device.type == "cuda" else None
