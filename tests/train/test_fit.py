@@ -81,3 +81,11 @@ def test_distillation_from_teacher_file(tmp_path):
 def test_batch_larger_than_data_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="batch_size=512 is invalid"):
         list(fit(tiny_config(batch_size=512, train_subset=100), tmp_path))
+
+
+def test_bf16_autocast_and_contiguous_layout_train(tmp_path):
+    import math
+
+    for kw in ({"amp": "bf16"}, {"amp": "off", "channels_last": False}):
+        rec = list(fit(tiny_config(epochs=1, train_subset=96, **kw), tmp_path / kw["amp"]))[0]
+        assert math.isfinite(rec["train_loss"]) and rec["val_acc"] is not None
