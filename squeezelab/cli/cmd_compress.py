@@ -113,8 +113,9 @@ def _run_with_progress(steps, args):
         for rec in steps:
             stage = rec["stage"]
             if stage in ("prune", "share"):
-                bar.update(train, advance=1,
-                           description=f"fine-tune ({stage}) val_acc {rec['val_acc']:.3f}")  # fmt: skip
+                acc = rec.get("val_acc")
+                acc = rec["train_acc"] if acc is None else acc
+                bar.update(train, advance=1, description=f"fine-tune ({stage}) acc {acc:.3f}")
             elif stage == "evaluate":
                 bar.console.print(f"test accuracy after {rec['of']}: {rec['top1']:.2%}")
             elif stage == "encode":

@@ -73,9 +73,12 @@ def render_accounting(table) -> None:
         name = "file (entropy-coded)" if s["stage"] == "coded" else s["stage"]
         stages.add_row(name, f"{s['bytes']:,}", red, acc)
     out = console()
-    width = None if out.is_terminal else 140  # a pipe or file gets the whole table
-    out.print(layers, width=width)
-    out.print(stages, width=width)
+    if not out.is_terminal:  # a pipe or a file gets the whole table, not 80 columns
+        from rich.console import Console
+
+        out = Console(width=150)
+    out.print(layers)
+    out.print(stages)
     line = f"coded streams: {table.stream_bytes:,} bytes"
     if table.stream_entropy_bytes:
         over = table.stream_bytes / table.stream_entropy_bytes - 1

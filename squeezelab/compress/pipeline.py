@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from squeezelab.compress.accounting import Accounting, accounting, reference_fp32_bytes
-from squeezelab.compress.prune import SCOPES, prune_iterative
+from squeezelab.compress.prune import SCOPES, prunable, prune_iterative
 from squeezelab.compress.share import (
     bake,
     check_bits,
@@ -62,7 +62,7 @@ def complete_meta(model: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
 def compress_steps(
     model: nn.Module,
     meta: dict[str, Any],
-    sparsity: float = 0.67,
+    sparsity: float | None = 0.67,
     bits: int = 6,
     fc_bits: int | None = None,
     scope: str = "layer",
@@ -99,10 +99,13 @@ def compress_steps(
             yield {"stage": "evaluate", "of": stage, "top1": accuracy[stage]}
 
     yield from evaluate("dense")
-    for rec in prune_iterative(model, sparsity, scope, prune_steps, finetune):
-        if rec["stage"] != "pruned":
-            yield rec
+    if sparsity is not None:  # None: already pruned, keep its zeros
+        for rec in prune_iterative(model, sparsity, scope, prune_steps, finetune):
+            if rec["stage"] != "pruned":
+                yield rec
     yield from evaluate("pruned")
+    weights = prunable(model).values()
+    removed = sum(int((w == 0).sum()) for w in weights) / max(1, sum(w.numel() for w in weights))
     widths = share_weights(model, bits, fc_bits)
     if finetune is not None and finetune.epochs > 0:
         yield from finetune_centroids(model, finetune)
@@ -129,7 +132,7 @@ def compress_steps(
     ref = reference or default_reference(meta)
     header = {
         "meta": meta,
-        "compression": {"sparsity": sparsity, "bits": bits, "fc_bits": fc_bits, "scope": scope,
+        "compression": {"sparsity": round(removed, 4), "bits": bits, "fc_bits": fc_bits, "scope": scope,
                         "prune_steps": prune_steps, "fp16_plain": fp16_plain},
         "reference": {"model": ref, "fp32_bytes": reference_fp32_bytes(
             ref, meta.get("num_classes"), meta.get("in_chans"))},
@@ -142,14 +145,15 @@ def compress_steps(
     yield {"stage": "done", "result": result}
 
 
-def compress_model(model: nn.Module, meta: dict[str, Any], sparsity: float = 0.67, bits: int = 6,
+def compress_model(model: nn.Module, meta: dict[str, Any], sparsity: float | None = 0.67, bits: int = 6,
                    fc_bits: int | None = None, **kwargs) -> Compressed:  # fmt: skip
     """Prune, weight-share and entropy-code a model into ``.sqz`` bytes.
 
     Args:
         model: the trained module (not modified; a copy is compressed).
         meta: its model-file metadata (``model``, ``spec``, ``classes``, ...).
-        sparsity: fraction of conv / linear weights removed (0.67: a third remain).
+        sparsity: fraction of conv / linear weights removed (0.67: a third remain);
+            ``None`` keeps the zeros of an already pruned model.
         bits: index width of conv layers (2..8); ``fc_bits`` that of linear layers.
         **kwargs: ``scope`` ("layer" | "global"), ``prune_steps``, ``finetune`` (a
             ``TrainConfig`` used after each pruning round and for the centroids),
