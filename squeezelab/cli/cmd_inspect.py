@@ -33,8 +33,9 @@ def run_inspect(args) -> int:
 
 
 def render_header(header: dict) -> None:
-    meta = header.get("meta", {})
-    comp = header.get("compression", {})
+    meta, comp = header.get("meta"), header.get("compression")
+    meta = meta if isinstance(meta, dict) else {}
+    comp = comp if isinstance(comp, dict) else {}
     out = console()
     out.print(f"[bold]{meta.get('model')}[/]  input {meta.get('in_chans')}x"
               f"{meta.get('input_size')}x{meta.get('input_size')}, "

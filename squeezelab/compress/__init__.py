@@ -14,13 +14,20 @@ from typing import Any
 from squeezelab.compress.accounting import Accounting, accounting
 from squeezelab.compress.pipeline import Compressed, compress_model, compress_steps
 from squeezelab.compress.sqz import (
+    MAGIC,
     decode_sqz,
     encode_sqz,
     load_sqz,
+    read_sqz_bytes,
     read_sqz_header,
     read_sqz_layout,
     write_sqz,
 )
+
+
+def _starts_with_magic(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
 
 
 def load_any_model(path_or_name: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
@@ -38,10 +45,8 @@ def load_any_model(path_or_name: str | os.PathLike) -> tuple[Any, dict[str, Any]
     from squeezelab.models import create_model
 
     path = Path(path_or_name)
-    if path.suffix == ".sqz" or (path.is_file() and path.read_bytes()[:8] == b"\x89SQZ\r\n\x1a\n"):
-        from squeezelab.compress.sqz import _read
-
-        model, header = decode_sqz(_read(path))
+    if path.suffix == ".sqz" or (path.is_file() and _starts_with_magic(path)):
+        model, header = decode_sqz(read_sqz_bytes(path))
         return model, header["meta"]
     if path.suffix == ".safetensors" or path.is_file():
         return load_model_file(path)

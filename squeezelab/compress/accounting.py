@@ -90,8 +90,12 @@ def accounting(
         ))  # fmt: skip
     if other.params:
         layers.append(other)
-    reference = header.get("reference") or {}
-    accuracy = header.get("accuracy") or {}
+    reference = header.get("reference")  # informational fields: ignored unless well-formed
+    reference = reference if isinstance(reference, dict) else {}
+    if not isinstance(reference.get("fp32_bytes"), int | float):
+        reference = {}
+    accuracy = header.get("accuracy")
+    accuracy = accuracy if isinstance(accuracy, dict) else {}
     stages = []
     for stage in STAGES:
         total = sum(getattr(layer, f"{stage}_bytes") for layer in layers)
@@ -101,7 +105,7 @@ def accounting(
         stages.append({
             "stage": stage, "bytes": round(total),
             "reduction": ref / total if ref and total else None,
-            "test_accuracy": accuracy.get(stage),
+            "test_accuracy": a if isinstance(a := accuracy.get(stage), int | float) else None,
         })  # fmt: skip
     if not known:
         other.entropy_bytes = None

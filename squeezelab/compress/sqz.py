@@ -186,7 +186,7 @@ def read_sqz_header(path: str | os.PathLike) -> dict[str, Any]:
         >>> read_sqz_header("model.sqz")["meta"]["model"]  # doctest: +SKIP
         'squeezenet_small'
     """
-    return _split(_read(path))[0]
+    return _split(read_sqz_bytes(path))[0]
 
 
 def parse_sqz_header(data: bytes) -> dict[str, Any]:
@@ -194,7 +194,8 @@ def parse_sqz_header(data: bytes) -> dict[str, Any]:
     return _split(data)[0]
 
 
-def _read(path: str | os.PathLike) -> bytes:
+def read_sqz_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a ``.sqz`` file; ``FormatError`` if there is no such file."""
     path = Path(path)
     if not path.is_file():
         raise FormatError(f".sqz file {str(path)!r} does not exist")
@@ -306,7 +307,7 @@ def read_sqz_layout(path: str | os.PathLike, max_params: int = MAX_PARAMS):
 
     Reads the record headers only; no stream is decoded (what ``squeezelab inspect`` shows).
     """
-    header, records = _layout(_read(path), max_params)
+    header, records = _layout(read_sqz_bytes(path), max_params)
     return header, [{k: v for k, v in e.items() if k != "raw"} for e in records]
 
 
@@ -423,4 +424,4 @@ def load_sqz(path: str | os.PathLike, max_params: int = MAX_PARAMS) -> nn.Module
     Example:
         >>> model = load_sqz("model.sqz")  # doctest: +SKIP
     """
-    return decode_sqz(_read(path), max_params)[0]
+    return decode_sqz(read_sqz_bytes(path), max_params)[0]

@@ -46,3 +46,22 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert main(["inspect", str(src)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "magic" in err
+
+
+def test_inspect_ignores_malformed_informational_fields(tmp_path, capsys):
+    import json
+    import struct
+    import zlib
+
+    from squeezelab.compress import compress_model
+
+    data = compress_model(SqueezeNet(TINY), {"model": "squeezenet_small"}).data
+    hlen = struct.unpack_from("<I", data, 10)[0]
+    header = json.loads(data[14 : 14 + hlen])
+    header.update(reference="x", accuracy=[1], compression=None)
+    text = json.dumps(header).encode()
+    body = data[:10] + struct.pack("<I", len(text)) + text + data[14 + hlen : -4]
+    path = tmp_path / "odd.sqz"
+    path.write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+    assert main(["inspect", str(path)]) == 0
+    assert "bytes per stage" in capsys.readouterr().out
