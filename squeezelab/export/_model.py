@@ -64,7 +64,9 @@ def load_model(ref: str | Path):
     if path.suffix in (".safetensors", ".sqz"):
         if not path.is_file():
             raise FormatError(f"model file {str(path)!r} does not exist")
-        return _any_model_loader()(path)
+        from squeezelab.compress import load_any_model  # decodes .sqz, reads model files
+
+        return load_any_model(path)
     if path.suffix or path.exists():
         raise FormatError(
             f"{str(path)!r} is not a model: allowed a .safetensors model file, a .sqz file "
@@ -74,24 +76,3 @@ def load_model(ref: str | Path):
 
     model = create_model(str(ref)).eval()
     return model, zoo_meta(str(ref), model)
-
-
-def _any_model_loader():
-    """``load_any_model`` from fileio or compress (it decodes .sqz); plain model files otherwise."""
-    import squeezelab.fileio as fileio
-
-    if hasattr(fileio, "load_any_model"):
-        return fileio.load_any_model
-    try:
-        from squeezelab.compress import load_any_model
-    except ImportError:
-        return _load_model_file_only
-    return load_any_model
-
-
-def _load_model_file_only(path: Path):
-    if path.suffix == ".sqz":
-        raise FormatError(f"{path}: reading .sqz files needs squeezelab.compress, not installed")
-    from squeezelab.fileio import load_model_file
-
-    return load_model_file(path)

@@ -27,25 +27,39 @@ INT8_CANDIDATES = ("U8S8/minmax", "U8S8r/minmax", "S8S8/minmax", "U8U8/minmax")
 
 
 @functools.cache
-def host_hardware():
-    """The calibrated host profile of squeezelab.analysis, or None where it is absent."""
-    try:
-        from squeezelab.analysis import calibrate
-    except ImportError:
-        return None
-    return calibrate()
+def host_hardware(threads: int):
+    """This host calibrated by squeezelab.analysis for ``threads`` threads (cached per process)."""
+    from squeezelab.analysis import calibrate
+
+    return calibrate(threads=threads)
 
 
-def roofline_ms(model, input_shape) -> float | None:
-    """fp32 roofline latency bound of ``model`` on the calibrated host (None without analysis)."""
-    if model is None:
+def roofline_ms(model, input_shape, hardware) -> float | None:
+    """fp32 roofline bound: per layer max(MACs at peak, DRAM bytes at bandwidth), summed.
+
+    The bound drops the profile's fitted efficiencies and per-op overheads (those predict
+    PyTorch eager, not what the hardware allows). None without a module or a profile.
+    """
+    if model is None or hardware is None:
         return None
-    hw = host_hardware()
-    if hw is None:
-        return None
+    import dataclasses
+
     from squeezelab.analysis import profile
 
-    return float(profile(model, tuple(input_shape), hardware=hw).latency_ms)
+    bound = dataclasses.replace(hardware, efficiency={}, overhead_ms={})
+    return float(profile(model, tuple(input_shape), hardware=bound).latency_ms)
+
+
+def _hardware(roofline, threads: int):
+    if roofline is None:
+        return None
+    if roofline == "host":
+        return host_hardware(threads)
+    if isinstance(roofline, str):
+        from squeezelab.analysis import load_hardware
+
+        return load_hardware(roofline)
+    return roofline
 
 
 def _resolve(model_or_path):
@@ -83,6 +97,7 @@ def benchmark(
     int8_path: str | os.PathLike | None = None,
     calibration_data=None,
     int8_candidates=INT8_CANDIDATES,
+    roofline="host",
 ) -> list[dict[str, Any]]:
     """Median and p90 batch-1 latency per backend and thread count.
 
@@ -96,16 +111,20 @@ def benchmark(
         int8_path: an int8 ONNX file to time for ``ort_int8``; else the model is quantized
             here with ``calibration_data`` (default: 16 random images, fine for speed only)
             over ``int8_candidates``.
+        roofline: the profile giving the fp32 bound: ``"host"`` calibrates this machine
+            per thread count with :func:`squeezelab.analysis.calibrate` (about 20 s each,
+            cached), a profile name or ``Hardware`` is used as is, None skips the bound.
 
     Returns:
         One record per backend and thread count: ``model``, ``backend``, ``threads``,
         ``input_shape``, ``median_ms``, ``p90_ms``, ``min_ms``, ``runs``,
         ``speedup_vs_torch`` (eager NCHW at the same thread count), ``roofline_ms`` (fp32
-        bound from the analysis' calibrated host profile, None without it) and
+        bound, see ``roofline``; None for an ``.onnx`` input or ``roofline=None``) and
         ``ratio_to_roofline``; ``ort_int8`` adds ``int8_candidate``.
 
     Example:
-        >>> rows = benchmark("squeezenet_small", threads=(1,), backends=("torch", "ort_fp32"))
+        >>> rows = benchmark("squeezenet_small", threads=(1,), backends=("torch", "ort_fp32"),
+        ...                  roofline=None)
         >>> sorted(r["backend"] for r in rows)
         ['ort_fp32', 'torch']
     """
@@ -128,7 +147,6 @@ def benchmark(
         keep = "ort_int8" if is_int8 else "ort_fp32"
         skipped = [b for b in backends if b != keep]
         backends = [b for b in backends if b == keep]
-    roof = roofline_ms(model, input_shape)
     rows = []
     old_threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix="squeezelab-bench-") as tmp:
@@ -151,6 +169,7 @@ def benchmark(
         xt = torch.from_numpy(x)
         try:
             for t in threads:
+                roof = roofline_ms(model, input_shape, _hardware(roofline, t))
                 torch.set_num_threads(t)
                 fns = _callables(backends, model, xt, x, paths, t)
                 for name, stats in time_interleaved(

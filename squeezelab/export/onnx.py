@@ -122,17 +122,24 @@ def export_onnx(
         axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the legacy-exporter deprecation notice
-            torch.onnx.export(
-                model,
-                (torch.from_numpy(x[:1]),),
-                buf,
-                dynamo=False,
-                opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes=axes,
-                do_constant_folding=True,
-            )
+            try:
+                torch.onnx.export(
+                    model,
+                    (torch.from_numpy(x[:1]),),
+                    buf,
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    dynamic_axes=axes,
+                    do_constant_folding=True,
+                )
+            except Exception as e:  # the exporter's errors carry the whole graph: keep line 1
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise FormatError(
+                    f"cannot export {meta['model']!r} at input {input_shape} to ONNX opset "
+                    f"{opset}: {first[:300]}"
+                ) from e
     finally:
         model.train(was_training)
     proto = onnx.load_from_string(buf.getvalue())
