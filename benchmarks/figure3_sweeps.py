@@ -94,7 +94,23 @@ def main(argv: list[str] | None = None) -> dict:
         if sweep["rows"]:
             plot(sweep, param, label, Path(args.img) / f"figure3_{key}.png")
     atomic_write_json(args.out, result)
+    for key in ("sr", "pct_3x3"):
+        if key in result:
+            print(markdown_table(result[key], key))
     return result
+
+
+def markdown_table(sweep: dict, param: str) -> str:
+    """The sweep as a markdown table: one row per trained point."""
+    lines = [f"| {param} | val top-1 (%) | per epoch (%) | params | fp32 size (KB) | MACs (M) |",
+             "| ---: | ---: | --- | ---: | ---: | ---: |"]  # fmt: skip
+    for r in sweep["rows"]:
+        per_epoch = ", ".join(f"{100 * a:.1f}" for a in r["epoch_accuracy"])
+        lines.append(
+            f"| {r[param]:g} | {100 * r['accuracy']:.1f} | {per_epoch} | {r['params']:,.0f} | "
+            f"{r['model_bytes'] / 1e3:,.1f} | {r['macs'] / 1e6:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
