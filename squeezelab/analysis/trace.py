@@ -176,9 +176,10 @@ class _Recorder(TorchFunctionMode):
 def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
     """Run one batch-1 forward pass of ``model`` in eval mode and record its operations.
 
-    The pass runs on the meta device (shapes only, no arithmetic) with the weights
-    swapped for meta tensors, falling back to a real pass for ops without a meta kernel.
-    The model's training flag is restored afterwards; its weights are not touched.
+    The pass is real (zeros in, on the model's device): PyTorch's meta device would skip
+    the arithmetic, but its Python kernels (cat, addmm) import torch._dynamo on first
+    use, which costs more than a small network's forward pass. The model's training flag
+    is restored afterwards; its weights are not touched.
 
     Example:
         >>> from squeezelab.models import create_model
@@ -186,43 +187,25 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
         >>> sum(n.cost.macs for n in t.nodes)
         349151936
     """
-    try:
-        return _trace(model, input_shape, meta=True)
-    except (NotImplementedError, RuntimeError):
-        return _trace(model, input_shape, meta=False)
-
-
-def _trace(model: nn.Module, input_shape: tuple[int, ...], meta: bool) -> Trace:
-    from torch.nn.utils.stateless import _reparametrize_module
-
     param = next(model.parameters(), None)
-    device = param.device if param is not None and not meta else torch.device("meta")
+    device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    state = {k: t.to("meta") if meta else t for k, t in _state(model).items()}
+    rec = _Recorder(model)
     handles = []
     was_training = model.training
     try:
-        with _reparametrize_module(model, state):
-            rec = _Recorder(model)
-            for name, module in model.named_modules():
-                handles.append(
-                    module.register_forward_pre_hook(rec.pre_hook(name), with_kwargs=True)
-                )
-                handles.append(module.register_forward_hook(rec.post_hook(name), with_kwargs=True))
-            model.eval()
-            x = torch.zeros((1, *input_shape), device=device, dtype=dtype)
-            in_key = rec.add_input(x)
-            with torch.no_grad(), rec:
-                out = model(x)
-            out_keys = list(dict.fromkeys(_key(t) for t in rec._acts(_tensors(out))))
+        for name, module in model.named_modules():
+            handles.append(module.register_forward_pre_hook(rec.pre_hook(name), with_kwargs=True))
+            handles.append(module.register_forward_hook(rec.post_hook(name), with_kwargs=True))
+        model.eval()
+        x = torch.zeros((1, *input_shape), device=device, dtype=dtype)
+        in_key = rec.add_input(x)
+        with torch.no_grad(), rec:
+            out = model(x)
+        out_keys = list(dict.fromkeys(_key(t) for t in rec._acts(_tensors(out))))
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
     params = sum(p.numel() for p in model.parameters())
     return Trace(rec.nodes, rec.buffers, [in_key], out_keys, rec.unsupported, params)
-
-
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Parameters and buffers by name, tied ones once (so they stay tied when swapped)."""
-    return {**dict(model.named_parameters()), **dict(model.named_buffers())}
