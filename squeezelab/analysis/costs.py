@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 # Op classes: the keys of a hardware profile's `efficiency` and `overhead_ms` tables.
@@ -301,7 +300,3 @@ def function_cost(name: str, args: tuple, kwargs: dict, in_shapes: list, out_sha
     if op in ("elementwise", "concat", "copy"):
         return OpCost(op, 0, out_elems)
     return OpCost(op)
-
-
-def tensor_shapes(tensors: list[torch.Tensor]) -> list[tuple[int, ...]]:
-    return [tuple(t.shape) for t in tensors]
