@@ -169,7 +169,11 @@ def benchmark(
         xt = torch.from_numpy(x)
         try:
             for t in threads:
-                roof = roofline_ms(model, input_shape, _hardware(roofline, t))
+                roof = (
+                    None
+                    if model is None
+                    else roofline_ms(model, input_shape, _hardware(roofline, t))
+                )
                 torch.set_num_threads(t)
                 fns = _callables(backends, model, xt, x, paths, t)
                 for name, stats in time_interleaved(
