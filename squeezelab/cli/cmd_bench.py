@@ -22,6 +22,12 @@ def register(sub) -> None:
         "--backends", default=",".join(BACKENDS), help=f"comma list from {', '.join(BACKENDS)}"
     )
     p.add_argument("--rounds", type=int, default=6, help="timing rounds of 5 runs (default 6)")
+    p.add_argument(
+        "--roofline",
+        default="host",
+        help="profile of the fp32 bound: 'host' calibrates this machine (~20 s per thread "
+        "count), a profile name or YAML uses it, 'none' skips it (default host)",
+    )
     p.add_argument("--json", action="store_true", help="print the records as JSON")
     p.set_defaults(func=run_bench)
 
@@ -88,5 +94,5 @@ def run_bench(args) -> int:
     con = console()
     con.print(table)
     if rows and rows[0]["roofline_ms"] is None:
-        con.print("roofline: squeezelab.analysis is not installed; no bound shown")
+        con.print("roofline: none (--roofline none, or an .onnx input has no module to analyse)")
     return 0
