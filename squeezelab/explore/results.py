@@ -59,11 +59,11 @@ def _trial_dict(t, space: Space) -> dict[str, Any]:
     metrics = {k: v for k, v in (ua.get("metrics") or {}).items()}
     metrics.setdefault("accuracy", None)
     trained = bool(ua.get("trained"))
-    if not trained:
+    if not trained and "duplicate_of" not in ua:
         metrics["accuracy"] = None
     state = {TrialState.FAIL: "failed"}.get(t.state, t.state.name.lower())
     if t.state == TrialState.COMPLETE:
-        state = "trained" if trained else "infeasible"
+        state = "trained" if trained else "duplicate" if "duplicate_of" in ua else "infeasible"
     elif t.state == TrialState.PRUNED:
         state = "invalid"
     spec = ua.get("spec") or {}
@@ -81,6 +81,7 @@ def _trial_dict(t, space: Space) -> dict[str, Any]:
         "epoch_accuracy": list(ua.get("epoch_accuracy") or []),
         "invalid": ua.get("invalid"),
         "retry_of": t.system_attrs.get("failed_trial"),
+        "duplicate_of": ua.get("duplicate_of"),
         "screen_s": ua.get("screen_s"),
         "train_s": ua.get("train_s"),
         "final": None,
@@ -97,7 +98,7 @@ def load_study_results(storage: str, study_name: str | None = None) -> dict[str,
     Returns:
         ``{"study", "storage", "objectives": [{"name", "direction"}], "constraints":
         [{"metric", "max"}], "space", "trials": [...], "pareto": [trial numbers],
-        "pareto_trials": [...], "counts": {"trained", "infeasible", "invalid", "failed",
+        "pareto_trials": [...], "counts": {"trained", "infeasible", "duplicate", "invalid", "failed",
         "running", "total"}, "screen"}``; accuracy is ``None`` for untrained trials.
 
     Example:
@@ -129,7 +130,7 @@ def load_study_results(storage: str, study_name: str | None = None) -> dict[str,
     )
     counts = {
         s: sum(tr["state"] == s for tr in trials)
-        for s in ("trained", "infeasible", "invalid", "failed", "running", "waiting")
+        for s in ("trained", "infeasible", "duplicate", "invalid", "failed", "running", "waiting")
     }
     counts["total"] = len(trials)
     return {

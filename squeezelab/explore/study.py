@@ -110,6 +110,13 @@ class TrialRunner:
             trial.set_user_attr("feasible", False)
             trial.set_user_attr("trained", False)
             return objective_values(space.objectives, metrics)
+        twin = _trained_twin(trial, values)
+        if twin is not None:  # samplers redraw points; train each once, reuse its result
+            for k in ("metrics", "constraints", "feasible", "run_dir", "epoch_accuracy"):
+                trial.set_user_attr(k, twin.user_attrs.get(k))
+            trial.set_user_attr("duplicate_of", twin.number)
+            trial.set_user_attr("trained", False)
+            return list(twin.values)
         run_dir = self.out_dir / "trials" / f"{trial.number:05d}"
         trial.set_user_attr("run_dir", str(run_dir))
         epoch_acc: list[float] = []
@@ -134,6 +141,17 @@ class TrialRunner:
         return objective_values(space.objectives, metrics)
 
 
+def _trained_twin(trial, values: dict[str, Any]):
+    """A finished trained trial of the same study with the same parameters, or None."""
+    from optuna.trial import TrialState
+
+    key = _key(values)
+    for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("trained") and _key(t.params) == key:
+            return t
+    return None
+
+
 def _trained_costs(space: Space, cand: Candidate, run_dir: Path) -> dict[str, float]:
     """Costs that depend on the trained weights: the compressed file of best.safetensors."""
     comp = [o for o in space.metric_list() if o.compression]
@@ -152,6 +170,7 @@ class Progress:
 
     trained: int = 0
     infeasible: int = 0
+    duplicate: int = 0
     invalid: int = 0
     failed: int = 0
     running: int = 0
@@ -172,6 +191,8 @@ def progress(study) -> Progress:
         if t.state == TrialState.COMPLETE:
             if t.user_attrs.get("trained"):
                 p.trained += 1
+            elif "duplicate_of" in t.user_attrs:
+                p.duplicate += 1
             else:
                 p.infeasible += 1
             p.grid_done.add(_key(t.params))
@@ -192,13 +213,17 @@ def _key(params: dict[str, Any]) -> tuple:
 
 
 def is_done(space: Space, p: Progress) -> bool:
-    """The budget is spent: every grid point, or ``trials`` trained (or the candidate cap)."""
+    """The budget is spent: every grid point, ``trials`` trained, every point of a finite
+    space seen, or the candidate cap reached."""
     if p.waiting:
         return False
     if space.sampler == "grid":
         return all(_key(v) in p.grid_done for v in space.enumerate())
+    size = space.size()
+    if size is not None and len(p.grid_done) >= size:  # a finite space, every point seen
+        return True
     cap = space.max_candidates or 50 * space.trials
-    return p.trained >= space.trials or p.trained + p.infeasible + p.invalid >= cap
+    return p.trained >= space.trials or p.trained + p.infeasible + p.invalid + p.duplicate >= cap
 
 
 def open_study(
