@@ -33,12 +33,17 @@ def load_model(path: str):
 
 
 def run_evaluate(args) -> int:
+    from dataclasses import replace
+
     from squeezelab.cli._common import console, print_json
     from squeezelab.data import load_dataset
     from squeezelab.train import evaluate
 
     model, meta = load_model(args.model_file)
     ds = load_dataset(args.data, args.split, args.data_dir)
+    norm = meta.get("normalization")
+    if norm:  # feed the model as it was trained
+        ds = replace(ds, mean=tuple(norm["mean"]), std=tuple(norm["std"]))
     result = {"model_file": args.model_file, "data": args.data, "split": args.split,
               **evaluate(model, ds, args.batch_size, args.device)}  # fmt: skip
     if args.json:
