@@ -51,3 +51,12 @@ def test_missing_and_truncated_files(tmp_path):
 def test_atomic_write_leaves_no_temp(tmp_path):
     atomic_write_json(tmp_path / "a.json", {"x": 1})
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    import os
+
+    atomic_write_json(tmp_path / "a.json", {"x": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~mask
