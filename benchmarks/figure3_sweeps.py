@@ -65,7 +65,9 @@ def plot(sweep: dict, param: str, label: str, path: Path) -> None:
     ax2 = ax.twinx()
     ax2.plot(x, [r["model_bytes"] / 1e6 for r in rows], "s--", color="tab:gray")
     ax2.set_ylabel("model size, fp32 (MB)", color="tab:gray")
-    ax.set_title(f"{sweep['study']}: squeezenet_small, {sweep['train']}", fontsize=7)
+    t = sweep["train"] or {}
+    ax.set_title(f"{sweep['study']}: squeezenet_small base_e=incr_e=16, {t.get('epochs')} epochs "
+                 f"x {t.get('train_subset')} images, {t.get('optimizer')}", fontsize=8)  # fmt: skip
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
