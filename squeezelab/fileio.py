@@ -110,7 +110,7 @@ def build_from_meta(meta: dict[str, Any]):
 
         return SqueezeNet(SqueezeNetSpec.from_dict(meta["spec"]))
     kwargs = {k: meta[k] for k in ("num_classes", "in_chans") if k in meta}
-    return create_model(meta["model"], **kwargs)
+    return create_model(meta["model"], **kwargs, **(meta.get("model_args") or {}))
 
 
 def load_model_file(path: str | os.PathLike):

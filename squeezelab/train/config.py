@@ -55,6 +55,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 class TrainConfig:
     model: str = "squeezenet_small"  # registry name
     spec: dict | None = None  # SqueezeNetSpec fields; wins over the model's own spec
+    model_args: dict | None = None  # builder keywords of other families, e.g. {"width_mult": 0.5}
     data: str = "fashion-mnist"  # dataset name or directory
     data_dir: str | None = None  # where to look for a named dataset first
     recipe: str | None = None  # a RECIPES name supplying unset fields

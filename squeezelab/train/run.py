@@ -50,6 +50,7 @@ def build_model(config: TrainConfig, ds: Dataset) -> nn.Module:
         spec = SqueezeNetSpec.from_dict(config.spec)
         return SqueezeNet(spec.replace(num_classes=len(ds.classes), in_chans=c, input_size=h))
     extra = {"input_size": h} if model_info(config.model).spec is not None else {}
+    extra.update(config.model_args or {})
     return create_model(config.model, num_classes=len(ds.classes), in_chans=c, **extra)
 
 
@@ -71,6 +72,8 @@ def model_meta(config: TrainConfig, model: nn.Module, ds: Dataset, record: dict)
     spec = getattr(model, "spec", None)
     if spec is not None:
         meta["spec"] = spec.to_dict()
+    if config.model_args:
+        meta["model_args"] = dict(config.model_args)
     return meta
 
 

@@ -89,3 +89,12 @@ def test_bf16_autocast_and_contiguous_layout_train(tmp_path):
     for kw in ({"amp": "bf16"}, {"amp": "off", "channels_last": False}):
         rec = list(fit(tiny_config(epochs=1, train_subset=96, **kw), tmp_path / kw["amp"]))[0]
         assert math.isfinite(rec["train_loss"]) and rec["val_acc"] is not None
+
+
+def test_model_args_of_other_families_reach_the_builder_and_the_model_file(tmp_path):
+    cfg = tiny_config(model="mobilenet_v1", spec=None, model_args={"width_mult": 0.25}, epochs=1,
+                      train_subset=64)  # fmt: skip
+    list(fit(cfg, tmp_path / "run"))
+    model, meta = load_model_file(tmp_path / "run" / "last.safetensors")
+    assert meta["model_args"] == {"width_mult": 0.25}
+    assert meta["params"] == sum(p.numel() for p in model.parameters())
