@@ -134,3 +134,70 @@ def load_model_file(path: str | os.PathLike):
         raise FormatError(f"{path}: weights do not fit model {meta['model']!r}: {e}") from e
     model.eval()
     return model, meta
+
+
+# ImageNet statistics for 3-channel zoo models, a neutral 0.5/0.5 for single-channel ones.
+IMAGENET_NORM = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+SQZ_MAGIC = b"\x89SQZ\r\n\x1a\n"
+
+
+def default_normalization(in_chans: int) -> dict[str, list[float]]:
+    """Normalisation stored for an untrained zoo model: ImageNet for RGB, 0.5/0.5 otherwise."""
+    if in_chans == 3:
+        return {k: list(v) for k, v in IMAGENET_NORM.items()}
+    return {"mean": [0.5] * in_chans, "std": [0.5] * in_chans}
+
+
+def zoo_meta(name: str, model=None) -> dict[str, Any]:
+    """Model-file metadata for a registry model at its defaults (no class names, no metrics)."""
+    from squeezelab.models import model_info
+
+    info = model_info(name)
+    spec = getattr(model, "spec", None) or info.spec
+    in_chans = spec.in_chans if spec is not None else info.in_chans
+    meta = {
+        "model": name,
+        "num_classes": spec.num_classes if spec is not None else info.num_classes,
+        "in_chans": in_chans,
+        "input_size": spec.input_size if spec is not None else info.input_size,
+        "normalization": default_normalization(in_chans),
+    }
+    if spec is not None:
+        meta["spec"] = spec.to_dict()
+    return meta
+
+
+def _is_sqz(path: Path) -> bool:
+    if path.suffix == ".sqz":
+        return True
+    with open(path, "rb") as f:
+        return f.read(len(SQZ_MAGIC)) == SQZ_MAGIC
+
+
+def load_any_model(ref: str | os.PathLike):
+    """A zoo name, a ``.safetensors`` model file or a ``.sqz`` file -> ``(module, meta)``.
+
+    A zoo name gives the untrained module with metadata from the registry.
+
+    Example:
+        >>> model, meta = load_any_model("squeezenet_small")
+        >>> meta["model"], meta["input_size"]
+        ('squeezenet_small', 28)
+    """
+    path = Path(ref)
+    if path.is_file():
+        if _is_sqz(path):
+            from squeezelab.compress.sqz import decode_sqz, read_sqz_bytes
+
+            model, header = decode_sqz(read_sqz_bytes(path))
+            return model, header["meta"]
+        return load_model_file(path)
+    if path.suffix or path.exists():
+        raise FormatError(
+            f"{str(path)!r} is not a model: allowed a .safetensors model file, a .sqz file "
+            "or a zoo name (see `squeezelab models`)"
+        )
+    from squeezelab.models import create_model
+
+    model = create_model(str(ref)).eval()
+    return model, zoo_meta(str(ref), model)

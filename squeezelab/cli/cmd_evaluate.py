@@ -19,27 +19,15 @@ def register(sub) -> None:
     p.set_defaults(func=run_evaluate)
 
 
-def load_model(path: str):
-    """``(module, meta)`` through the widest loader available (``.sqz`` via load_any_model)."""
-    from squeezelab import fileio
-
-    loader = getattr(fileio, "load_any_model", None)
-    if loader is None:
-        try:
-            from squeezelab.compress import load_any_model as loader
-        except ImportError:
-            loader = fileio.load_model_file
-    return loader(path)
-
-
 def run_evaluate(args) -> int:
     from dataclasses import replace
 
     from squeezelab.cli._common import console, print_json
     from squeezelab.data import load_dataset
+    from squeezelab.fileio import load_any_model
     from squeezelab.train import evaluate
 
-    model, meta = load_model(args.model_file)
+    model, meta = load_any_model(args.model_file)
     ds = load_dataset(args.data, args.split, args.data_dir)
     norm = meta.get("normalization")
     if norm:  # feed the model as it was trained
