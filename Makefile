@@ -28,6 +28,14 @@ test: $(STAMP) data
 bench: $(STAMP) data
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
+# The paper's Figure 3 sweeps on Fashion-MNIST (longer than CI; see docs/reproduction.md).
+reproduce: $(STAMP) data
+	$(VENV)/bin/squeezelab explore paper-sr-sweep -o runs/paper-sr-sweep --workers 2
+	$(VENV)/bin/squeezelab explore paper-pct3x3-sweep -o runs/paper-pct3x3-sweep --workers 2
+	$(VENV)/bin/squeezelab explore paper-bypass -o runs/paper-bypass --workers 2
+	$(PY) benchmarks/figure3_sweeps.py
+	$(PY) benchmarks/compress_fmnist.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
