@@ -25,7 +25,8 @@ STAGES = ("explore", "retrain", "compress", "export", "benchmark", "report")
 # Share of the wall-clock budget each stage may plan for (the rest: compress .. report).
 EXPLORE_SHARE, RETRAIN_SHARE = 0.40, 0.35
 STATE_FILE = "design.json"
-FINETUNE_IMAGES = 10_000  # one epoch of fine-tuning after pruning and after sharing
+FINETUNE_IMAGES = 5_000  # one epoch of fine-tuning after pruning and after sharing
+MIN_RETRAIN_IMAGES = 2_000  # the final training sees at least this many images
 
 
 @dataclass
@@ -106,15 +107,21 @@ def _images_seen(train: dict[str, Any]) -> int:
     return int(train.get("epochs") or 1) * int(train.get("train_subset") or 54_000)
 
 
-def _retrain_epochs(config: DesignConfig, explore: dict[str, Any], train_size: int) -> int:
-    """Epochs of the final training that fit its share of the budget (1 .. the space's)."""
+def _retrain_budget(config: DesignConfig, explore: dict[str, Any], train_size: int) -> dict:
+    """Epochs (and a subset when one epoch does not fit) of the final training.
+
+    Whole epochs fit its share of the budget at the speed the trials measured, up to the
+    space's ``final`` epochs; when not even one does, one epoch on as many images as fit.
+    """
     space = _space(config)
     most = int((space.final or {}).get("epochs") or space.train.get("epochs") or 1)
     per_image = explore.get("train_s_per_image")
     if not per_image:
-        return most
-    fit_in = RETRAIN_SHARE * config.budget_minutes * 60 / (per_image * train_size)
-    return max(1, min(most, math.floor(fit_in)))
+        return {"epochs": most}
+    images = RETRAIN_SHARE * config.budget_minutes * 60 / per_image
+    if images >= train_size:
+        return {"epochs": min(most, math.floor(images / train_size))}
+    return {"epochs": 1, "train_subset": max(MIN_RETRAIN_IMAGES, int(images))}
 
 
 def _train_config(config: DesignConfig, best: dict[str, Any], **fields):
@@ -130,14 +137,13 @@ def _retrain(config: DesignConfig, out: Path, state: dict, on_event: Event) -> d
 
     explore = state["stages"]["explore"]
     train_size = len(load_dataset(config.data, "train", config.data_dir))
-    epochs = state.setdefault("retrain_epochs", _retrain_epochs(config, explore, train_size))
+    budget = state.setdefault("retrain_budget", _retrain_budget(config, explore, train_size))
     _save(out, state)
     run = out / "final"
-    final = {k: v for k, v in (_space(config).final or {}).items() if k != "epochs"}
-    for rec in fit(_train_config(config, explore["best"], **{**final, "epochs": epochs}), run,
-                   resume=True):  # fmt: skip
-        on_event({"stage": "retrain", "record": rec, "epochs": epochs})
-    return {"run_dir": str(run), "model_file": str(run / "best.safetensors"), "epochs": epochs}
+    fields = {**(_space(config).final or {}), **budget}
+    for rec in fit(_train_config(config, explore["best"], **fields), run, resume=True):
+        on_event({"stage": "retrain", "record": rec, "epochs": fields["epochs"]})
+    return {"run_dir": str(run), "model_file": str(run / "best.safetensors"), **budget}
 
 
 def _test_set(config: DesignConfig):
@@ -252,6 +258,7 @@ def summarize(state: dict[str, Any]) -> dict[str, Any]:
         "rows": rows,
         "trials": st["explore"]["counts"],
         "retrain_epochs": st["retrain"]["epochs"],
+        "retrain_images": st["retrain"].get("train_subset"),
     }
 
 
