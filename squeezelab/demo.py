@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m squeezelab.demo", description=__doc__)
     parser.add_argument("--out", default="out/demo", help="output directory (default: out/demo)")
     parser.add_argument(
-        "--budget-minutes", type=float, default=6.0, help="design budget in minutes (default: 6)"
+        "--budget-minutes", type=float, default=5.0, help="design budget in minutes (default: 5)"
     )
     args = parser.parse_args(argv)
 

@@ -239,7 +239,7 @@ def summarize(state: dict[str, Any]) -> dict[str, Any]:
          "bytes": st["compress"]["bytes"], "test_accuracy": acc.get("coded"), "latency_ms": None},
         {"artefact": "ONNX fp32 (from the .sqz)", "bytes": Path(st["export"]["onnx_fp32"]).stat().st_size,
          "test_accuracy": acc.get("coded"), "latency_ms": lat.get(("ort_fp32", 1))},
-        {"artefact": f"ONNX int8 ({int8['chosen']})", "bytes": Path(st["export"]["onnx_int8"]).stat().st_size,
+        {"artefact": f"ONNX int8 ({int8['chosen']}; accuracy on {st['export']['eval_images']:,} test images)", "bytes": Path(st["export"]["onnx_int8"]).stat().st_size,
          "test_accuracy": int8["int8"]["score"] if int8.get("metric") == "top1" else None,
          "latency_ms": lat.get(("ort_int8", 1))},
     ]  # fmt: skip
