@@ -185,13 +185,15 @@ def load_any_model(ref: str | os.PathLike):
         ('squeezenet_small', 28)
     """
     path = Path(ref)
-    if path.is_file():
-        if _is_sqz(path):
-            from squeezelab.compress.sqz import decode_sqz, read_sqz_bytes
+    if path.is_file() and _is_sqz(path):
+        from squeezelab.compress.sqz import decode_sqz, read_sqz_bytes
 
-            model, header = decode_sqz(read_sqz_bytes(path))
-            return model, header["meta"]
+        model, header = decode_sqz(read_sqz_bytes(path))
+        return model, header["meta"]
+    if path.suffix == ".safetensors":
         return load_model_file(path)
+    if path.suffix == ".sqz":
+        raise FormatError(f"model file {str(path)!r} does not exist")
     if path.suffix or path.exists():
         raise FormatError(
             f"{str(path)!r} is not a model: allowed a .safetensors model file, a .sqz file "
