@@ -22,6 +22,7 @@ from squeezelab.advise.records import (
 )
 from squeezelab.advise.techniques import TECHNIQUES, Context
 from squeezelab.analysis import Hardware, load_hardware, profile
+from squeezelab.analysis.profile import default_input_shape
 from squeezelab.errors import ConfigError, SpecError
 
 __all__ = ["RANKED_METRICS", "SAVING_METRICS", "Advice", "Ranked", "Suggestion", "advise",
@@ -80,12 +81,7 @@ def advise(
         ('classifier.1', 'conv-head')
     """
     hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware or DEFAULT_HARDWARE)
-    if input_shape is None:
-        spec = getattr(model, "spec", None)
-        if spec is None:
-            raise ConfigError("input_shape is required for a model without a SqueezeNetSpec")
-        input_shape = (spec.in_chans, spec.input_size, spec.input_size)
-    input_shape = tuple(input_shape)
+    input_shape = tuple(default_input_shape(model) if input_shape is None else input_shape)
     try:
         before = profile(model, input_shape, hw)
     except RuntimeError as e:  # the forward pass rejects the shape

@@ -99,6 +99,14 @@ def _check_bits(name: str, bits: Any) -> int:
     return bits
 
 
+def default_input_shape(model) -> tuple[int, int, int]:
+    """``(C, H, W)`` from a SqueezeNet-family module's spec; ConfigError for other models."""
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        raise ConfigError("input_shape is required for a model without a SqueezeNetSpec")
+    return (spec.in_chans, spec.input_size, spec.input_size)
+
+
 def profile(
     model: nn.Module,
     input_shape: tuple[int, ...] | None = None,
@@ -122,12 +130,7 @@ def profile(
         >>> p.macs, p.params
         (818924576, 1248424)
     """
-    if input_shape is None:
-        spec = getattr(model, "spec", None)
-        if spec is None:
-            raise ConfigError("input_shape is required for a model without a SqueezeNetSpec")
-        input_shape = (spec.in_chans, spec.input_size, spec.input_size)
-    input_shape = _check_shape(input_shape)
+    input_shape = _check_shape(default_input_shape(model) if input_shape is None else input_shape)
     weight_bits = _check_bits("weight_bits", weight_bits)
     activation_bits = _check_bits("activation_bits", activation_bits)
     hw = (
