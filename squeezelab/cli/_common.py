@@ -65,3 +65,11 @@ def resolve_model(ref: str, **overrides):
     in_chans = overrides.get("in_chans", info.in_chans)
     size = spec.input_size if spec is not None else info.input_size
     return model, ref, (in_chans, size, size)
+
+
+def add_heartbeat_args(p) -> None:
+    """The worker-liveness flags shared by ``explore`` and ``worker``."""
+    p.add_argument("--heartbeat-s", type=int, default=10,
+                   help="seconds between a worker's heartbeats (default 10)")  # fmt: skip
+    p.add_argument("--grace-s", type=int, default=40, help="seconds without a heartbeat "
+                   "before a trial is marked failed and retried (default 40)")  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from squeezelab.cli._common import console, print_json
+from squeezelab.cli._common import add_heartbeat_args, console, print_json
 
 
 def register(sub) -> None:
@@ -28,10 +28,7 @@ def register(sub) -> None:
                    "(overrides train.train_subset)")  # fmt: skip
     p.add_argument("--final", action="store_true",
                    help="then retrain the Pareto set with the space's 'final' budget")  # fmt: skip
-    p.add_argument("--heartbeat-s", type=int, default=10,
-                   help="seconds between a worker's heartbeats (default 10)")  # fmt: skip
-    p.add_argument("--grace-s", type=int, default=40, help="seconds without a heartbeat "
-                   "before a trial is marked failed and retried (default 40)")  # fmt: skip
+    add_heartbeat_args(p)
     p.add_argument("--json", action="store_true", help="print the study results as JSON")
     p.set_defaults(func=run)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from squeezelab.cli._common import console, print_json
+from squeezelab.cli._common import add_heartbeat_args, console, print_json
 
 
 def register(sub) -> None:
@@ -17,10 +17,7 @@ def register(sub) -> None:
     p.add_argument("--study", help="study name (default: the only study in the storage)")
     p.add_argument("-o", "--out", help="directory for this worker's run dirs (default: the "
                    "study directory when --storage is one, else the current directory)")  # fmt: skip
-    p.add_argument("--heartbeat-s", type=int, default=10,
-                   help="seconds between heartbeats (default 10)")  # fmt: skip
-    p.add_argument("--grace-s", type=int, default=40, help="seconds without a heartbeat "
-                   "before a trial is marked failed and retried (default 40)")  # fmt: skip
+    add_heartbeat_args(p)
     p.add_argument("--json", action="store_true", help="print the final trial counts as JSON")
     p.set_defaults(func=run)
 
