@@ -45,6 +45,14 @@ def find_model_file(args) -> tuple[str | None, dict]:
     return (path if path and Path(path).is_file() and not args.quick else None), prior
 
 
+def _same_file(a: str | None, b: str) -> bool:
+    if not a:
+        return False
+    a_path = Path(a) if Path(a).is_absolute() else ROOT / a
+    b_path = Path(b) if Path(b).is_absolute() else Path.cwd() / b
+    return a_path.resolve() == b_path.resolve()
+
+
 def train_here(args, data: str) -> str:
     from squeezelab.train import TrainConfig, fit
 
@@ -82,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         help="train on N class-balanced images (if trained here)",
     )
     p.add_argument(
-        "--finetune-subset", type=int, default=None, help="fine-tune on N class-balanced images"
+        "--finetune-subset", type=int, default=30000, help="fine-tune on N class-balanced images"
     )
     p.add_argument(
         "--test-subset",
@@ -91,13 +99,19 @@ def main(argv: list[str] | None = None) -> int:
         help="score on N class-balanced test images (default: all 10k)",
     )
     p.add_argument("--sparsity", type=float, default=0.67, help="fraction of weights removed")
-    p.add_argument("--bits", default="8,6,5,4", help="conv index widths, one row each")
-    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument(
+        "--prune-steps",
+        type=int,
+        default=2,
+        help="pruning rounds, each fine-tuned (rising sparsity)",
+    )
+    p.add_argument("--bits", default="8,6,4", help="conv index widths, one row each")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--runs", default=None, help="training dir (default out/compress_fmnist)")
     p.add_argument("--out", default=str(OUT), help="JSON result path")
     args = p.parse_args(argv)
     if args.quick:  # proves the script works: synthetic data, one epoch each
-        args.train_epochs, args.finetune_epochs = 1, 1
+        args.train_epochs, args.finetune_epochs, args.finetune_subset = 1, 1, None
     data = "synthetic" if args.quick else "fashion-mnist"
     args.runs = args.runs or str(
         Path(args.out).parent / "compress_fmnist_runs"
@@ -136,26 +150,38 @@ def main(argv: list[str] | None = None) -> int:
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     t0 = time.perf_counter()
     acc_fp32 = evaluate(model, test)["top1"]
-    alex_acc = (prior.get("alexnet_small") or {}).get("test_accuracy")
+    # the baseline's accuracy only where fmnist_accuracy.json trained *this* squeezenet_small
+    # beside it (same file, same test accuracy); otherwise it belongs to another run
+    sq_prior = prior.get("squeezenet_small") or {}
+    same_run = (
+        _same_file(sq_prior.get("model_file"), model_file)
+        and sq_prior.get("test_accuracy") == acc_fp32
+    )
+    alex_acc = (prior.get("alexnet_small") or {}).get("test_accuracy") if same_run else None
     rows = [
         {"name": "alexnet_small fp32", "bytes": baseline, "reduction": 1.0,
          "test_accuracy": alex_acc, "sqz_file": None,
-         "note": "fp32 bytes of 23,271,114 params; accuracy from fmnist_accuracy.json"},
+         "note": "fp32 bytes of 23,271,114 params; accuracy from fmnist_accuracy.json when "
+                 "that run trained the compressed model, else null"},
         {"name": "squeezenet_small fp32", "bytes": fp32_bytes, "reduction": baseline / fp32_bytes,
          "test_accuracy": acc_fp32, "sqz_file": None, "model_file": model_file},
     ]  # fmt: skip
     print(f"fp32: {fp32_bytes} bytes, test acc {acc_fp32:.4f}", flush=True)
 
-    # prune once (with fine-tuning), then share at each width with centroid fine-tuning
+    # prune once (with fine-tuning), then share at each width with centroid fine-tuning;
+    # --sparsity 0 skips pruning: weight sharing and entropy coding of the dense weights
     pruned = load_model_file(model_file)[0]
-    records = list(prune_iterative(pruned, args.sparsity, finetune_config=finetune))
+    records = [{}]
+    if args.sparsity > 0:
+        records = list(prune_iterative(pruned, args.sparsity, steps=args.prune_steps,
+                                       finetune_config=finetune))  # fmt: skip
     acc_pruned = evaluate(pruned, test)["top1"]
-    print(f"pruned to {args.sparsity}: test acc {acc_pruned:.4f} after "
-          f"{len(records) - 1} epoch(s)", flush=True)  # fmt: skip
+    print(f"pruned to {args.sparsity} in {args.prune_steps if args.sparsity else 0} round(s): test acc "
+          f"{acc_pruned:.4f} after {len(records) - 1} epoch(s)", flush=True)  # fmt: skip
     for bits in [int(b) for b in args.bits.split(",")]:
         tune = centroids if args.centroid_epochs else None
         c = compress_model(pruned, meta, None, bits, finetune=tune, fp16_plain=True)
-        path = sqz_dir / f"compress_fmnist_{bits}bit.sqz"
+        path = sqz_dir / f"{out.stem}_{bits}bit.sqz"
         write_sqz(path, c.data)
         t = time.perf_counter()
         decoded = load_sqz(path)
@@ -184,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     big = create_model("squeezenet1_0")
     c = compress_model(big, {"model": "squeezenet1_0"}, args.sparsity, 6, fp16_plain=True)
-    big_path = sqz_dir / "compress_fmnist_squeezenet1_0_random.sqz"
+    big_path = sqz_dir / f"{out.stem}_squeezenet1_0_random.sqz"
     write_sqz(big_path, c.data)
     load_sqz(big_path)  # warm imports, then time
     t = time.perf_counter()
@@ -219,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         "squeezenet1_0": squeezenet1_0,
         "pruned_test_accuracy": acc_pruned,
         "settings": {"sparsity": args.sparsity, "finetune_epochs": args.finetune_epochs,
-                     "finetune_lr": args.finetune_lr, "model_file": model_file,
+                     "finetune_lr": args.finetune_lr, "prune_steps": args.prune_steps,
+                     "model_file": model_file,
                      "centroid_epochs": args.centroid_epochs, "train_subset": args.train_subset,
                      "finetune_subset": args.finetune_subset, "data": data,
                      "trained_here": trained_here, "quick": args.quick,

@@ -1,14 +1,17 @@
-"""Figure 3 of Iandola et al. 2016 on Fashion-MNIST: accuracy against SR and pct_3x3.
+"""Figure 3 and Table 3 of Iandola et al. 2016 on Fashion-MNIST: SR, pct_3x3 and bypass.
 
-Reads the two grid studies made by
+Reads the grid studies made by
 
     squeezelab explore paper-sr-sweep -o runs/paper-sr-sweep [--epochs E --train-subset N]
     squeezelab explore paper-pct3x3-sweep -o runs/paper-pct3x3-sweep [...]
+    squeezelab explore paper-bypass -o runs/paper-bypass [...]
 
-and writes their tables to ``benchmarks/results/figure3_sweeps.json`` and the two plots
-(accuracy and model size against the varied metaparameter) to ``docs/img/``.
+and writes their tables to ``benchmarks/results/figure3_sweeps.json`` and one plot per
+study (accuracy and model size against the varied metaparameter) to ``docs/img/``.
+A study directory that does not exist is skipped.
 
-    .venv/bin/python benchmarks/figure3_sweeps.py [--sr DIR] [--pct DIR] [--img DIR] [--out PATH]
+    .venv/bin/python benchmarks/figure3_sweeps.py [--sr DIR] [--pct DIR] [--bypass DIR]
+        [--img DIR] [--out PATH]
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from pathlib import Path
 from squeezelab.explore import load_study_results
 from squeezelab.fileio import atomic_path, atomic_write_json
 
-# ImageNet top-5 from the paper's Figure 3 (REFERENCES.md): the points it states
+# ImageNet figures from the paper (REFERENCES.md): Figure 3 as (top-5 %, MB), the points it
+# states; Table 3 as (top-1 %, top-5 %)
 PAPER = {
     "sr": {0.125: (80.3, 4.8), 0.75: (86.0, 19.0)},
     "pct_3x3": {0.5: (85.6, 13.0)},
+    "bypass": {"none": (57.5, 80.3), "simple": (60.4, 82.5), "complex": (58.8, 82.0)},
 }
+ORDER = {"none": 0, "simple": 1, "complex": 2}  # Table 3's row order
 
 
 def sweep_rows(study_dir: str, param: str) -> dict:
@@ -43,7 +49,7 @@ def sweep_rows(study_dir: str, param: str) -> dict:
             for t in res["trials"]
             if t["state"] == "trained"
         ),
-        key=lambda r: r[param],
+        key=lambda r: ORDER.get(r[param], r[param]),
     )
     return {"study": res["study"], "train": res["space"].get("train"), "counts": res["counts"],
             "rows": rows}  # fmt: skip
@@ -66,8 +72,8 @@ def plot(sweep: dict, param: str, label: str, path: Path) -> None:
     ax2.plot(x, [r["model_bytes"] / 1e6 for r in rows], "s--", color="tab:gray")
     ax2.set_ylabel("model size, fp32 (MB)", color="tab:gray")
     t = sweep["train"] or {}
-    ax.set_title(f"{sweep['study']}: squeezenet_small base_e=incr_e=16, {t.get('epochs')} epochs "
-                 f"x {t.get('train_subset')} images, {t.get('optimizer')}", fontsize=8)  # fmt: skip
+    ax.set_title(f"{sweep['study']}: {t.get('epochs')} epochs x {t.get('train_subset')} images, "
+                 f"{t.get('optimizer')}", fontsize=8)  # fmt: skip
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -80,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--pct", default="runs/paper-pct3x3-sweep", help="study dir of paper-pct3x3-sweep"
     )
+    ap.add_argument("--bypass", default="runs/paper-bypass", help="study dir of paper-bypass")
     ap.add_argument("--img", default="docs/img", help="where the PNG plots go")
     ap.add_argument("--out", default="benchmarks/results/figure3_sweeps.json")
     args = ap.parse_args(argv)
@@ -88,15 +95,17 @@ def main(argv: list[str] | None = None) -> dict:
     for key, study_dir, param, label in (
         ("sr", args.sr, "sr", "squeeze ratio SR"),
         ("pct_3x3", args.pct, "pct_3x3", "share of 3x3 expand filters pct_3x3"),
+        ("bypass", args.bypass, "bypass", "bypass connections"),
     ):
         if not (Path(study_dir) / "study.db").is_file():
             continue
         sweep = sweep_rows(study_dir, param)
         result[key] = sweep
         if sweep["rows"]:
-            plot(sweep, param, label, Path(args.img) / f"figure3_{key}.png")
+            name = "table3_bypass" if key == "bypass" else f"figure3_{key}"
+            plot(sweep, param, label, Path(args.img) / f"{name}.png")
     atomic_write_json(args.out, result)
-    for key in ("sr", "pct_3x3"):
+    for key in ("sr", "pct_3x3", "bypass"):
         if key in result:
             print(markdown_table(result[key], key))
     return result
@@ -109,10 +118,14 @@ def markdown_table(sweep: dict, param: str) -> str:
     for r in sweep["rows"]:
         per_epoch = ", ".join(f"{100 * a:.1f}" for a in r["epoch_accuracy"])
         lines.append(
-            f"| {r[param]:g} | {100 * r['accuracy']:.1f} | {per_epoch} | {r['params']:,.0f} | "
+            f"| {_fmt(r[param])} | {100 * r['accuracy']:.1f} | {per_epoch} | {r['params']:,.0f} | "
             f"{r['model_bytes'] / 1e3:,.1f} | {r['macs'] / 1e6:.2f} |"
         )
     return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 if __name__ == "__main__":
