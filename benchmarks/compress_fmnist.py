@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    sqz_dir = out.parent  # .sqz files lie beside the JSON (git-ignored there)
+    sqz_dir = out.parent  # .sqz files lie beside the JSON, named after it
     model_file, prior = find_model_file(args)
     trained_here = model_file is None
     if trained_here:
