@@ -53,9 +53,8 @@ def main(argv=None) -> int:
 
     from squeezelab.analysis import calibrate
     from squeezelab.export import export_onnx, quantize_int8
-    from squeezelab.export._model import load_model
     from squeezelab.export.bench import INT8_CANDIDATES, benchmark
-    from squeezelab.fileio import atomic_write_json
+    from squeezelab.fileio import atomic_write_json, load_any_model
     from squeezelab.models import list_models
 
     models = [m for m in MODELS if m[0] in list_models()]
@@ -68,7 +67,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for name, side in models:
-            model, meta = load_model(name)
+            model, meta = load_any_model(name)
             shape = (meta["in_chans"], side, side)
             fp32 = os.path.join(tmp, f"{name}.onnx")
             int8 = os.path.join(tmp, f"{name}.int8.onnx")

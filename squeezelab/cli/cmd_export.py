@@ -83,9 +83,9 @@ def _calibration(args, meta, shape):
 
 def run_export(args) -> int:
     from squeezelab.export import export_onnx, quantize_int8
-    from squeezelab.export._model import load_model
+    from squeezelab.fileio import load_any_model
 
-    model, meta = load_model(args.model)
+    model, meta = load_any_model(args.model)
     shape = (
         parse_input_shape(args.input)
         if args.input

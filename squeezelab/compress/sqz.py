@@ -26,9 +26,9 @@ from torch.overrides import TorchFunctionMode
 from squeezelab.compress.coding import decode_stream, encode_stream
 from squeezelab.compress.share import MAX_BITS, MIN_BITS, SharedTensor
 from squeezelab.errors import FormatError
+from squeezelab.fileio import SQZ_MAGIC as MAGIC  # one definition: fileio sniffs it too
 from squeezelab.fileio import atomic_write_bytes
 
-MAGIC = b"\x89SQZ\r\n\x1a\n"
 VERSION = 1
 _PREFIX = struct.Struct("<8sHI")  # magic, version, header length
 _CRC = struct.Struct("<I")

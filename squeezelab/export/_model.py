@@ -1,4 +1,4 @@
-"""Load a model to deploy (zoo name, model file, ``.sqz``) with its preprocessing metadata.
+"""Preprocessing metadata of a model to deploy, filled in from its input shape.
 
 The metadata follows the model-file contract (``squeezelab.fileio``): model, num_classes,
 in_chans, input_size, classes and normalization (per-channel mean/std applied to x/255).
@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from squeezelab.fileio import default_normalization, zoo_meta
-from squeezelab.fileio import load_any_model as load_model
-
-__all__ = ["complete_meta", "default_normalization", "load_model", "zoo_meta"]
+from squeezelab.fileio import default_normalization
 
 
 def complete_meta(meta: dict[str, Any], input_shape: tuple[int, int, int]) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def _resolve(model_or_path):
     """-> (module or None, meta, onnx path or None, is_int8)."""
     import torch
 
-    from squeezelab.export._model import load_model, zoo_meta
+    from squeezelab.fileio import load_any_model, zoo_meta
 
     if isinstance(model_or_path, torch.nn.Module):
         spec = getattr(model_or_path, "spec", None)
@@ -81,7 +81,7 @@ def _resolve(model_or_path):
 
         meta = read_onnx_meta(model_or_path)
         return None, meta, str(model_or_path), "quantization" in meta
-    model, meta = load_model(model_or_path)
+    model, meta = load_any_model(model_or_path)
     if "model" not in meta:
         meta = zoo_meta(str(model_or_path), model)
     return model, meta, None, False

@@ -111,9 +111,10 @@ def _runner(model_ref):
         return meta, lambda x: session.run(None, {INPUT_NAME: x})[0]
     import torch
 
-    from squeezelab.export._model import complete_meta, load_model
+    from squeezelab.export._model import complete_meta
+    from squeezelab.fileio import load_any_model
 
-    model, meta = load_model(model_ref)
+    model, meta = load_any_model(model_ref)
     if "in_chans" not in meta or "input_size" not in meta:
         raise FormatError(f"{model_ref}: model metadata lacks in_chans/input_size for predict")
     meta = complete_meta(meta, (meta["in_chans"], meta["input_size"], meta["input_size"]))

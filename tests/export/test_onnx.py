@@ -3,8 +3,8 @@ import pytest
 
 from squeezelab.errors import ConfigError, FormatError
 from squeezelab.export import export_onnx, read_onnx_meta
-from squeezelab.export._model import load_model, zoo_meta
 from squeezelab.export.onnx import make_session, normalize
+from squeezelab.fileio import load_any_model, zoo_meta
 from squeezelab.models import create_model, list_models, model_info
 
 # AlexNet's AdaptiveAvgPool2d(6) exports only where the features come out 6x6 or a
@@ -63,7 +63,7 @@ def test_export_of_a_sqz_file(trained, tmp_path):
     c = compress.compress_model(model, meta, sparsity=0.5, bits=6)
     sqz = tmp_path / "m.sqz"
     compress.write_sqz(sqz, c.data)
-    decoded, meta2 = load_model(sqz)
+    decoded, meta2 = load_any_model(sqz)
     rec = export_onnx(decoded, (1, 28, 28), tmp_path / "m.onnx", meta=meta2)
     assert rec["max_abs_diff"] <= 1e-4
 
@@ -74,8 +74,8 @@ def test_not_a_model_is_a_clear_error(tmp_path):
     with pytest.raises(FormatError, match="not an ONNX model"):
         read_onnx_meta(txt)
     with pytest.raises(FormatError, match="is not a model"):
-        load_model(tmp_path / "notes.txt")
+        load_any_model(tmp_path / "notes.txt")
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 64)
     with pytest.raises(FormatError):
-        load_model(bad)
+        load_any_model(bad)

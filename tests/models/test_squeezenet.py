@@ -213,3 +213,13 @@ def test_torchvision_loader_refuses_pickled_code(tmp_path):
     torch.save({"x": Evil()}, path)
     with pytest.raises(FormatError, match="weights-only"):
         load_torchvision_weights(create_model("squeezenet1_1"), str(path))
+
+
+def test_alexnet_small_starts_with_logits_of_usable_scale():
+    # Without BatchNorm, PyTorch's default init left the logits ~0.01 on unit-variance
+    # input and SGD sat at chance for epochs; He init keeps them of order one.
+    torch.manual_seed(0)
+    model = create_model("alexnet_small").eval()
+    with torch.no_grad():
+        logits = model(torch.randn(64, 1, 28, 28))
+    assert 0.1 < logits.std().item() < 10
