@@ -6,7 +6,7 @@ set when both train with the same recipe and epoch budget. Evidence: per model p
 test_accuracy (0-1, the last epoch's model on the 10k test images), epochs, seconds and
 the model file, written to ``benchmarks/results/fmnist_accuracy.json``.
 
-    .venv/bin/python benchmarks/fmnist_accuracy.py [--quick] [--epochs 6] [--recipe adamw-cosine] [--train-subset N]
+    .venv/bin/python benchmarks/fmnist_accuracy.py [--quick] [--epochs 10] [--recipe adamw-cosine] [--train-subset N]
         [--jobs 2] [--resume] [--out PATH]
 """
 
@@ -75,7 +75,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="512 training images, 1 epoch (CI)")
-    p.add_argument("--epochs", type=int, default=6, help="epoch budget of every model")
+    p.add_argument("--epochs", type=int, default=10, help="epoch budget of every model")
     # AdamW: SGD at one-cycle lr 0.1 (fmnist-fast) leaves alexnet_small, without BatchNorm,
     # at chance; AdamW + warm-up trains both models
     p.add_argument("--recipe", default="adamw-cosine", help="training recipe of every model")
