@@ -45,14 +45,13 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
     )
     run_dir = Path(args.runs) / name
     t0 = time.perf_counter()
-    records = []
     for rec in fit(config, run_dir, resume=args.resume):
-        records.append(rec)
         print(f"{name} epoch {rec['epoch']}/{args.epochs}: train_acc {rec['train_acc']:.4f} "
               f"{rec['img_per_s']:.0f} img/s", flush=True)  # fmt: skip
     seconds = time.perf_counter() - t0
-    if args.resume:  # epochs finished before the resume count too
-        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
+    # every finished epoch, those before a resume too
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
+    if args.resume:
         seconds = sum(r["seconds"] for r in records)
     model, meta = load_model_file(run_dir / "last.safetensors")
     test = load_dataset("fashion-mnist", "test")
@@ -104,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "threads": args.threads,
         "jobs": args.jobs,
+        "resumed": args.resume,  # then threads, jobs and wall_seconds are this invocation's
         "host": {"machine": platform.machine(), "cpus": os.cpu_count()},
         "models": results,
         "accuracy_gap_points": 100 * (alex["test_accuracy"] - sq["test_accuracy"]),
