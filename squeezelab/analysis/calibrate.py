@@ -24,6 +24,9 @@ from squeezelab.analysis.measure import percentile, time_call, torch_threads
 from squeezelab.analysis.trace import trace
 
 MAC_OPS = ("conv", "conv1x1", "dwconv", "gconv", "linear")
+# An op class fitted at more than this multiple of the measured peak rate is one whose
+# layers are all overhead: its compute slope is noise, so it is held at this bound.
+MAX_EFFICIENCY = 4.0
 
 
 class _Fn(nn.Module):
@@ -157,6 +160,9 @@ def _fit(points: list[tuple[float, float, float]], byte_s: float) -> tuple[float
     overhead = (sy - slope * sx) / sw
     if slope <= 0 or overhead < 0:  # keep both terms >= 0
         slope, overhead = (sxy / sxx, 0.0) if sxx > 0 and sxy > 0 else (0.0, max(sy / sw, 0.0))
+    if 0 < slope < 1 / MAX_EFFICIENCY:
+        slope = 1 / MAX_EFFICIENCY
+        overhead = max((sy - slope * sx) / sw, 0.0)
     err = float((w * (slope * x + overhead - r) ** 2).sum())
     return (float(1 / slope) if slope > 0 else 1.0), float(overhead), err
 
@@ -242,7 +248,7 @@ def calibrate(threads: int | None = None, quick: bool = False, name: str = "host
         flash_bytes=None,
         mac_pj=keep(energy.mac_pj),
         op_pj=keep(energy.op_pj),
-        efficiency={op: round(e / top[op in MAC_OPS], 4) for op, e in effs.items()},
+        efficiency={op: float(f"{e / top[op in MAC_OPS]:.4g}") for op, e in effs.items()},
         overhead_ms={op: round(s * 1e3, 5) for op, s in overhead.items()},
         source="",
     )

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from squeezelab.analysis import calibrate, load_hardware, measure_latency, profile
-from squeezelab.analysis.calibrate import probe_net
+from squeezelab.analysis.calibrate import MAX_EFFICIENCY, _fit, probe_net
 from squeezelab.analysis.hardware import save_hardware
 from squeezelab.errors import ConfigError
 from squeezelab.models import create_model
@@ -31,12 +31,26 @@ def test_probe_net_covers_every_op_class():
             "copy", "view"} <= ops  # fmt: skip
 
 
+def test_fit_recovers_efficiency_and_overhead():
+    points = [(x, 0.0, x / 0.25 + 1e-5) for x in (1e-5, 2e-5, 4e-5, 8e-5)]
+    eff, overhead, err = _fit(points, 0.0)
+    assert eff == pytest.approx(0.25) and overhead == pytest.approx(1e-5) and err < 1e-20
+
+
+def test_fit_bounds_an_overhead_only_class():
+    # Layers whose time is all overhead, with a sliver of noise that grows with compute
+    # (this once fitted efficiency ~1e4, which made every other class round to 0.0).
+    points = [(x, 0.0, 1e-4 + x * 1e-6) for x in (1e-8, 2e-8, 4e-8)]
+    eff, overhead, _ = _fit(points, 0.0)
+    assert eff == MAX_EFFICIENCY and overhead == pytest.approx(1e-4, rel=1e-3)
+
+
 @pytest.mark.slow
 def test_quick_calibration_writes_a_loadable_profile(tmp_path):
     hw = calibrate(threads=1, quick=True)
     assert hw.runtime == "torch-eager" and hw.threads == 1
     assert hw.peak_macs_per_s["fp32"] > 1e8 and hw.dram_bytes_per_s > 1e8
-    assert max(hw.efficiency.values()) == 1.0
+    assert max(hw.efficiency.values()) == 1.0 and min(hw.efficiency.values()) > 0
     save_hardware(hw, tmp_path / "host.yaml")
     again = load_hardware(tmp_path / "host.yaml")
     p = profile(create_model("squeezenet_small"), hardware=again)
