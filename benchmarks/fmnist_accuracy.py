@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         "accuracy_gap_points": 100 * (alex["test_accuracy"] - sq["test_accuracy"]),
         "param_ratio": alex["params"] / sq["params"],
         "goal_met": sq["test_accuracy"] >= 0.93
-        and alex["test_accuracy"] - sq["test_accuracy"] <= 0.005,
+        and alex["test_accuracy"] - sq["test_accuracy"] <= 0.005
+        and alex["params"] >= 50 * sq["params"],
         "wall_seconds": time.perf_counter() - t0,
     }
     atomic_write_json(args.out, summary)
