@@ -42,18 +42,18 @@ def find_model_file(args) -> tuple[str | None, dict]:
     if args.model_file:
         return args.model_file, prior
     entry = prior.get("squeezenet_small") or {}
-    path = entry.get("model_file")
-    if path and not Path(path).is_absolute():
-        path = str(ROOT / path)
+    path = entry.get("model_file") and str(_from_json(entry["model_file"]))
     return (path if path and Path(path).is_file() and not args.quick else None), prior
 
 
-def _same_file(a: str | None, b: str) -> bool:
-    if not a:
-        return False
-    a_path = Path(a) if Path(a).is_absolute() else ROOT / a
-    b_path = Path(b) if Path(b).is_absolute() else Path.cwd() / b
-    return a_path.resolve() == b_path.resolve()
+def _from_json(path: str) -> Path:
+    """A path the training benchmark wrote: absolute, or relative to the repository."""
+    return Path(path) if Path(path).is_absolute() else ROOT / path
+
+
+def _same_file(from_json: str | None, given: str) -> bool:
+    """Whether a path from the JSON and one from the command line (cwd-relative) agree."""
+    return bool(from_json) and _from_json(from_json).resolve() == Path(given).resolve()
 
 
 def train_here(args, data: str) -> str:
