@@ -2,11 +2,12 @@
 
 Claim (after SqueezeNet, Iandola et al. 2016): ``squeezenet_small`` (187k params) comes
 within 0.5 points of ``alexnet_small`` (23.3M params, 124x more) on the Fashion-MNIST test
-set when both train with the same recipe and epoch budget. Evidence: per model params,
+set when both train with the same recipe and epoch budget, and reaches >= 93% there (15
+epochs of ``adamw-cosine``; 92.96% at 10). Evidence: per model params,
 test_accuracy (0-1, the last epoch's model on the 10k test images), epochs, seconds and
 the model file, written to ``benchmarks/results/fmnist_accuracy.json``.
 
-    .venv/bin/python benchmarks/fmnist_accuracy.py [--quick] [--epochs 10] [--recipe adamw-cosine] [--train-subset N]
+    .venv/bin/python benchmarks/fmnist_accuracy.py [--quick] [--epochs 15] [--recipe adamw-cosine] [--train-subset N]
         [--jobs 2] [--resume] [--out PATH]
 """
 
@@ -74,7 +75,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="512 training images, 1 epoch (CI)")
-    p.add_argument("--epochs", type=int, default=10, help="epoch budget of every model")
+    p.add_argument("--epochs", type=int, default=15, help="epoch budget of every model")
     # AdamW: SGD at one-cycle lr 0.1 (fmnist-fast) leaves alexnet_small, without BatchNorm,
     # at chance; AdamW + warm-up trains both models
     p.add_argument("--recipe", default="adamw-cosine", help="training recipe of every model")
