@@ -45,15 +45,12 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
         seed=args.seed,
     )
     run_dir = Path(args.runs) / name
-    t0 = time.perf_counter()
     for rec in fit(config, run_dir, resume=args.resume):
         print(f"{name} epoch {rec['epoch']}/{args.epochs}: train_acc {rec['train_acc']:.4f} "
               f"{rec['img_per_s']:.0f} img/s", flush=True)  # fmt: skip
-    seconds = time.perf_counter() - t0
-    # every finished epoch, those before a resume too
+    # every finished epoch, those before a resume too; seconds are their sum
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
-    if args.resume:
-        seconds = sum(r["seconds"] for r in records)
+    seconds = sum(r["seconds"] for r in records)
     model, meta = load_model_file(run_dir / "last.safetensors")
     test = load_dataset("fashion-mnist", "test")
     if args.quick:
