@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     from squeezelab.compress.accounting import reference_fp32_bytes
     from squeezelab.compress.prune import prune_iterative
     from squeezelab.data import load_dataset, subset
-    from squeezelab.fileio import atomic_write_json, load_model_file
+    from squeezelab.io import atomic_write_json, load_model_file
     from squeezelab.models import create_model
     from squeezelab.train import TrainConfig, evaluate
 

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     from squeezelab.analysis import calibrate
     from squeezelab.export import export_onnx, quantize_int8
     from squeezelab.export.bench import INT8_CANDIDATES, benchmark
-    from squeezelab.fileio import atomic_write_json, load_any_model
+    from squeezelab.io import atomic_write_json, load_any_model
     from squeezelab.models import list_models
 
     models = [m for m in MODELS if m[0] in list_models()]

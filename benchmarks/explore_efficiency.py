@@ -20,7 +20,7 @@ from pathlib import Path
 from squeezelab.explore import costs as _costs
 from squeezelab.explore import hypervolume, load_study_results, run_study, space_from_dict
 from squeezelab.explore.screen import screen_space
-from squeezelab.fileio import atomic_write_json
+from squeezelab.io import atomic_write_json
 
 LIMIT_BYTES = 60_000  # int8 flash budget: about half of this space does not fit
 

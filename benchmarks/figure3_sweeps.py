@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 
 from squeezelab.explore import load_study_results
-from squeezelab.fileio import atomic_path, atomic_write_json
+from squeezelab.io import atomic_path, atomic_write_json
 
 # ImageNet figures from the paper (REFERENCES.md): Figure 3 as (top-5 %, MB), the points it
 # states; Table 3 as (top-1 %, top-5 %)

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.train_subset = 1, 256
-    from squeezelab.fileio import atomic_write_json
+    from squeezelab.io import atomic_write_json
 
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -24,7 +24,7 @@ import torch
 
 from squeezelab.analysis import calibrate, profile
 from squeezelab.analysis.measure import percentile, torch_threads
-from squeezelab.fileio import atomic_write_json
+from squeezelab.io import atomic_write_json
 from squeezelab.models import SQUEEZENET1_0, SQUEEZENET_SMALL, create_model, list_models, model_info
 from squeezelab.models.squeezenet import SqueezeNet
 

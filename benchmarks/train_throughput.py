@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from squeezelab.data import load_dataset, normalize, subset
-from squeezelab.fileio import atomic_write_json
+from squeezelab.io import atomic_write_json
 from squeezelab.train import TrainConfig, evaluate
 from squeezelab.train.loop import amp_dtype, prepare
-from squeezelab.train.run import build_model, load_splits
+from squeezelab.train.run import build_run_model, load_splits
 from squeezelab.train.schedule import lr_at, make_optimizer
 
 OUT = Path(__file__).parent / "results" / "train_throughput.json"
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     test = subset(load_dataset("fashion-mnist", "test"), 300 if args.quick else 2000)
     steps = len(train) // config.batch_size
 
-    ours_model = build_model(config, train)
+    ours_model = build_run_model(config, train)
     trainer = prepare(ours_model, config, train, None)
-    plain_model = build_model(config, train)  # same seed, same initial weights
+    plain_model = build_run_model(config, train)  # same seed, same initial weights
     plain_opt = make_optimizer(plain_model, config)
     xs = normalize(train.images, train.mean, train.std)
     g = torch.Generator().manual_seed(0)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from squeezelab.errors import ConfigError, InfeasibleError
-from squeezelab.fileio import atomic_write_json
+from squeezelab.io import atomic_write_json
 
 STAGES = ("explore", "retrain", "compress", "export", "benchmark", "report")
 # Share of the wall-clock budget each stage may plan for (the rest: compress .. report).

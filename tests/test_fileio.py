@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from squeezelab.errors import FormatError
-from squeezelab.fileio import atomic_write_json, load_model_file, read_model_meta, save_model_file
+from squeezelab.io import atomic_write_json, load_model_file, read_model_meta, save_model_file
 from squeezelab.models import create_model
 
 

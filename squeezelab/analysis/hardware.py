@@ -161,7 +161,7 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
 
 def save_hardware(hw: Hardware, path: str | Path, comment: str = "") -> None:
     """Write ``hw`` as a profile YAML file (atomically), ``comment`` lines first."""
-    from squeezelab.fileio import atomic_write_bytes
+    from squeezelab.io import atomic_write_bytes
 
     header = "".join(f"# {line}\n" for line in comment.splitlines())
     atomic_write_bytes(path, (header + hw.to_yaml()).encode())

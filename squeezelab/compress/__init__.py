@@ -1,35 +1,20 @@
-"""Deep Compression (Han et al. 2016, arXiv 1510.00149) to a real ``.sqz`` file and back.
+"""Deep Compression (Han et al. 2016, arXiv 1510.00149) to a real ``.sqz`` file.
 
-Pruning (:mod:`.prune`), weight sharing (:mod:`.share`), entropy coding (:mod:`.coding`),
-the file format (:mod:`.sqz`), bytes per stage (:mod:`.accounting`), and
-:func:`load_any_model`, which opens a model file, a ``.sqz`` file or a zoo name alike.
+Pruning (:mod:`.prune`), weight sharing (:mod:`.share`), the whole pipeline with entropy
+coding into ``.sqz`` bytes (:mod:`.pipeline`) and bytes per stage (:mod:`.accounting`).
+The byte layout is ``squeezelab.io.sqzfile``; ``squeezelab.models.load_model`` decodes it.
 """
 
 from __future__ import annotations
 
-from squeezelab.compress.accounting import Accounting, accounting
-from squeezelab.compress.pipeline import Compressed, compress_model, compress_steps
-from squeezelab.compress.sqz import (
-    decode_sqz,
-    encode_sqz,
-    load_sqz,
-    read_sqz_header,
-    read_sqz_layout,
-    write_sqz,
-)
-from squeezelab.fileio import load_any_model
+from squeezelab.compress.accounting import Accounting, byte_accounting
+from squeezelab.compress.pipeline import Compressed, compress_model, compress_steps, write_sqz
 
 __all__ = [
     "Accounting",
     "Compressed",
-    "accounting",
+    "byte_accounting",
     "compress_model",
     "compress_steps",
-    "decode_sqz",
-    "encode_sqz",
-    "load_any_model",
-    "load_sqz",
-    "read_sqz_header",
-    "read_sqz_layout",
     "write_sqz",
 ]

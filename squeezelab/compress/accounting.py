@@ -49,13 +49,13 @@ class Accounting:
         return d
 
 
-def accounting(
+def byte_accounting(
     header: dict[str, Any], entries: list[dict[str, Any]], file_bytes: int
 ) -> Accounting:
     """The per-layer and per-stage table from a header and its tensor entries.
 
     ``entries`` come from the encoder (with each stream's ``entropy_bits``) or from
-    :func:`squeezelab.compress.sqz.read_sqz_layout` (sizes only; entropy then ``None``).
+    :func:`squeezelab.io.read_sqz_layout` (sizes only; entropy then ``None``).
     """
     layers = []
     other = LayerBytes("other", 0, 0, None, None, 0.0, 0.0, 0.0, 0, 0.0, "plain")
@@ -119,9 +119,9 @@ def reference_fp32_bytes(
     """fp32 bytes of a zoo model's parameters (4 per parameter), built without memory."""
     import torch
 
-    from squeezelab.compress.sqz import _SkipInit
     from squeezelab.models import create_model
+    from squeezelab.models.load import SkipInit
 
-    with torch.device("meta"), _SkipInit():
+    with torch.device("meta"), SkipInit():
         model = create_model(name, num_classes=num_classes, in_chans=in_chans)
     return 4 * sum(p.numel() for p in model.parameters())

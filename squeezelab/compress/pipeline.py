@@ -1,8 +1,9 @@
 """Deep Compression end to end: prune, share, (fine-tune), entropy-code, account.
 
 The three stages of Han et al. 2016 (arXiv 1510.00149) applied to a module and its model
-file metadata, producing the bytes of a ``.sqz`` file that :func:`load_sqz` decodes to the
-very weight-shared module that was encoded, bit for bit.
+metadata, producing the bytes of a ``.sqz`` file that ``squeezelab.models.load_model``
+decodes to the very weight-shared module that was encoded, bit for bit. The byte layout is
+``squeezelab.io.sqzfile``'s; here a module's tensors become its records.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from squeezelab.compress.accounting import Accounting, accounting, reference_fp32_bytes
+from squeezelab.compress.accounting import Accounting, byte_accounting, reference_fp32_bytes
 from squeezelab.compress.prune import SCOPES, prunable, prune_iterative
 from squeezelab.compress.share import (
     bake,
@@ -24,8 +25,9 @@ from squeezelab.compress.share import (
     share_weights,
     shared_tensors,
 )
-from squeezelab.compress.sqz import encode_plain, encode_shared, encode_sqz, parse_sqz_header
 from squeezelab.errors import ConfigError
+from squeezelab.io import atomic_write_bytes, sqzfile
+from squeezelab.models import ModelMeta
 
 
 @dataclass
@@ -34,34 +36,34 @@ class Compressed:
 
     data: bytes
     header: dict[str, Any]
-    model: nn.Module  # weight-shared, baked: what load_sqz returns
+    meta: ModelMeta
+    model: nn.Module  # weight-shared, baked: what load_model returns for the file
     accounting: Accounting
 
 
-def default_reference(meta: dict[str, Any]) -> str:
+def default_reference(meta: ModelMeta) -> str:
     """AlexNet for ImageNet-sized inputs, the AlexNet-style ``alexnet_small`` otherwise."""
-    return "alexnet" if int(meta.get("input_size", 224)) > 64 else "alexnet_small"
+    return "alexnet" if meta.input_size > 64 else "alexnet_small"
 
 
-def complete_meta(model: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
-    """``meta`` with the spec, classes and input fields the decoder needs filled in."""
-    from squeezelab.models import model_info
+def write_sqz(path, data: bytes) -> int:
+    """Write encoded bytes atomically; returns the file size in bytes."""
+    atomic_write_bytes(path, data)
+    return len(data)
 
-    meta = dict(meta)
+
+def _meta_of(model: nn.Module, meta: ModelMeta | None) -> ModelMeta:
+    if meta is not None:
+        return meta
     spec = getattr(model, "spec", None)
-    if spec is not None and "spec" not in meta:
-        meta["spec"] = spec.to_dict()
-    info = model_info(meta["model"])
-    defaults = spec.to_dict() if spec is not None else {}
-    for key, default in (("num_classes", info.num_classes), ("in_chans", info.in_chans),
-                         ("input_size", info.input_size)):  # fmt: skip
-        meta.setdefault(key, defaults.get(key, default))
-    return meta
+    if spec is None:
+        raise ConfigError("meta is needed for a model without a SqueezeNetSpec (load_model gives it)")
+    return ModelMeta.for_spec(spec)
 
 
 def compress_steps(
     model: nn.Module,
-    meta: dict[str, Any],
+    meta: ModelMeta | None = None,
     sparsity: float | None = 0.67,
     bits: int = 6,
     fc_bits: int | None = None,
@@ -84,9 +86,7 @@ def compress_steps(
     check_bits(bits)
     if fc_bits is not None:
         check_bits(fc_bits, "fc_bits")
-    if "model" not in meta:
-        raise ConfigError("meta lacks 'model' (the registry name that rebuilds the module)")
-    meta = complete_meta(model, meta)
+    meta = _meta_of(model, meta)
     model = copy.deepcopy(model).cpu()
     accuracy: dict[str, float] = {}
 
@@ -125,33 +125,36 @@ def compress_steps(
     state = model.state_dict()
     for i, (name, tensor) in enumerate(state.items()):
         t = by_name.get(name)
-        encoded.append(
-            encode_shared(t) if t is not None else encode_plain(name, tensor, fp16_plain)
-        )
+        if t is not None:
+            encoded.append(
+                sqzfile.encode_shared(name, t.shape, t.bits, t.codebook, t.index, t.positions)
+            )
+        else:
+            encoded.append(sqzfile.encode_plain(name, tensor.cpu().numpy(), fp16_plain))
         yield {"stage": "encode", "tensor": name, "done": i + 1, "total": len(state)}
     ref = reference or default_reference(meta)
     header = {
-        "meta": meta,
+        "meta": meta.to_dict(),
         "compression": {"sparsity": round(removed, 4), "bits": bits, "fc_bits": fc_bits, "scope": scope,
                         "prune_steps": prune_steps, "fp16_plain": fp16_plain},
         "reference": {"model": ref, "fp32_bytes": reference_fp32_bytes(
-            ref, meta.get("num_classes"), meta.get("in_chans"))},
+            ref, meta.num_classes, meta.in_chans)},
         "accuracy": accuracy,
     }  # fmt: skip
-    data = encode_sqz(header, encoded)
-    full_header = parse_sqz_header(data)
-    table = accounting(full_header, [t.entry for t in encoded], len(data))
-    result = Compressed(data, full_header, model, table)
+    data = sqzfile.encode_sqz(header, encoded)
+    full_header = sqzfile.parse_sqz_header(data)
+    table = byte_accounting(full_header, [t.entry for t in encoded], len(data))
+    result = Compressed(data, full_header, meta, model, table)
     yield {"stage": "done", "result": result}
 
 
-def compress_model(model: nn.Module, meta: dict[str, Any], sparsity: float | None = 0.67, bits: int = 6,
+def compress_model(model: nn.Module, meta: ModelMeta | None = None, sparsity: float | None = 0.67, bits: int = 6,
                    fc_bits: int | None = None, **kwargs) -> Compressed:  # fmt: skip
     """Prune, weight-share and entropy-code a model into ``.sqz`` bytes.
 
     Args:
         model: the trained module (not modified; a copy is compressed).
-        meta: its model-file metadata (``model``, ``spec``, ``classes``, ...).
+        meta: its metadata (from ``load_model``); a SqueezeNet's spec is enough without.
         sparsity: fraction of conv / linear weights removed (0.67: a third remain);
             ``None`` keeps the zeros of an already pruned model.
         bits: index width of conv layers (2..8); ``fc_bits`` that of linear layers.
@@ -161,7 +164,7 @@ def compress_model(model: nn.Module, meta: dict[str, Any], sparsity: float | Non
 
     Example:
         >>> from squeezelab.models import create_model
-        >>> c = compress_model(create_model("squeezenet_small"), {"model": "squeezenet_small"})
+        >>> c = compress_model(create_model("squeezenet_small"))
         >>> c.accounting.file_bytes < 4 * 187370 / 10
         True
     """

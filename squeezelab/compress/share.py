@@ -18,8 +18,8 @@ from torch.nn.utils import parametrize
 
 from squeezelab.compress.prune import is_fc, prunable
 from squeezelab.errors import ConfigError
+from squeezelab.io.sqzfile import MAX_BITS, MIN_BITS
 
-MIN_BITS, MAX_BITS = 2, 8
 
 
 def kmeans_1d(values: np.ndarray, k: int, iters: int = 100) -> tuple[np.ndarray, np.ndarray]:

@@ -254,7 +254,7 @@ def read_image_folder(root: str | Path, cache_dir: str | Path | None = None):
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
 
-    from squeezelab.fileio import atomic_path
+    from squeezelab.io import atomic_path
 
     root = Path(root)
     classes, files = _listing(root)

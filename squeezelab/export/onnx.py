@@ -172,7 +172,7 @@ def export_onnx(
         )
     set_metadata(proto, {META_KEY: meta, PARITY_KEY: parity})
     data = proto.SerializeToString()
-    from squeezelab.fileio import atomic_write_bytes
+    from squeezelab.io import atomic_write_bytes
 
     atomic_write_bytes(path, data)
     return {**parity, "onnx_bytes": len(data), "path": str(path)}

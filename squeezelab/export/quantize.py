@@ -234,7 +234,7 @@ def _finish(src: str, out_path, best: dict, meta: dict, tolerance: float, n_cali
     import onnx
 
     from squeezelab.export.onnx import META_KEY, set_metadata
-    from squeezelab.fileio import atomic_path
+    from squeezelab.io import atomic_path
 
     proto = onnx.load(src)
     base = {k: v for k, v in meta.items() if k not in ("parity", "quantization")}

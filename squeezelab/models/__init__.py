@@ -1,6 +1,8 @@
 """Model zoo: the Fire module, the SqueezeNet family, baselines and peers.
 
-Importing this package registers every family; ``create_model`` builds any of them.
+Importing this package registers every family; ``create_model`` builds any of them,
+``load_model`` turns whatever a user typed (zoo name, spec file, model file, ``.sqz``)
+into a module and its :class:`ModelMeta`.
 """
 
 from squeezelab.models import alexnet as _alexnet  # noqa: F401  (registers)
@@ -15,6 +17,8 @@ from squeezelab.models._registry import (
     model_info,
     register_model,
 )
+from squeezelab.models.load import build_model, load_model, save_model
+from squeezelab.models.meta import ModelMeta
 from squeezelab.models.spec import (
     SQUEEZENET1_0,
     SQUEEZENET1_1,
@@ -31,13 +35,17 @@ __all__ = [
     "SQUEEZENET_SMALL",
     "Fire",
     "ModelInfo",
+    "ModelMeta",
     "SqueezeNet",
     "SqueezeNetSpec",
+    "build_model",
     "create_model",
     "expand",
     "fire_channels",
     "list_models",
+    "load_model",
     "load_torchvision_weights",
     "model_info",
     "register_model",
+    "save_model",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from squeezelab.errors import SpecError, unknown_name
 
@@ -74,23 +75,34 @@ def model_info(name: str) -> ModelInfo:
 
 
 def create_model(
-    name: str, num_classes: int | None = None, in_chans: int | None = None, **overrides
+    name: str | Any, num_classes: int | None = None, in_chans: int | None = None, **overrides
 ):
-    """Build a registered model; ``None`` takes the model's own default.
+    """Build a registered model, or a SqueezeNet from a spec; ``None`` keeps the default.
 
-    ImageNet members default to 1000 classes and 3 channels, the small-input members
-    (``*_small``) to 10 classes and 1 channel. ``overrides`` are spec fields for the
-    SqueezeNet family (``sr=0.25``, ``bypass="simple"``) or the builder's keywords.
+    ``name`` is a registry name, a ``SqueezeNetSpec`` or a mapping of its fields. ImageNet
+    members default to 1000 classes and 3 channels, the small-input members (``*_small``)
+    to 10 classes and 1 channel. ``overrides`` are spec fields for the SqueezeNet family
+    (``sr=0.25``, ``bypass="simple"``) or the builder's keywords.
 
     Example:
         >>> m = create_model("squeezenet1_0")
         >>> sum(p.numel() for p in m.parameters())
         1248424
+        >>> from squeezelab.models import SQUEEZENET_SMALL
+        >>> create_model(SQUEEZENET_SMALL, sr=0.25).spec.sr
+        0.25
     """
+    for field, value in (("num_classes", num_classes), ("in_chans", in_chans)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise SpecError(f"{field} must be an integer >= 1, got {value!r}")
+    if not isinstance(name, str):
+        from squeezelab.models.spec import SqueezeNetSpec
+        from squeezelab.models.squeezenet import SqueezeNet
+
+        spec = name if isinstance(name, SqueezeNetSpec) else SqueezeNetSpec.from_dict(name)
+        dims = {"num_classes": num_classes, "in_chans": in_chans}
+        return SqueezeNet(spec.replace(**{k: v for k, v in dims.items() if v is not None}, **overrides))
     info = model_info(name)
     nc = info.num_classes if num_classes is None else num_classes
     ic = info.in_chans if in_chans is None else in_chans
-    for field, value in (("num_classes", nc), ("in_chans", ic)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SpecError(f"{field} must be an integer >= 1, got {value!r}")
     return info.builder(num_classes=nc, in_chans=ic, **overrides)

@@ -57,7 +57,7 @@ def render_report(
         >>> render_report(load_study_results("sqlite:///runs/sr/study.db", "sr"),
         ...               "report.html")  # doctest: +SKIP
     """
-    from squeezelab.fileio import atomic_write_bytes
+    from squeezelab.io import atomic_write_bytes
 
     out_path = Path(out_path)
     base_dir = out_path.resolve().parent

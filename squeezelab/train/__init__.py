@@ -6,16 +6,16 @@ in-memory module; ``evaluate(model, dataset)`` scores one. See docs/training.md.
 
 from squeezelab.train.config import RECIPES, TrainConfig
 from squeezelab.train.loop import evaluate, finetune
-from squeezelab.train.run import build_model, fit, model_meta
+from squeezelab.train.run import build_run_model, fit, trained_meta
 from squeezelab.train.schedule import lr_at
 
 __all__ = [
     "RECIPES",
     "TrainConfig",
-    "build_model",
+    "build_run_model",
     "evaluate",
     "finetune",
     "fit",
     "lr_at",
-    "model_meta",
+    "trained_meta",
 ]

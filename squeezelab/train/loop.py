@@ -252,14 +252,13 @@ def prepare(model: nn.Module, config: TrainConfig, train: Dataset, val: Dataset 
         forward = torch.compile(forward)
     teacher = None
     if c.teacher:
-        from squeezelab.fileio import load_model_file
+        from squeezelab.models import load_model
 
-        t, meta = load_model_file(c.teacher)
+        t, meta = load_model(c.teacher)
         t.to(device).eval()
         if c.channels_last:
             t.to(memory_format=torch.channels_last)
-        norm = meta.get("normalization") or {"mean": train.mean, "std": train.std}
-        teacher = (t, tuple(norm["mean"]), tuple(norm["std"]))
+        teacher = (t, meta.mean, meta.std)
     return Trainer(c, model, forward, optimizer, train, val, device, dtype, scaler, teacher,
                    steps, rank, world)  # fmt: skip
 

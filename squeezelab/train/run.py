@@ -17,7 +17,8 @@ from torch import nn
 from squeezelab.data import Dataset, load_dataset, split_train_val, subset
 from squeezelab.data.names import default_augment
 from squeezelab.errors import ConfigError
-from squeezelab.fileio import atomic_write_bytes, atomic_write_json, save_model_file
+from squeezelab.io import atomic_write_bytes, atomic_write_json
+from squeezelab.models import ModelMeta, SqueezeNetSpec, build_model, model_info, save_model
 from squeezelab.train import dist
 from squeezelab.train.config import TrainConfig
 from squeezelab.train.loop import pick_device, prepare
@@ -38,43 +39,31 @@ def load_splits(config: TrainConfig) -> tuple[Dataset, Dataset | None]:
     return train, (val if len(val) else None)
 
 
-def build_model(config: TrainConfig, ds: Dataset) -> nn.Module:
-    """The configured model, sized for ``ds`` (classes, channels, input side), seeded."""
-    from squeezelab.models import create_model, model_info
-    from squeezelab.models.spec import SqueezeNetSpec
-    from squeezelab.models.squeezenet import SqueezeNet
-
+def untrained_meta(config: TrainConfig, ds: Dataset) -> ModelMeta:
+    """What the configured model is when sized for ``ds`` (classes, channels, input side)."""
     c, h, _ = ds.shape
-    torch.manual_seed(config.seed)
+    dims = {"num_classes": len(ds.classes), "in_chans": c, "input_size": h}
+    spec = None
     if config.spec:
-        spec = SqueezeNetSpec.from_dict(config.spec)
-        return SqueezeNet(spec.replace(num_classes=len(ds.classes), in_chans=c, input_size=h))
-    extra = {"input_size": h} if model_info(config.model).spec is not None else {}
-    extra.update(config.model_args or {})
-    return create_model(config.model, num_classes=len(ds.classes), in_chans=c, **extra)
+        spec = SqueezeNetSpec.from_dict(config.spec).replace(**dims)
+    elif model_info(config.model).spec is not None:
+        spec = model_info(config.model).spec.replace(**dims, **(config.model_args or {}))
+    return ModelMeta(config.model, **dims, spec=spec,
+                     model_args={} if spec is not None else dict(config.model_args or {}),
+                     classes=tuple(ds.classes), mean=tuple(ds.mean), std=tuple(ds.std))  # fmt: skip
 
 
-def model_meta(config: TrainConfig, model: nn.Module, ds: Dataset, record: dict) -> dict:
-    """Model-file metadata (see squeezelab.fileio) for a trained ``model``."""
-    c, h, _ = ds.shape
-    meta = {
-        "model": config.model,
-        "num_classes": len(ds.classes),
-        "in_chans": c,
-        "input_size": h,
-        "classes": list(ds.classes),
-        "normalization": {"mean": list(ds.mean), "std": list(ds.std)},
-        "metrics": record,
-        "dataset": config.data,
-        "recipe": config.recipe,
-        "params": sum(p.numel() for p in model.parameters()),
-    }
-    spec = getattr(model, "spec", None)
-    if spec is not None:
-        meta["spec"] = spec.to_dict()
-    if config.model_args:
-        meta["model_args"] = dict(config.model_args)
-    return meta
+def build_run_model(config: TrainConfig, ds: Dataset) -> nn.Module:
+    """The configured model, sized for ``ds``, seeded with ``config.seed``."""
+    torch.manual_seed(config.seed)
+    return build_model(untrained_meta(config, ds))
+
+
+def trained_meta(config: TrainConfig, model: nn.Module, ds: Dataset, record: dict) -> ModelMeta:
+    """The metadata written beside a trained ``model``: what it is, plus its metrics."""
+    extra = {"metrics": record, "dataset": config.data, "recipe": config.recipe,
+             "params": sum(p.numel() for p in model.parameters())}  # fmt: skip
+    return untrained_meta(config, ds).replace(extra=extra)
 
 
 def _check_same(saved: dict, config: TrainConfig, out: Path) -> None:
@@ -104,7 +93,7 @@ def fit(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> Itera
     created = dist.init_if_launched(pick_device(config.device).type)
     try:
         train, val = load_splits(config)
-        model = build_model(config, train)
+        model = build_run_model(config, train)
         trainer = prepare(model, config, train, val)
         history: list[dict] = []
         best = None
@@ -137,10 +126,10 @@ def _write_epoch(out: Path, config: TrainConfig, trainer, train: Dataset, record
                  history: list[dict], best: float, improved: bool) -> None:  # fmt: skip
     """last (and best) model file, then the resume state, then metrics.jsonl."""
     model = trainer.model
-    meta = model_meta(config, model, train, record)
-    save_model_file(out / "last.safetensors", model, meta)
+    meta = trained_meta(config, model, train, record)
+    save_model(out / "last.safetensors", model, meta)
     if improved:
-        save_model_file(out / "best.safetensors", model, meta)
+        save_model(out / "best.safetensors", model, meta)
     info = {
         "epoch": record["epoch"],
         "epoch_seed": record["epoch"] + 1,  # data order and RNG are re-derived from this

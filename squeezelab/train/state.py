@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from squeezelab.errors import FormatError
-from squeezelab.fileio import atomic_path
+from squeezelab.io import atomic_path
 
 STATE_FILE = "resume.safetensors"
 _KEY = "squeezelab_resume"

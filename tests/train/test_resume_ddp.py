@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from squeezelab.train import fit
-from squeezelab.train.run import build_model, load_splits
+from squeezelab.train.run import build_run_model, load_splits
 from tests.train.conftest import TINY_SPEC, tiny_config
 
 CHILD = str(Path(__file__).with_name("_fit_child.py"))
@@ -73,7 +73,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     one = weights(tmp_path / "one" / "last.safetensors")
     two = weights(tmp_path / "two" / "last.safetensors")
     resolved = config.resolved()
-    init = build_model(resolved, load_splits(resolved)[0]).state_dict()
+    init = build_run_model(resolved, load_splits(resolved)[0]).state_dict()
     moved = max((one[k] - init[k]).abs().max().item() for k in one)
     gap = max((one[k] - two[k]).abs().max().item() for k in one)
     assert moved > 1e-3 and gap < 1e-4, (moved, gap)  # trained, and the same within rounding

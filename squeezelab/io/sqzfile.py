@@ -1,10 +1,12 @@
-"""The ``.sqz`` file: a pruned, weight-shared, entropy-coded model, and its decoder.
+"""The ``.sqz`` container: bytes <-> per-tensor records, and records -> dense arrays.
 
 Layout (docs/sqz-format.md): magic, version, a JSON header that rebuilds the module and
-describes every tensor, a body of codebooks and coded streams (Deep Compression's sparse
-format with relative-position gaps and filler zeros, Han et al. 2016 section 2), and a
-CRC32 over everything. The decoder trusts nothing: every length is checked against the file
-size and the rebuilt module's tensor sizes before anything is allocated.
+lists every tensor, a body of records (plain values, or Deep Compression's codebook plus
+entropy-coded indices and relative-position gaps with filler zeros, Han et al. 2016
+section 2), and a CRC32 over everything. Only numpy here: building the module is
+``squeezelab.models.load_model``'s job, choosing what to store is ``squeezelab.compress``'s.
+The reader trusts nothing: every length is bounded by the file size and the tensor sizes
+in the header before anything is allocated.
 """
 
 from __future__ import annotations
@@ -19,26 +21,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from squeezelab.compress.coding import decode_stream, encode_stream
-from squeezelab.compress.share import MAX_BITS, MIN_BITS, SharedTensor
 from squeezelab.errors import FormatError
-from squeezelab.fileio import SQZ_MAGIC as MAGIC  # one definition: fileio sniffs it too
-from squeezelab.fileio import atomic_write_bytes
+from squeezelab.io.coding import decode_stream, encode_stream, read_varint, write_varint
 
+MAGIC = b"\x89SQZ\r\n\x1a\n"
 VERSION = 1
 _PREFIX = struct.Struct("<8sHI")  # magic, version, header length
 _CRC = struct.Struct("<I")
 MAX_HEADER_BYTES = 1 << 24
 MAX_PARAMS = 300_000_000  # a file may not ask the decoder for more elements than this
 MAX_GAP_BITS = 8
+MIN_BITS, MAX_BITS = 2, 8  # codebook index widths a record may hold
 PLAIN_DTYPES = {"float32": "<f4", "float16": "<f2", "int64": "<i8"}  # record codes 0, 1, 2
 KIND_PLAIN, KIND_SHARED = 0, 1
-_SPEC_INT_BOUND = 1 << 20  # no spec field of a real model comes near this
-_MAX_FIRE = 256
+
+
+def is_sqz(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a ``.sqz`` file: by its suffix, else by its magic number."""
+    path = Path(path)
+    if path.suffix == ".sqz":
+        return True
+    with open(path, "rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
+
+
+# ---------------------------------------------------------------- gap coding
 
 
 def gap_symbols(positions: np.ndarray, gap_bits: int) -> np.ndarray:
@@ -87,6 +95,9 @@ def best_gap_bits(positions: np.ndarray) -> int:
     return min(range(1, MAX_GAP_BITS + 1), key=cost)
 
 
+# ---------------------------------------------------------------- encoding
+
+
 @dataclass
 class EncodedTensor:
     """A tensor's body record and its figures (``entry``: what accounting reads)."""
@@ -97,45 +108,66 @@ class EncodedTensor:
 
 def _varint(value: int) -> bytes:
     out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value >> 7 else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
+    write_varint(value, out)
+    return bytes(out)
 
 
-def encode_shared(t: SharedTensor) -> EncodedTensor:
+def encode_shared(
+    name: str,
+    shape: tuple[int, ...],
+    bits: int,
+    codebook: np.ndarray,
+    index: np.ndarray,
+    positions: np.ndarray,
+) -> EncodedTensor:
     """The record of a weight-shared tensor: widths, counts, codebook, coded streams."""
-    gap_bits = best_gap_bits(t.positions)
-    k = len(t.codebook)
-    index = encode_stream(t.index, max(k, 1))
-    gaps = encode_stream(gap_symbols(t.positions, gap_bits), 1 << gap_bits)
-    record = b"".join([
-        struct.pack("<BBBH", KIND_SHARED, t.bits, gap_bits, k),
-        *(_varint(v) for v in (len(t.positions), gaps.count, len(index.blob), len(gaps.blob))),
-        t.codebook.astype("<f4").tobytes(), index.blob, gaps.blob,
-    ])  # fmt: skip
+    gap_bits = best_gap_bits(positions)
+    k = len(codebook)
+    index_s = encode_stream(index, max(k, 1))
+    gaps = encode_stream(gap_symbols(positions, gap_bits), 1 << gap_bits)
+    counts = (len(positions), gaps.count, len(index_s.blob), len(gaps.blob))
+    record = b"".join(
+        [
+            struct.pack("<BBBH", KIND_SHARED, bits, gap_bits, k),
+            *(_varint(v) for v in counts),
+            np.asarray(codebook).astype("<f4").tobytes(),
+            index_s.blob,
+            gaps.blob,
+        ]
+    )
     entry = {
-        "name": t.name, "kind": "shared", "shape": list(t.shape), "bits": t.bits,
-        "nnz": len(t.positions), "codebook": k, "gap_bits": gap_bits,
-        "index": index.to_dict(), "gaps": gaps.to_dict(), "bytes": len(record),
-    }  # fmt: skip
+        "name": name,
+        "kind": "shared",
+        "shape": list(shape),
+        "bits": bits,
+        "nnz": len(positions),
+        "codebook": k,
+        "gap_bits": gap_bits,
+        "index": index_s.to_dict(),
+        "gaps": gaps.to_dict(),
+        "bytes": len(record),
+    }
     return EncodedTensor(entry, record)
 
 
-def encode_plain(name: str, tensor: torch.Tensor, fp16: bool = False) -> EncodedTensor:
+def encode_plain(name: str, values: np.ndarray, fp16: bool = False) -> EncodedTensor:
     """A bias, BatchNorm parameter or buffer stored as is (floats optionally at 16 bits)."""
-    if tensor.is_floating_point():
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
         dtype = "float16" if fp16 else "float32"
-    elif tensor.dtype == torch.int64:
+    elif values.dtype == np.int64:
         dtype = "int64"
     else:
-        raise ValueError(f"{name}: cannot store dtype {tensor.dtype}")
+        raise ValueError(f"{name}: cannot store dtype {values.dtype}")
     code = list(PLAIN_DTYPES).index(dtype)
-    data = tensor.detach().cpu().numpy().astype(PLAIN_DTYPES[dtype]).tobytes()
-    record = struct.pack("<BB", KIND_PLAIN, code) + data
-    entry = {"name": name, "kind": "plain", "shape": list(tensor.shape), "dtype": dtype,
-             "bytes": len(record)}  # fmt: skip
+    record = struct.pack("<BB", KIND_PLAIN, code) + values.astype(PLAIN_DTYPES[dtype]).tobytes()
+    entry = {
+        "name": name,
+        "kind": "plain",
+        "shape": list(values.shape),
+        "dtype": dtype,
+        "bytes": len(record),
+    }
     return EncodedTensor(entry, record)
 
 
@@ -147,13 +179,11 @@ def encode_sqz(header: dict[str, Any], tensors: list[EncodedTensor]) -> bytes:
     return data + _CRC.pack(zlib.crc32(data))
 
 
-def write_sqz(path: str | os.PathLike, data: bytes) -> int:
-    """Write encoded bytes atomically; returns the file size in bytes."""
-    atomic_write_bytes(path, data)
-    return len(data)
-
-
 # ---------------------------------------------------------------- decoding
+
+
+def _bad(msg: str) -> FormatError:
+    return FormatError(f".sqz file: {msg}")
 
 
 def _split(data: bytes) -> tuple[dict[str, Any], memoryview]:
@@ -179,21 +209,6 @@ def _split(data: bytes) -> tuple[dict[str, Any], memoryview]:
     return header, body
 
 
-def read_sqz_header(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON header of a ``.sqz`` file (checked: magic, version, checksum), no weights.
-
-    Example:
-        >>> read_sqz_header("model.sqz")["meta"]["model"]  # doctest: +SKIP
-        'squeezenet_small'
-    """
-    return _split(read_sqz_bytes(path))[0]
-
-
-def parse_sqz_header(data: bytes) -> dict[str, Any]:
-    """The JSON header of ``.sqz`` bytes (checked: magic, version, checksum)."""
-    return _split(data)[0]
-
-
 def read_sqz_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a ``.sqz`` file; ``FormatError`` if there is no such file."""
     path = Path(path)
@@ -202,8 +217,19 @@ def read_sqz_bytes(path: str | os.PathLike) -> bytes:
     return path.read_bytes()
 
 
-def _bad(msg: str) -> FormatError:
-    return FormatError(f".sqz file: {msg}")
+def parse_sqz_header(data: bytes) -> dict[str, Any]:
+    """The JSON header of ``.sqz`` bytes (checked: magic, version, checksum)."""
+    return _split(data)[0]
+
+
+def read_sqz_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a ``.sqz`` file (checked: magic, version, checksum), no weights.
+
+    Example:
+        >>> read_sqz_header("model.sqz")["meta"]["model"]  # doctest: +SKIP
+        'squeezenet_small'
+    """
+    return parse_sqz_header(read_sqz_bytes(path))
 
 
 def _tensor_list(header: dict[str, Any], max_params: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -240,16 +266,10 @@ class _Reader:
         return bytes(self.body[self.pos - n : self.pos])
 
     def varint(self, what: str, hi: int) -> int:
-        value = shift = 0
-        for _ in range(9):
-            byte = self.take(1, what)[0]
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                if value > hi:
-                    raise _bad(f"{what}={value} exceeds its bound {hi}")
-                return value
-        raise _bad(f"{what}: varint longer than 9 bytes")
+        value, self.pos = read_varint(self.body, self.pos, f".sqz file: {what}", max_bytes=9)
+        if value > hi:
+            raise _bad(f"{what}={value} exceeds its bound {hi}")
+        return value
 
 
 def _read_record(r: _Reader, name: str, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -262,14 +282,22 @@ def _read_record(r: _Reader, name: str, shape: tuple[int, ...]) -> dict[str, Any
             raise _bad(f"{name}: plain dtype code {code} (allowed 0 float32, 1 float16, 2 int64)")
         dtype = list(PLAIN_DTYPES)[code]
         raw = r.take(numel * np.dtype(PLAIN_DTYPES[dtype]).itemsize, f"{name} values")
-        return {"name": name, "kind": "plain", "shape": list(shape), "dtype": dtype,
-                "bytes": 2 + len(raw), "raw": raw}  # fmt: skip
+        return {
+            "name": name,
+            "kind": "plain",
+            "shape": list(shape),
+            "dtype": dtype,
+            "bytes": 2 + len(raw),
+            "raw": raw,
+        }
     if kind != KIND_SHARED:
         raise _bad(f"{name}: record kind {kind} (allowed 0 plain, 1 shared)")
     bits, gap_bits, k = struct.unpack("<BBH", r.take(4, f"{name} widths"))
     if not MIN_BITS <= bits <= MAX_BITS or not 1 <= gap_bits <= MAX_GAP_BITS:
-        raise _bad(f"{name}: bits={bits} (allowed {MIN_BITS}..{MAX_BITS}), gap_bits={gap_bits} "
-                   f"(allowed 1..{MAX_GAP_BITS})")  # fmt: skip
+        raise _bad(
+            f"{name}: bits={bits} (allowed {MIN_BITS}..{MAX_BITS}), "
+            f"gap_bits={gap_bits} (allowed 1..{MAX_GAP_BITS})"
+        )
     start = r.pos - 5
     nnz = r.varint(f"{name} nnz", numel)
     if k > min(1 << bits, nnz) or (nnz and not k):
@@ -283,17 +311,32 @@ def _read_record(r: _Reader, name: str, shape: tuple[int, ...]) -> dict[str, Any
     index, gaps = r.take(index_bytes, f"{name} indices"), r.take(gaps_bytes, f"{name} gaps")
     coder = {0: "huffman", 1: "ans"}
     return {
-        "name": name, "kind": "shared", "shape": list(shape), "bits": bits, "nnz": nnz,
-        "codebook": k, "gap_bits": gap_bits, "bytes": r.pos - start,
-        "index": {"coder": coder.get(index[:1] and index[0], "?"), "count": nnz,
-                  "alphabet": max(k, 1), "bytes": index_bytes},
-        "gaps": {"coder": coder.get(gaps[:1] and gaps[0], "?"), "count": n_gaps,
-                 "alphabet": 1 << gap_bits, "bytes": gaps_bytes},
+        "name": name,
+        "kind": "shared",
+        "shape": list(shape),
+        "bits": bits,
+        "nnz": nnz,
+        "codebook": k,
+        "gap_bits": gap_bits,
+        "bytes": r.pos - start,
+        "index": {
+            "coder": coder.get(index[:1] and index[0], "?"),
+            "count": nnz,
+            "alphabet": max(k, 1),
+            "bytes": index_bytes,
+        },
+        "gaps": {
+            "coder": coder.get(gaps[:1] and gaps[0], "?"),
+            "count": n_gaps,
+            "alphabet": 1 << gap_bits,
+            "bytes": gaps_bytes,
+        },
         "raw": (codebook, index, gaps),
-    }  # fmt: skip
+    }
 
 
-def _layout(data: bytes, max_params: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def read_records(data: bytes, max_params: int = MAX_PARAMS):
+    """``(header, records)`` of ``.sqz`` bytes: each record's fields and undecoded blobs."""
     header, body = _split(data)
     r = _Reader(body)
     records = [_read_record(r, n, s) for n, s in _tensor_list(header, max_params)]
@@ -307,54 +350,16 @@ def read_sqz_layout(path: str | os.PathLike, max_params: int = MAX_PARAMS):
 
     Reads the record headers only; no stream is decoded (what ``squeezelab inspect`` shows).
     """
-    header, records = _layout(read_sqz_bytes(path), max_params)
+    header, records = read_records(read_sqz_bytes(path), max_params)
     return header, [{k: v for k, v in e.items() if k != "raw"} for e in records]
 
 
-class _SkipInit(TorchFunctionMode):
-    """Skip ``nn.init`` fills: on the meta device they would import torch._dynamo (seconds)
-    and their values are overwritten by the decoded ones anyway."""
-
-    SKIP = frozenset({"normal_", "uniform_", "zero_", "zeros_", "ones_", "fill_", "constant_",
-                      "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
-                      "xavier_normal_", "orthogonal_"})  # fmt: skip
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if getattr(func, "__name__", "") in self.SKIP:
-            return args[0] if args else kwargs.get("tensor")
-        return func(*args, **kwargs)
-
-
-def _skeleton(meta: Any, max_params: int) -> nn.Module:
-    """The module to fill, built on the meta device (no memory) after bounding the spec."""
-    from squeezelab.fileio import build_from_meta
-
-    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str):
-        raise _bad("header meta lacks the model name")
-    spec = meta.get("spec")
-    fields = [*(spec.items() if isinstance(spec, dict) else ()), *meta.items()]
-    for key, value in fields:
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _SPEC_INT_BOUND:
-            raise _bad(f"header field {key}={value} is out of any model's range")
-    if (
-        isinstance(spec, dict)
-        and isinstance(spec.get("num_fire"), int)
-        and spec["num_fire"] > _MAX_FIRE
-    ):
-        raise _bad(f"header num_fire={spec['num_fire']} exceeds {_MAX_FIRE}")
-    try:
-        with torch.device("meta"), _SkipInit():
-            model = build_from_meta(meta)
-    except Exception as e:  # a spec from a stranger can fail in many ways; all mean "bad file"
-        raise _bad(f"cannot rebuild model {meta['model']!r} from the header: {e}") from e
-    total = sum(t.numel() for t in model.state_dict().values())
-    if total > max_params:
-        raise _bad(f"model has {total} elements, more than {max_params}")
-    return model
-
-
-def _decode_shared(e: dict[str, Any], shape: tuple[int, ...]) -> torch.Tensor:
+def decode_record(e: dict[str, Any]) -> np.ndarray:
+    """The dense array a record stands for: float32 for shared and float records, else int64."""
+    shape = tuple(e["shape"])
+    if e["kind"] == "plain":
+        arr = np.frombuffer(e["raw"], dtype=PLAIN_DTYPES[e["dtype"]])
+        return arr.astype(np.int64 if e["dtype"] == "int64" else np.float32).reshape(shape)
     name, nnz, gap_bits = e["name"], e["nnz"], e["gap_bits"]
     codebook_raw, index_blob, gaps_blob = e["raw"]
     codebook = np.frombuffer(codebook_raw, dtype="<f4").astype(np.float32)
@@ -367,61 +372,11 @@ def _decode_shared(e: dict[str, Any], shape: tuple[int, ...]) -> torch.Tensor:
     positions = positions_from_gaps(sym, gap_bits)
     numel = math.prod(shape)
     if len(positions) != nnz or (nnz and positions[-1] >= numel):
-        raise _bad(f"{name}: gaps give {len(positions)} positions up to "
-                   f"{positions[-1] if len(positions) else -1}, expected {nnz} below {numel}")  # fmt: skip
-    return SharedTensor(name, shape, e["bits"], codebook, idx, positions).dense()
-
-
-def _decode_plain(e: dict[str, Any], shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    if (e["dtype"] == "int64") == dtype.is_floating_point:
-        raise _bad(f"{e['name']}: plain {e['dtype']} cannot hold the model's {dtype} tensor")
-    arr = np.frombuffer(e["raw"], dtype=PLAIN_DTYPES[e["dtype"]])
-    native = np.int64 if e["dtype"] == "int64" else np.float32
-    return torch.from_numpy(arr.astype(native)).reshape(shape).to(dtype)
-
-
-def decode_sqz(data: bytes, max_params: int = MAX_PARAMS) -> tuple[nn.Module, dict[str, Any]]:
-    """Decode ``.sqz`` bytes to ``(module in eval mode, header)``; ``FormatError`` if bad."""
-    try:
-        return _decode(data, max_params)
-    except FormatError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RuntimeError) as e:
-        # every check above should fire first; this keeps a missed one a FormatError
-        raise _bad(f"malformed ({e.__class__.__name__}: {e})") from e
-
-
-def _decode(data: bytes, max_params: int) -> tuple[nn.Module, dict[str, Any]]:
-    header, records = _layout(data, max_params)
-    model = _skeleton(header.get("meta"), max_params)
-    expected = model.state_dict()
-    if {e["name"] for e in records} != set(expected):
-        diff = sorted(set(expected) ^ {e["name"] for e in records})[:3]
-        raise _bad(f"tensor list does not match model {header['meta']['model']!r} ({diff})")
-    state = {}
-    for e in records:
-        ref = expected[e["name"]]
-        shape = tuple(e["shape"])
-        if shape != tuple(ref.shape):
-            raise _bad(f"{e['name']} has shape {list(shape)}, the model needs {list(ref.shape)}")
-        if e["kind"] == "shared":
-            if ref.dtype != torch.float32:
-                raise _bad(f"{e['name']}: a {ref.dtype} tensor cannot be weight-shared")
-            state[e["name"]] = _decode_shared(e, shape)
-        else:
-            state[e["name"]] = _decode_plain(e, shape, ref.dtype)
-    from squeezelab.fileio import build_from_meta
-
-    with _SkipInit():  # now known to be of bounded size; its values come from the file
-        model = build_from_meta(header["meta"])
-    model.load_state_dict(state, strict=True)
-    return model.eval(), header
-
-
-def load_sqz(path: str | os.PathLike, max_params: int = MAX_PARAMS) -> nn.Module:
-    """Decode a ``.sqz`` file to a runnable module (eval mode).
-
-    Example:
-        >>> model = load_sqz("model.sqz")  # doctest: +SKIP
-    """
-    return decode_sqz(read_sqz_bytes(path), max_params)[0]
+        last = positions[-1] if len(positions) else -1
+        raise _bad(
+            f"{name}: gaps give {len(positions)} positions up to {last}, "
+            f"expected {nnz} below {numel}"
+        )
+    out = np.zeros(numel, dtype=np.float32)
+    out[positions] = codebook[idx]
+    return out.reshape(shape)

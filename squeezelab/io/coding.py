@@ -33,7 +33,8 @@ def entropy_bits(symbols: np.ndarray, alphabet: int) -> float:
     return max(0.0, float(-(nz * np.log2(nz / n)).sum())) if n else 0.0
 
 
-def _write_varint(value: int, out: bytearray) -> None:
+def write_varint(value: int, out: bytearray) -> None:
+    """Append ``value`` as a little-endian base-128 varint (the one varint of every format)."""
     while True:
         byte = value & 0x7F
         value >>= 7
@@ -42,18 +43,19 @@ def _write_varint(value: int, out: bytearray) -> None:
             return
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def read_varint(data, pos: int, what: str = "coded stream", max_bytes: int = 5) -> tuple[int, int]:
+    """``(value, next position)`` of the varint at ``pos``; ``FormatError`` naming ``what``."""
     value = shift = 0
-    for _ in range(5):  # 35 bits bound every varint we write
+    for _ in range(max_bytes):
         if pos >= len(data):
-            raise FormatError("coded stream: table ends inside a varint")
+            raise FormatError(f"{what}: ends inside a varint (at offset {pos})")
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
             return value, pos
-    raise FormatError("coded stream: varint longer than 5 bytes")
+    raise FormatError(f"{what}: varint longer than {max_bytes} bytes (at offset {pos})")
 
 
 class EntropyCoder(ABC):
@@ -269,7 +271,7 @@ class AnsCoder(EntropyCoder):
                 continue
             table = bytearray([self.tag, precision])
             for f in freq:
-                _write_varint(int(f), table)
+                write_varint(int(f), table)
             used = freq > 0
             payload = -float((counts[used] * np.log2(freq[used] / 2.0**precision)).sum())
             if used.sum() > 1:
@@ -310,7 +312,7 @@ class AnsCoder(EntropyCoder):
         pos = 2
         freq = np.zeros(alphabet, dtype=np.int64)
         for s in range(alphabet):
-            freq[s], pos = _read_varint(blob, pos)
+            freq[s], pos = read_varint(blob, pos, "coded stream table")
         if count == 0:
             return np.zeros(0, dtype=np.int64)
         if int(freq.sum()) != 1 << precision:

@@ -1,0 +1,182 @@
+"""ModelMeta: what a model is, apart from its weights; the one model record at every seam.
+
+Every model file (``.safetensors``, ``.sqz``) carries it as JSON (:meth:`ModelMeta.to_dict`),
+every verb receives it from :func:`squeezelab.models.load_model`, and
+:func:`squeezelab.models.build_model` rebuilds the module from it. :meth:`from_dict`
+checks a stranger's JSON (types, and sizes bounded so a small file cannot ask for a huge
+model) and raises ``FormatError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from squeezelab.errors import FormatError, SqueezelabError
+from squeezelab.models.spec import SqueezeNetSpec
+
+TASKS = ("classification",)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MAX_DIM = 1 << 16  # no class count, channel count or input side of a real model comes near
+MAX_FIRE = 256
+_FIELDS = ("model", "num_classes", "in_chans", "input_size", "spec", "model_args", "task",
+           "classes", "normalization")  # fmt: skip
+
+
+def default_normalization(in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` of an untrained zoo model: ImageNet's for RGB, 0.5/0.5 otherwise."""
+    if in_chans == 3:
+        return IMAGENET_MEAN, IMAGENET_STD
+    return (0.5,) * in_chans, (0.5,) * in_chans
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """A model's identity and preprocessing; the module is ``build_model(meta)``.
+
+    Example:
+        >>> from squeezelab.models import load_model
+        >>> _, meta = load_model("squeezenet_small")
+        >>> meta.name, meta.input_shape
+        ('squeezenet_small', (1, 28, 28))
+    """
+
+    name: str  # registry name, or the spec's short name for a spec file
+    num_classes: int  # outputs of the classifier
+    in_chans: int  # input channels
+    input_size: int  # input side in pixels (square)
+    spec: SqueezeNetSpec | None = None  # the architecture, for the SqueezeNet family
+    model_args: Mapping[str, Any] = field(default_factory=dict)  # builder keywords (width knobs)
+    task: str = "classification"  # what the outputs mean
+    classes: tuple[str, ...] | None = None  # class names, in output order
+    mean: tuple[float, ...] = ()  # per-channel mean of x/255 subtracted before the model
+    std: tuple[float, ...] = ()  # per-channel std of x/255 divided by before the model
+    extra: Mapping[str, Any] = field(default_factory=dict)  # metrics, dataset, recipe, ...
+
+    def __post_init__(self) -> None:
+        if not self.mean:
+            mean, std = default_normalization(self.in_chans)
+            object.__setattr__(self, "mean", mean)
+            object.__setattr__(self, "std", std)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of one input image."""
+        return (self.in_chans, self.input_size, self.input_size)
+
+    @property
+    def normalization(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    def replace(self, **changes: Any) -> ModelMeta:
+        """A copy with ``changes`` applied; ``extra`` is merged, not replaced."""
+        if "extra" in changes:
+            changes["extra"] = {**self.extra, **changes["extra"]}
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON stored in model files (flat, as files have always held it)."""
+        d: dict[str, Any] = dict(self.extra)
+        d.update(
+            model=self.name,
+            num_classes=self.num_classes,
+            in_chans=self.in_chans,
+            input_size=self.input_size,
+            task=self.task,
+            normalization=self.normalization,
+        )
+        if self.spec is not None:
+            d["spec"] = self.spec.to_dict()
+        if self.model_args:
+            d["model_args"] = dict(self.model_args)
+        if self.classes is not None:
+            d["classes"] = list(self.classes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "model metadata") -> ModelMeta:
+        """Check and read the JSON of a model file; ``FormatError`` naming the field."""
+        from squeezelab.models._registry import model_info
+
+        def bad(msg: str) -> FormatError:
+            return FormatError(f"{where}: {msg}")
+
+        if not isinstance(d, Mapping):
+            raise bad(f"is a {type(d).__name__}, not a JSON object")
+        name = d.get("model")
+        if not isinstance(name, str) or not name:
+            raise bad("lacks the model name ('model')")
+        spec = d.get("spec")
+        if spec is not None:
+            if not isinstance(spec, Mapping):
+                raise bad(f"spec is a {type(spec).__name__}, not a mapping of fields")
+            _bounded(spec, bad)
+            if isinstance(spec.get("num_fire"), int) and spec["num_fire"] > MAX_FIRE:
+                raise bad(f"spec num_fire={spec['num_fire']} exceeds {MAX_FIRE}")
+            try:
+                spec = SqueezeNetSpec.from_dict(dict(spec))
+            except SqueezelabError as e:
+                raise bad(f"spec: {e}") from e
+            defaults = {k: getattr(spec, k) for k in ("num_classes", "in_chans", "input_size")}
+        else:
+            try:
+                info = model_info(name)
+            except SqueezelabError as e:
+                raise bad(str(e)) from e
+            defaults = {
+                "num_classes": info.num_classes,
+                "in_chans": info.in_chans,
+                "input_size": info.input_size,
+            }
+        dims = {}
+        for key, default in defaults.items():
+            v = d.get(key, default)
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_DIM:
+                raise bad(f"{key}={v!r} is invalid: allowed an integer 1..{MAX_DIM}")
+            dims[key] = v
+        model_args = d.get("model_args") or {}
+        if not isinstance(model_args, Mapping):
+            raise bad("model_args is not a mapping of builder keywords")
+        _bounded(model_args, bad)
+        task = d.get("task", "classification")
+        if task not in TASKS:
+            raise bad(f"task={task!r} is invalid: allowed {', '.join(TASKS)}")
+        classes = d.get("classes")
+        if classes is not None:
+            if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+                raise bad("classes is not a list of names")
+            if len(classes) != dims["num_classes"]:
+                raise bad(f"{len(classes)} class names for num_classes={dims['num_classes']}")
+            classes = tuple(classes)
+        mean, std = _normalization(d.get("normalization"), dims["in_chans"], bad)
+        extra = {k: v for k, v in d.items() if k not in _FIELDS}
+        return cls(name, **dims, spec=spec, model_args=dict(model_args), task=task,
+                   classes=classes, mean=mean, std=std, extra=extra)  # fmt: skip
+
+    @classmethod
+    def for_spec(cls, spec: SqueezeNetSpec, name: str | None = None) -> ModelMeta:
+        """The metadata of an untrained model built from ``spec``."""
+        return cls(name or spec.short_name, spec.num_classes, spec.in_chans, spec.input_size,
+                   spec=spec)  # fmt: skip
+
+
+def _bounded(fields: Mapping[str, Any], bad) -> None:
+    for key, value in fields.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_DIM:
+            raise bad(f"field {key}={value} is out of any model's range (|value| <= {MAX_DIM})")
+
+
+def _normalization(norm: Any, in_chans: int, bad) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if not norm:
+        return default_normalization(in_chans)
+    ok = isinstance(norm, Mapping) and all(
+        isinstance(norm.get(k), list)
+        and len(norm[k]) == in_chans
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in norm[k])
+        for k in ("mean", "std")
+    )
+    if not ok or min(norm["std"]) <= 0:
+        raise bad(f"normalization must hold {in_chans} means and {in_chans} positive stds")
+    return tuple(float(x) for x in norm["mean"]), tuple(float(x) for x in norm["std"])
