@@ -18,8 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-MODELS = [("squeezenet1_1", 224), ("squeezenet1_0", 224), ("alexnet", 224),
-          ("mobilenet_v2", 224), ("squeezenet_small", 28)]  # fmt: skip
+MODELS = [
+    ("squeezenet1_1", 224),
+    ("squeezenet1_0", 224),
+    ("alexnet", 224),
+    ("mobilenet_v2", 224),
+    ("squeezenet_small", 28),
+]
 OUT = Path(__file__).resolve().parent / "results" / "deploy_latency.json"
 
 
@@ -53,9 +58,9 @@ def main(argv=None) -> int:
 
     from squeezelab.analysis import calibrate
     from squeezelab.export import export_onnx, quantize_int8
-    from squeezelab.export.bench import INT8_CANDIDATES, benchmark
-    from squeezelab.io import atomic_write_json, load_any_model
-    from squeezelab.models import list_models
+    from squeezelab.export.bench import INT8_SETTINGS, benchmark
+    from squeezelab.io import atomic_write_json
+    from squeezelab.models import list_models, load_model
 
     models = [m for m in MODELS if m[0] in list_models()]
     threads = (1,) if args.quick else (1, 2)
@@ -67,45 +72,64 @@ def main(argv=None) -> int:
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for name, side in models:
-            model, meta = load_any_model(name)
-            shape = (meta["in_chans"], side, side)
+            model, meta = load_model(name)
+            shape = (meta.in_chans, side, side)
             fp32 = os.path.join(tmp, f"{name}.onnx")
             int8 = os.path.join(tmp, f"{name}.int8.onnx")
-            export_onnx(model, shape, fp32, meta=meta)
+            export_onnx(model, meta, fp32, input_shape=shape)
             calib = np.random.default_rng(0).integers(0, 256, (16, *shape), dtype=np.uint8)
-            rep = quantize_int8(fp32, calib, int8, candidates=list(INT8_CANDIDATES), tolerance=0.05,
-                                runs=10 if args.quick else 30)  # fmt: skip
-            searches[name] = {k: rep[k] for k in ("chosen", "within_tolerance", "speedup", "tried")}
+            rep = quantize_int8(
+                fp32,
+                calib,
+                int8,
+                settings=list(INT8_SETTINGS),
+                tolerance=0.05,
+                runs=10 if args.quick else 30,
+            )
+            searches[name] = {
+                k: rep.to_dict()[k] for k in ("chosen", "within_tolerance", "speedup", "tried")
+            }
             for t in threads:
-                rows = benchmark(model, shape, threads=(t,), rounds=rounds, int8_path=int8,
-                                 roofline=hw[t])  # fmt: skip
-                by = {r["backend"]: r for r in rows}
+                rows = benchmark(
+                    model,
+                    meta,
+                    input_shape=shape,
+                    thread_counts=(t,),
+                    rounds=rounds,
+                    int8_path=int8,
+                    roofline=hw[t],
+                )
+                by = {r.backend: r.to_dict() for r in rows}
                 fp = [b for b in ("torch", "torch_channels_last", "ort_fp32")]
                 best_fp = min(fp, key=lambda b: by[b]["median_ms"])
                 eager = by["torch"]["median_ms"]
                 roof = by["torch"]["roofline_ms"]
-                results.append({
-                    "model": name,
-                    "input": list(shape),
-                    "threads": t,
-                    "eager_fp32_ms": eager,
-                    "eager_channels_last_ms": by["torch_channels_last"]["median_ms"],
-                    "ort_fp32_ms": by["ort_fp32"]["median_ms"],
-                    "best_fp32_ms": by[best_fp]["median_ms"],
-                    "best_fp32_backend": best_fp,
-                    "best_int8_ms": by["ort_int8"]["median_ms"],
-                    "int8_candidate": rep["chosen"],
-                    "roofline_fp32_ms": roof,
-                    "best_fp32_vs_roofline": by[best_fp]["median_ms"] / roof,
-                    "best_fp32_speedup_vs_eager": eager / by[best_fp]["median_ms"],
-                    "int8_speedup_vs_eager": eager / by["ort_int8"]["median_ms"],
-                    "p90_ms": {b: r["p90_ms"] for b, r in by.items()},
-                })  # fmt: skip
+                results.append(
+                    {
+                        "model": name,
+                        "input": list(shape),
+                        "threads": t,
+                        "eager_fp32_ms": eager,
+                        "eager_channels_last_ms": by["torch_channels_last"]["median_ms"],
+                        "ort_fp32_ms": by["ort_fp32"]["median_ms"],
+                        "best_fp32_ms": by[best_fp]["median_ms"],
+                        "best_fp32_backend": best_fp,
+                        "best_int8_ms": by["ort_int8"]["median_ms"],
+                        "int8_candidate": rep.chosen,
+                        "roofline_fp32_ms": roof,
+                        "best_fp32_vs_roofline": by[best_fp]["median_ms"] / roof,
+                        "best_fp32_speedup_vs_eager": eager / by[best_fp]["median_ms"],
+                        "int8_speedup_vs_eager": eager / by["ort_int8"]["median_ms"],
+                        "p90_ms": {b: r["p90_ms"] for b, r in by.items()},
+                    }
+                )
                 r = results[-1]
-                print(f"{name:18s} t={t} eager {eager:8.2f} ms  best fp32 {r['best_fp32_ms']:7.2f} "
-                      f"({best_fp}, {r['best_fp32_vs_roofline']:.2f}x roofline {roof:.2f})  "
-                      f"int8 {r['best_int8_ms']:7.2f} ({rep['chosen']}, {r['int8_speedup_vs_eager']:.1f}x eager)",
-                      flush=True)  # fmt: skip
+                print(
+                    f"{name:18s} t={t} eager {eager:8.2f} ms  best fp32 {r['best_fp32_ms']:7.2f} "
+                    f"({best_fp}, {r['best_fp32_vs_roofline']:.2f}x roofline {roof:.2f})  "
+                    f"int8 {r['best_int8_ms']:7.2f} ({rep.chosen}, {r['int8_speedup_vs_eager']:.1f}x eager)",
+                    flush=True,
+                )
     sq = next((r for r in results if r["model"] == "squeezenet1_1" and r["threads"] == 1), None)
     out = {
         "benchmark": "deploy_latency",
@@ -115,7 +139,7 @@ def main(argv=None) -> int:
         "roofline_profiles": {
             str(t): {"peak_macs_per_s": h.peak_macs_per_s, "dram_bytes_per_s": h.dram_bytes_per_s}
             for t, h in hw.items()
-        },  # fmt: skip
+        },
         "results": results,
         "int8_search": searches,
         "goals": None

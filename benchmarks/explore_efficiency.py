@@ -44,7 +44,7 @@ def make_space(trials: int, sampler: str, train: dict, seed: int) -> dict:
             "trials": trials,
             "population": max(4, trials // 2),
             "seed": seed,
-        },  # fmt: skip
+        },
         "train": train,
     }
 
@@ -55,19 +55,17 @@ def run_arm(sampler: str, screen: bool, trials: int, train: dict, seed: int, roo
     t0 = time.perf_counter()
     run_study(space, out, screen=screen)
     seconds = time.perf_counter() - t0
-    res = load_study_results(str(out))
-    trained = [t for t in res["trials"] if t["state"] == "trained"]
-    front = [
-        [t["metrics"]["accuracy"], t["metrics"]["model_bytes"]] for t in trained if t["feasible"]
-    ]
+    res = load_study_results(out)
+    trained = [t for t in res.trials if t.state == "trained"]
+    front = [[t.metrics["accuracy"], t.metrics["model_bytes"]] for t in trained if t.feasible]
     hv = hypervolume(front, ["maximize", "minimize"], [0.0, LIMIT_BYTES])
     return {
         "hypervolume": hv,
         "trained_trials": len(trained),
         "trained_feasible": len(front),
-        "screened_infeasible": res["counts"]["infeasible"],
+        "screened_infeasible": res.counts.infeasible,
         "seconds": seconds,
-        "train_seconds": sum(t["train_s"] or 0 for t in trained),
+        "train_seconds": sum(t.train_s or 0 for t in trained),
         "points": front,
     }
 
@@ -81,8 +79,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     trials = args.trials or (2 if args.quick else 4)
     # AdamW at batch 32: enough optimizer steps to rank candidates on a small CPU budget
-    train = {"data": "fashion-mnist", "optimizer": "adamw", "lr": 3e-3, "schedule": "cosine",
-             "warmup_epochs": 0.0, "weight_decay": 0.05, "batch_size": 32, "seed": 0}  # fmt: skip
+    train = {
+        "data": "fashion-mnist",
+        "optimizer": "adamw",
+        "lr": 3e-3,
+        "schedule": "cosine",
+        "warmup_epochs": 0.0,
+        "weight_decay": 0.05,
+        "batch_size": 32,
+        "seed": 0,
+    }
     train |= (
         {"epochs": 1, "train_subset": 128, "val_fraction": 0.01}
         if args.quick

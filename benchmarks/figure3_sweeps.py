@@ -37,22 +37,26 @@ def sweep_rows(study_dir: str, param: str) -> dict:
     rows = sorted(
         (
             {
-                "trial": t["number"],
-                param: t["params"][param],
-                "accuracy": t["metrics"]["accuracy"],
-                "epoch_accuracy": t["epoch_accuracy"],
-                "params": t["metrics"]["params"],
-                "model_bytes": t["metrics"]["model_bytes"],
-                "macs": t["metrics"]["macs"],
-                "train_s": t["train_s"],
+                "trial": t.number,
+                param: t.params[param],
+                "accuracy": t.metrics["accuracy"],
+                "epoch_accuracy": list(t.epoch_accuracy),
+                "params": t.metrics["params"],
+                "model_bytes": t.metrics["model_bytes"],
+                "macs": t.metrics["macs"],
+                "train_s": t.train_s,
             }
-            for t in res["trials"]
-            if t["state"] == "trained"
+            for t in res.trials
+            if t.state == "trained"
         ),
         key=lambda r: ORDER.get(r[param], r[param]),
     )
-    return {"study": res["study"], "train": res["space"].get("train"), "counts": res["counts"],
-            "rows": rows}  # fmt: skip
+    return {
+        "study": res.study,
+        "train": res.space.train,
+        "counts": res.counts.to_dict(),
+        "rows": rows,
+    }
 
 
 def plot(sweep: dict, param: str, label: str, path: Path) -> None:
@@ -72,8 +76,11 @@ def plot(sweep: dict, param: str, label: str, path: Path) -> None:
     ax2.plot(x, [r["model_bytes"] / 1e6 for r in rows], "s--", color="tab:gray")
     ax2.set_ylabel("model size, fp32 (MB)", color="tab:gray")
     t = sweep["train"] or {}
-    ax.set_title(f"{sweep['study']}: {t.get('epochs')} epochs x {t.get('train_subset')} images, "
-                 f"{t.get('optimizer')}", fontsize=8)  # fmt: skip
+    ax.set_title(
+        f"{sweep['study']}: {t.get('epochs')} epochs x {t.get('train_subset')} images, "
+        f"{t.get('optimizer')}",
+        fontsize=8,
+    )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -90,8 +97,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--img", default="docs/img", help="where the PNG plots go")
     ap.add_argument("--out", default="benchmarks/results/figure3_sweeps.json")
     args = ap.parse_args(argv)
-    result = {"paper_imagenet_top5_pct_and_mb": {k: {str(x): v for x, v in d.items()}
-                                                 for k, d in PAPER.items()}}  # fmt: skip
+    result = {
+        "paper_imagenet_top5_pct_and_mb": {
+            k: {str(x): v for x, v in d.items()} for k, d in PAPER.items()
+        }
+    }
     for key, study_dir, param, label in (
         ("sr", args.sr, "sr", "squeeze ratio SR"),
         ("pct_3x3", args.pct, "pct_3x3", "share of 3x3 expand filters pct_3x3"),
@@ -113,8 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 def markdown_table(sweep: dict, param: str) -> str:
     """The sweep as a markdown table: one row per trained point."""
-    lines = [f"| {param} | val top-1 (%) | per epoch (%) | params | fp32 size (KB) | MACs (M) |",
-             "| ---: | ---: | --- | ---: | ---: | ---: |"]  # fmt: skip
+    lines = [
+        f"| {param} | val top-1 (%) | per epoch (%) | params | fp32 size (KB) | MACs (M) |",
+        "| ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
     for r in sweep["rows"]:
         per_epoch = ", ".join(f"{100 * a:.1f}" for a in r["epoch_accuracy"])
         lines.append(

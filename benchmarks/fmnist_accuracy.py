@@ -31,7 +31,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
     import torch
 
     from squeezelab.data import load_dataset, subset
-    from squeezelab.fileio import load_model_file
+    from squeezelab.models import load_model
     from squeezelab.train import TrainConfig, evaluate, fit
 
     torch.set_num_threads(args.threads)
@@ -46,18 +46,21 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
     )
     run_dir = Path(args.runs) / name
     for rec in fit(config, run_dir, resume=args.resume):
-        print(f"{name} epoch {rec['epoch']}/{args.epochs}: train_acc {rec['train_acc']:.4f} "
-              f"{rec['img_per_s']:.0f} img/s", flush=True)  # fmt: skip
+        print(
+            f"{name} epoch {rec['epoch']}/{args.epochs}: train_acc {rec['train_acc']:.4f} "
+            f"{rec['img_per_s']:.0f} img/s",
+            flush=True,
+        )
     # every finished epoch, those before a resume too; seconds are their sum
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
     seconds = sum(r["seconds"] for r in records)
-    model, meta = load_model_file(run_dir / "last.safetensors")
+    model, meta = load_model(run_dir / "last.safetensors")
     test = load_dataset("fashion-mnist", "test")
     if args.quick:
         test = subset(test, 300)
     scores = evaluate(model, test)
     return {
-        "params": meta["params"],
+        "params": meta.extra["params"],
         "test_accuracy": scores["top1"],
         "test_top5": scores["top5"],
         "per_class": scores["per_class"],

@@ -25,7 +25,7 @@ import torch
 from squeezelab.analysis import calibrate, profile
 from squeezelab.analysis.measure import percentile, torch_threads
 from squeezelab.io import atomic_write_json
-from squeezelab.models import SQUEEZENET1_0, SQUEEZENET_SMALL, create_model, list_models, model_info
+from squeezelab.models import SQUEEZENET1_0, SQUEEZENET_SMALL, list_models, load_model
 from squeezelab.models.squeezenet import SqueezeNet
 
 OUT = Path(__file__).parent / "results" / "latency_model.json"
@@ -55,17 +55,17 @@ def variants(n: int, base, seed: int = 0) -> list[tuple[str, SqueezeNet]]:
     return out
 
 
-def candidates(quick: bool) -> list[tuple[str, torch.nn.Module, tuple[int, ...]]]:
+def models_to_time(quick: bool) -> list[tuple[str, torch.nn.Module, tuple[int, ...]]]:
+    """``(name, module, input shape)``: the zoo (or squeezenet_small) and random variants."""
     if quick:
-        shape = (1, 28, 28)
-        models = [("squeezenet_small", create_model("squeezenet_small").eval())]
-        return [(n, m, shape) for n, m in models + variants(3, SQUEEZENET_SMALL)]
+        model, meta = load_model("squeezenet_small")
+        return [("squeezenet_small", model, meta.input_shape)] + [
+            (n, m, meta.input_shape) for n, m in variants(3, SQUEEZENET_SMALL)
+        ]
     zoo = []
     for name in list_models():
-        info = model_info(name)
-        zoo.append(
-            (name, create_model(name).eval(), (info.in_chans, info.input_size, info.input_size))
-        )
+        model, meta = load_model(name)
+        zoo.append((name, model, meta.input_shape))
     size = 224
     return zoo + [(n, m, (3, size, size)) for n, m in variants(24, SQUEEZENET1_0)]
 
@@ -125,20 +125,22 @@ def main() -> None:
     t_start = time.time()
     load_start = os.getloadavg()
     hw = calibrate(threads=args.threads, quick=args.quick)
-    models = candidates(args.quick)
+    models = models_to_time(args.quick)
     rounds, per_round = (2, 2) if args.quick else (7, 3)
     wall, cpu = measure_interleaved(models, args.threads, rounds, per_round)
     rows = []
     for (name, m, shape), w, c in zip(models, wall, cpu, strict=True):
-        rows.append({
-            "name": name,
-            "input": list(shape),
-            "predicted_ms": round(profile(m, shape, hw).latency_ms, 4),
-            "measured_ms": round(statistics.median(c) * 1e3, 4),
-            "wall_median_ms": round(statistics.median(w) * 1e3, 4),
-            "wall_min_ms": round(min(w) * 1e3, 4),
-            "wall_p90_ms": round(percentile(w, 0.9) * 1e3, 4),
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "input": list(shape),
+                "predicted_ms": round(profile(m, shape, hw).latency_ms, 4),
+                "measured_ms": round(statistics.median(c) * 1e3, 4),
+                "wall_median_ms": round(statistics.median(w) * 1e3, 4),
+                "wall_min_ms": round(min(w) * 1e3, 4),
+                "wall_p90_ms": round(percentile(w, 0.9) * 1e3, 4),
+            }
+        )
 
     def summary(key: str) -> dict:
         pred = [r["predicted_ms"] for r in rows]

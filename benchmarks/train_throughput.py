@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from squeezelab.data import load_dataset, normalize, subset
 from squeezelab.io import atomic_write_json
 from squeezelab.train import TrainConfig, evaluate
-from squeezelab.train.loop import amp_dtype, prepare
+from squeezelab.train.loop import amp_dtype, make_trainer
 from squeezelab.train.run import build_run_model, load_splits
 from squeezelab.train.schedule import lr_at, make_optimizer
 
@@ -66,29 +66,48 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from torch.utils.data import DataLoader, TensorDataset
 
-    config = TrainConfig(model="squeezenet_small", data="fashion-mnist", recipe="fmnist-fast",
-                         epochs=args.rounds, batch_size=args.batch_size,
-                         train_subset=args.images, val_fraction=0.1, device="cpu").resolved()  # fmt: skip
+    config = TrainConfig(
+        model="squeezenet_small",
+        data="fashion-mnist",
+        recipe="fmnist-fast",
+        epochs=args.rounds,
+        batch_size=args.batch_size,
+        train_subset=args.images,
+        val_fraction=0.1,
+        device="cpu",
+    ).resolved()
     train, _ = load_splits(config)
     test = subset(load_dataset("fashion-mnist", "test"), 300 if args.quick else 2000)
     steps = len(train) // config.batch_size
 
     ours_model = build_run_model(config, train)
-    trainer = prepare(ours_model, config, train, None)
+    trainer = make_trainer(ours_model, config, train, None)
     plain_model = build_run_model(config, train)  # same seed, same initial weights
     plain_opt = make_optimizer(plain_model, config)
     xs = normalize(train.images, train.mean, train.std)
     g = torch.Generator().manual_seed(0)
-    loader = DataLoader(TensorDataset(xs, train.labels), batch_size=config.batch_size,
-                        shuffle=True, drop_last=True, generator=g)  # fmt: skip
+    loader = DataLoader(
+        TensorDataset(xs, train.labels),
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=g,
+    )
 
     rows = []
     for r in range(1, args.rounds + 1):
         pw, pc = timed(lambda r=r: plain_epoch(plain_model, plain_opt, loader, config, r, steps))
         ow, oc = timed(lambda r=r: trainer.run_epoch(r))
         n = steps * config.batch_size
-        rows.append({"round": r, "plain_wall_img_per_s": n / pw, "ours_wall_img_per_s": n / ow,
-                     "plain_cpu_img_per_s": n / pc, "ours_cpu_img_per_s": n / oc})  # fmt: skip
+        rows.append(
+            {
+                "round": r,
+                "plain_wall_img_per_s": n / pw,
+                "ours_wall_img_per_s": n / ow,
+                "plain_cpu_img_per_s": n / pc,
+                "ours_cpu_img_per_s": n / oc,
+            }
+        )
         print(rows[-1], flush=True)
 
     def med(key):
@@ -109,13 +128,13 @@ def main(argv: list[str] | None = None) -> int:
             "channels_last": config.channels_last,
             "autocast": str(amp_dtype(config.amp, torch.device("cpu"))),
             "augment": config.augment,
-        },  # fmt: skip
+        },
         "cpu_native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
         "host": {
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
             "capability": torch.backends.cpu.get_cpu_capability(),
-        },  # fmt: skip
+        },
         "ours_img_per_s": ours,
         "plain_img_per_s": plain,
         "ratio": ours / plain,

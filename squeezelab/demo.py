@@ -13,7 +13,14 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m squeezelab.demo", description=__doc__)
-    parser.add_argument("--out", default="out/demo", help="output directory (default: out/demo)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        "--out",
+        dest="output",
+        default="out/demo",
+        help="output directory (default: out/demo)",
+    )
     parser.add_argument(
         "--budget-minutes", type=float, default=5.0, help="design budget in minutes (default: 5)"
     )
@@ -37,8 +44,19 @@ def main(argv: list[str] | None = None) -> int:
         f"squeezenet_small: {s_small:,} params, {a_small / s_small:.0f}x fewer than alexnet_small ({a_small:,})"
     )
     print("\n== The design run: Fashion-MNIST, target cortex-m7 ==", flush=True)
-    return cli(["design", "--data", "fashion-mnist", "--target", "cortex-m7",
-                "--budget-minutes", str(args.budget_minutes), "-o", args.out])  # fmt: skip
+    return cli(
+        [
+            "design",
+            "--data",
+            "fashion-mnist",
+            "--hardware",
+            "cortex-m7",
+            "--budget-minutes",
+            str(args.budget_minutes),
+            "-o",
+            args.output,
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,7 @@ from squeezelab.analysis import Hardware, load_hardware, profile
 from squeezelab.analysis.profile import default_input_shape
 from squeezelab.errors import ConfigError, SpecError
 
-__all__ = ["RANKED_METRICS", "SAVING_METRICS", "Advice", "Ranked", "Suggestion", "advise",
-           "human"]  # fmt: skip
+__all__ = ["RANKED_METRICS", "SAVING_METRICS", "Advice", "Ranked", "Suggestion", "advise", "human"]
 
 DEFAULT_HARDWARE = "horowitz-45nm"
 
@@ -49,11 +48,15 @@ def _spec_for(model: nn.Module, input_shape: tuple[int, int, int]):
 
 def _limits(adv_totals: dict, hw: Hardware) -> list[str]:
     out = []
-    for metric, limit, what in (("model_bytes", hw.flash_bytes, "flash"),
-                                ("peak_activation_bytes", hw.sram_bytes, "SRAM")):  # fmt: skip
+    for metric, limit, what in (
+        ("model_bytes", hw.flash_bytes, "flash"),
+        ("peak_activation_bytes", hw.sram_bytes, "SRAM"),
+    ):
         if limit is not None and adv_totals[metric] > limit:
-            out.append(f"{metric} {human(metric, adv_totals[metric])} exceeds {hw.name}'s "
-                       f"{human(metric, limit)} of {what}")  # fmt: skip
+            out.append(
+                f"{metric} {human(metric, adv_totals[metric])} exceeds {hw.name}'s "
+                f"{human(metric, limit)} of {what}"
+            )
     return out
 
 

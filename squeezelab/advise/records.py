@@ -53,8 +53,9 @@ class Suggestion:
     variant: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name != "variant"}  # fmt: skip
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "variant"
+        }
 
 
 @dataclass
@@ -94,10 +95,14 @@ def saving(before: Profile, after: Profile) -> dict[str, float]:
 def top_layers(p: Profile, metric: str, n: int = 5) -> list[Ranked]:
     """The ``n`` layers with the largest ``metric``, with their share of the total."""
     total = getattr(p, metric)
-    ranked = sorted((x for x in p.layers if getattr(x, metric) > 0),
-                    key=lambda x: getattr(x, metric), reverse=True)  # fmt: skip
-    return [Ranked(x.name, x.op, getattr(x, metric), getattr(x, metric) / total)
-            for x in ranked[:n]]  # fmt: skip
+    ranked = sorted(
+        (x for x in p.layers if getattr(x, metric) > 0),
+        key=lambda x: getattr(x, metric),
+        reverse=True,
+    )
+    return [
+        Ranked(x.name, x.op, getattr(x, metric), getattr(x, metric) / total) for x in ranked[:n]
+    ]
 
 
 _BYTES = ("model_bytes", "dram_bytes", "peak_activation_bytes")

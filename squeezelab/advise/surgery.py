@@ -58,9 +58,15 @@ def with_squeeze(conv: nn.Conv2d, ratio: float = 0.25) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(conv.in_channels, squeeze, 1),
         nn.ReLU(inplace=True),
-        nn.Conv2d(squeeze, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                  bias=conv.bias is not None),
-    )  # fmt: skip
+        nn.Conv2d(
+            squeeze,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            bias=conv.bias is not None,
+        ),
+    )
 
 
 def depthwise_separable(conv: nn.Conv2d) -> nn.Sequential:
@@ -74,8 +80,15 @@ def depthwise_separable(conv: nn.Conv2d) -> nn.Sequential:
 
 def grouped(conv: nn.Conv2d, groups: int) -> nn.Conv2d:
     """The same convolution split into ``groups`` channel groups (ResNeXt, ShuffleNet)."""
-    return nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                     conv.padding, groups=groups, bias=conv.bias is not None)  # fmt: skip
+    return nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        groups=groups,
+        bias=conv.bias is not None,
+    )
 
 
 class ConvHead(nn.Module):
@@ -86,8 +99,9 @@ class ConvHead(nn.Module):
     to the classifier; Lin et al. 2013, "Network in Network").
     """
 
-    def __init__(self, features: nn.Module, channels: int, num_classes: int,
-                 dropout: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self, features: nn.Module, channels: int, num_classes: int, dropout: float = 0.5
+    ) -> None:
         super().__init__()
         self.features = features
         self.classifier = nn.Sequential(

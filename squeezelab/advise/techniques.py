@@ -39,8 +39,9 @@ class Context:
     before: Profile  # the model as given, at 32 bits
     spec: SqueezeNetSpec | None  # set for the SqueezeNet family (spec-level changes)
 
-    def measure(self, variant: nn.Module, weight_bits: int = 32,
-                activation_bits: int = 32) -> dict[str, float]:  # fmt: skip
+    def measure(
+        self, variant: nn.Module, weight_bits: int = 32, activation_bits: int = 32
+    ) -> dict[str, float]:
         """``before - after``: the saving of ``variant`` profiled like the original."""
         after = profile(variant, self.input_shape, self.hardware, weight_bits, activation_bits)
         return saving(self.before, after)
@@ -62,20 +63,22 @@ def _figures(s: dict[str, float], metrics: tuple[str, ...] = ("params", "macs"))
     def fig(m: str) -> str:
         return human(m, abs(s[m])) + _SUFFIX.get(m, "")
 
-    parts = [f"{verb} {' and '.join(fig(m) for m in metrics if sign * s[m] > 0)}"
-             for verb, sign in (("saves", 1), ("adds", -1))
-             if any(sign * s[m] > 0 for m in metrics)]  # fmt: skip
+    parts = [
+        f"{verb} {' and '.join(fig(m) for m in metrics if sign * s[m] > 0)}"
+        for verb, sign in (("saves", 1), ("adds", -1))
+        if any(sign * s[m] > 0 for m in metrics)
+    ]
     return " but ".join(parts) or f"changes no {' or '.join(metrics)}"
 
 
 def _spec_variant(ctx: Context, **changes) -> tuple[SqueezeNetSpec, nn.Module] | None:
-    from squeezelab.models.squeezenet import SqueezeNet
+    from squeezelab.models import create_model
 
     try:
         spec = ctx.spec.replace(**changes)
     except SpecError:
         return None
-    return spec, SqueezeNet(spec)
+    return spec, create_model(spec)
 
 
 def _heavy_3x3(ctx: Context, min_in_channels: int = 1) -> list[tuple[LayerCost, nn.Conv2d]]:
@@ -109,8 +112,7 @@ def conv_head(ctx: Context) -> list[Suggestion]:
     """(1) Fully connected layers -> a 1x1 conv to the classes and global average pooling."""
     features = getattr(ctx.model, "features", None)
     linears = [x for x in ctx.before.layers if x.kind == "Linear"]
-    feats = [x for x in ctx.before.layers
-             if x.name == "features" or x.name.startswith("features.")]  # fmt: skip
+    feats = [x for x in ctx.before.layers if x.name == "features" or x.name.startswith("features.")]
     if not isinstance(features, nn.Module) or not linears or not feats:
         return []
     shape = feats[-1].output_shapes[0] if feats[-1].output_shapes else []
@@ -136,8 +138,13 @@ def conv_head(ctx: Context) -> list[Suggestion]:
 def kernel_reduction(ctx: Context) -> list[Suggestion]:
     """(2) Fewer 3x3 filters: lower pct_3x3, or 1x1 kernels in the heaviest 3x3 convs."""
     if ctx.spec is None:
-        return _surgery(ctx, "kernel-reduction", _heavy_3x3(ctx), as_1x1,
-                        "1x1 kernels there (strategy 1: 9x fewer weights each)")  # fmt: skip
+        return _surgery(
+            ctx,
+            "kernel-reduction",
+            _heavy_3x3(ctx),
+            as_1x1,
+            "1x1 kernels there (strategy 1: 9x fewer weights each)",
+        )
     pct = ctx.spec.pct_3x3
     built = _spec_variant(ctx, pct_3x3=0.5 if pct > 0.5 else pct / 2) if pct > 0 else None
     if built is None:
@@ -157,9 +164,13 @@ def kernel_reduction(ctx: Context) -> list[Suggestion]:
 def channel_reduction(ctx: Context) -> list[Suggestion]:
     """(3) Fewer input channels to 3x3 filters: lower SR, or a 1x1 squeeze before them."""
     if ctx.spec is None:
-        return _surgery(ctx, "channel-reduction", _heavy_3x3(ctx, min_in_channels=16),
-                        with_squeeze, "a 1x1 squeeze to a quarter of their input channels "
-                        "before them (strategy 2)")  # fmt: skip
+        return _surgery(
+            ctx,
+            "channel-reduction",
+            _heavy_3x3(ctx, min_in_channels=16),
+            with_squeeze,
+            "a 1x1 squeeze to a quarter of their input channels before them (strategy 2)",
+        )
     sr = ctx.spec.sr
     built = _spec_variant(ctx, sr=sr / 2)
     if built is None:
@@ -186,9 +197,13 @@ def _shift(pools: tuple[int, ...], step: int, last: int) -> tuple[int, ...]:
 
 _DOWNSAMPLING = (
     (1, "downsample-later", "larger activation maps for more layers (strategy 3, for accuracy)"),
-    (-1, "downsample-earlier", "smaller activation maps sooner (fewer MACs; SqueezeNet v1.1 "
-     "moved its pools earlier, with other changes, for 2.4x fewer MACs than v1.0)"),
-)  # fmt: skip
+    (
+        -1,
+        "downsample-earlier",
+        "smaller activation maps sooner (fewer MACs; SqueezeNet v1.1 "
+        "moved its pools earlier, with other changes, for 2.4x fewer MACs than v1.0)",
+    ),
+)
 
 
 def _spec_pools(ctx: Context, step: int):
@@ -303,5 +318,12 @@ def compression(ctx: Context) -> list[Suggestion]:
 
 
 # The playbook in the order the advice lists it: structure first, compression last.
-TECHNIQUES = (conv_head, kernel_reduction, channel_reduction, downsampling, separable,
-              distillation, compression)  # fmt: skip
+TECHNIQUES = (
+    conv_head,
+    kernel_reduction,
+    channel_reduction,
+    downsampling,
+    separable,
+    distillation,
+    compression,
+)

@@ -63,12 +63,19 @@ def probe_net(width: int, stages: int = 5) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(3, c, 3, 2, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
     for i in range(stages):
         layers += [
-            nn.Conv2d(c, c // 4, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(c // 4, c // 2, 3, padding=1), nn.BatchNorm2d(c // 2), nn.ReLU(),
+            nn.Conv2d(c, c // 4, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c // 4, c // 2, 3, padding=1),
+            nn.BatchNorm2d(c // 2),
+            nn.ReLU(),
             _Fn(_cat),
-            nn.Conv2d(c, c, 3, padding=1, groups=c), nn.BatchNorm2d(c), nn.ReLU6(inplace=True),
-            nn.Conv2d(c, c, 1, groups=4), _Fn(_shuffle), _Fn(_add),
-        ]  # fmt: skip
+            nn.Conv2d(c, c, 3, padding=1, groups=c),
+            nn.BatchNorm2d(c),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(c, c, 1, groups=4),
+            _Fn(_shuffle),
+            _Fn(_add),
+        ]
         if i < stages - 1:
             layers += [nn.Conv2d(c, 2 * c, 1), nn.MaxPool2d(3, 2, ceil_mode=True)]
             c *= 2
@@ -132,8 +139,11 @@ def _in_place_seconds(net: nn.Sequential, shape: tuple[int, ...], runs: int) -> 
         handles.append(
             m.register_forward_pre_hook(lambda *_, n=name: start.__setitem__(n, clock()))
         )
-        handles.append(m.register_forward_hook(
-            lambda *_, n=name: samples.setdefault(n, []).append(clock() - start[n])))  # fmt: skip
+        handles.append(
+            m.register_forward_hook(
+                lambda *_, n=name: samples.setdefault(n, []).append(clock() - start[n])
+            )
+        )
     x = torch.randn(1, *shape)
     with torch.inference_mode():
         try:
@@ -179,8 +189,12 @@ def _fit_all(points: dict[str, list[tuple[float, float, float]]]):
     return best[1], {op: (e, o) for op, (e, o, _) in best[2].items()}
 
 
-def calibrate(threads: int | None = None, quick: bool = False, name: str = "host",
-              energy_from: str = "horowitz-45nm") -> Hardware:  # fmt: skip
+def calibrate(
+    threads: int | None = None,
+    quick: bool = False,
+    name: str = "host",
+    energy_from: str = "horowitz-45nm",
+) -> Hardware:
     """Measure this machine's PyTorch eager runtime into a :class:`Hardware` profile.
 
     Args:
@@ -222,8 +236,9 @@ def calibrate(threads: int | None = None, quick: bool = False, name: str = "host
     # Rescale so the best op class of each kind (MAC / elementwise) has efficiency 1:
     # the predictions stay the same, the peaks read as attainable rates.
     effs = {op: e for op, (e, _) in fits.items() if any(x > 0 for x, _, _ in points[op])}
-    top = {kind: max(e for op, e in effs.items() if (op in MAC_OPS) == kind)
-           for kind in (True, False)}  # fmt: skip
+    top = {
+        kind: max(e for op, e in effs.items() if (op in MAC_OPS) == kind) for kind in (True, False)
+    }
     peak, other = peak * top[True], other * top[False]
     # Python dispatch between layers (containers, forward code) is spread over all ops.
     extra = max(0.0, sum(r for r, _ in residual) / sum(k for _, k in residual))

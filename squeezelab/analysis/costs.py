@@ -56,23 +56,65 @@ def conv_macs(out_elems: int, in_ch: int, groups: int, kernel: tuple[int, ...]) 
 
 
 _ELEMENTWISE_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Hardsigmoid, nn.Hardswish, nn.SiLU,
-    nn.GELU, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.PReLU, nn.Mish, nn.Softmax, nn.LogSoftmax,
-    nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm,
-    nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm,
-)  # fmt: skip
-_POOL_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
-                 nn.AvgPool3d, nn.LPPool1d, nn.LPPool2d)  # fmt: skip
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Hardtanh,
+    nn.Sigmoid,
+    nn.Hardsigmoid,
+    nn.Hardswish,
+    nn.SiLU,
+    nn.GELU,
+    nn.Tanh,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.PReLU,
+    nn.Mish,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.LocalResponseNorm,
+)
+_POOL_MODULES = (
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.LPPool1d,
+    nn.LPPool2d,
+)
 _ADAPTIVE_POOL_MODULES = (
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
-)  # fmt: skip
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+)
 _VIEW_MODULES = (nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd)
-_COPY_MODULES = (nn.ChannelShuffle, nn.PixelShuffle, nn.PixelUnshuffle, nn.Upsample,
-                 nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
-                 nn.modules.padding._ReplicationPadNd, nn.ZeroPad2d)  # fmt: skip
-KNOWN_MODULES = (nn.modules.conv._ConvNd, nn.Linear, *_ELEMENTWISE_MODULES, *_POOL_MODULES,
-                 *_ADAPTIVE_POOL_MODULES, *_VIEW_MODULES, *_COPY_MODULES)  # fmt: skip
+_COPY_MODULES = (
+    nn.ChannelShuffle,
+    nn.PixelShuffle,
+    nn.PixelUnshuffle,
+    nn.Upsample,
+    nn.modules.padding._ConstantPadNd,
+    nn.modules.padding._ReflectionPadNd,
+    nn.modules.padding._ReplicationPadNd,
+    nn.ZeroPad2d,
+)
+KNOWN_MODULES = (
+    nn.modules.conv._ConvNd,
+    nn.Linear,
+    *_ELEMENTWISE_MODULES,
+    *_POOL_MODULES,
+    *_ADAPTIVE_POOL_MODULES,
+    *_VIEW_MODULES,
+    *_COPY_MODULES,
+)
 
 
 def is_known_module(module: nn.Module) -> bool:
@@ -86,8 +128,13 @@ def module_cost(module: nn.Module, in_shapes: list, out_shapes: list) -> OpCost:
     in_elems = _numel(in_shapes[0]) if in_shapes else 0
     if isinstance(module, nn.modules.conv._ConvNd):
         k = tuple(module.kernel_size)
-        attrs = {"in_channels": module.in_channels, "out_channels": module.out_channels,
-                 "kernel": list(k), "stride": list(module.stride), "groups": module.groups}  # fmt: skip
+        attrs = {
+            "in_channels": module.in_channels,
+            "out_channels": module.out_channels,
+            "kernel": list(k),
+            "stride": list(module.stride),
+            "groups": module.groups,
+        }
         op = conv_op(module.in_channels, module.groups, math.prod(k))
         if module.transposed:  # every input element meets (out / groups) * k weights
             return OpCost(op, conv_macs(in_elems, module.out_channels, module.groups, k), 0, attrs)
@@ -235,7 +282,7 @@ _FUNCTIONS = {
         "flip",
         "repeat",
         "tile",
-    },  # fmt: skip
+    },
     "create": {
         "zeros",
         "ones",
@@ -249,12 +296,21 @@ _FUNCTIONS = {
         "tensor",
         "as_tensor",
         "linspace",
-    },  # fmt: skip
+    },
     "matmul": {"conv1d", "conv2d", "conv3d", "linear", "matmul", "mm", "bmm", "addmm"},
 }
 FUNCTION_OP = {name: op for op, names in _FUNCTIONS.items() for name in names}
-_DUNDER = {"iadd": "add", "radd": "add", "isub": "sub", "imul": "mul", "rmul": "mul",
-           "itruediv": "truediv", "rtruediv": "truediv", "rmatmul": "matmul", "ior": "or"}  # fmt: skip
+_DUNDER = {
+    "iadd": "add",
+    "radd": "add",
+    "isub": "sub",
+    "imul": "mul",
+    "rmul": "mul",
+    "itruediv": "truediv",
+    "rtruediv": "truediv",
+    "rmatmul": "matmul",
+    "ior": "or",
+}
 
 
 def function_name(func) -> str:
@@ -266,8 +322,14 @@ def function_name(func) -> str:
     return _DUNDER.get(name, name)
 
 
-def function_cost(name: str, args: tuple, kwargs: dict, in_shapes: list, out_shapes: list,
-                  weight_shape: tuple | None) -> OpCost:  # fmt: skip
+def function_cost(
+    name: str,
+    args: tuple,
+    kwargs: dict,
+    in_shapes: list,
+    out_shapes: list,
+    weight_shape: tuple | None,
+) -> OpCost:
     """Cost of one functional call (``torch.cat``, ``+``, ``F.conv2d``) outside a known module.
 
     ``weight_shape`` is the shape of the second tensor argument (the weight of
@@ -281,9 +343,17 @@ def function_cost(name: str, args: tuple, kwargs: dict, in_shapes: list, out_sha
             in_ch = in_shapes[0][1] if in_shapes and len(in_shapes[0]) > 1 else in_per_group
             groups = max(1, in_ch // in_per_group)
             macs = out_elems * in_per_group * math.prod(weight_shape[2:])
-            return OpCost(conv_op(in_ch, groups, math.prod(weight_shape[2:])), macs, 0,
-                          {"in_channels": in_ch, "out_channels": out_ch,
-                           "kernel": list(weight_shape[2:]), "groups": groups})  # fmt: skip
+            return OpCost(
+                conv_op(in_ch, groups, math.prod(weight_shape[2:])),
+                macs,
+                0,
+                {
+                    "in_channels": in_ch,
+                    "out_channels": out_ch,
+                    "kernel": list(weight_shape[2:]),
+                    "groups": groups,
+                },
+            )
         if name == "linear" and weight_shape is not None:
             return OpCost("linear", out_elems * weight_shape[-1])
         if in_shapes and in_shapes[0]:

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from squeezelab.analysis.costs import OP_CLASSES
-from squeezelab.errors import FormatError, unknown_name
+from squeezelab.errors import FormatError
+from squeezelab.io.packaged import load_packaged_yaml, packaged_dir, packaged_names
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILE_DIR = packaged_dir("profiles")
 DTYPES = ("int8", "fp16", "fp32")  # narrow to wide
 
 
@@ -70,8 +71,17 @@ class Hardware:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-_REQUIRED = ("name", "runtime", "peak_macs_per_s", "peak_other_ops_per_s", "dram_bytes_per_s",
-             "mac_pj", "op_pj", "dram_pj_per_byte", "sram_pj_per_byte")  # fmt: skip
+_REQUIRED = (
+    "name",
+    "runtime",
+    "peak_macs_per_s",
+    "peak_other_ops_per_s",
+    "dram_bytes_per_s",
+    "mac_pj",
+    "op_pj",
+    "dram_pj_per_byte",
+    "sram_pj_per_byte",
+)
 _FIELDS = {f.name for f in dataclasses.fields(Hardware)} - {"source"}
 
 
@@ -126,13 +136,15 @@ def hardware_from_dict(d: Any, where: str = "profile") -> Hardware:
                     v,
                     f"op classes {[*OP_CLASSES, 'default']} with numbers > 0",
                 )
-    return Hardware(**{**d, "efficiency": d.get("efficiency") or {},
-                       "overhead_ms": d.get("overhead_ms") or {}}, source=where)  # fmt: skip
+    return Hardware(
+        **{**d, "efficiency": d.get("efficiency") or {}, "overhead_ms": d.get("overhead_ms") or {}},
+        source=where,
+    )
 
 
 def list_hardware() -> list[str]:
     """Names of the shipped hardware profiles, e.g. ``["cortex-m7", "eyeriss", ...]``."""
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+    return packaged_names("profiles")
 
 
 def load_hardware(name_or_path: str | Path) -> Hardware:
@@ -142,20 +154,7 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
         >>> load_hardware("horowitz-45nm").dram_pj_per_byte
         160.0
     """
-    import yaml
-
-    text = str(name_or_path)
-    path = Path(text)
-    if text in list_hardware():
-        path = PROFILE_DIR / f"{text}.yaml"
-    elif path.suffix not in (".yaml", ".yml") and "/" not in text:
-        raise unknown_name("hardware profile", text, list_hardware())
-    if not path.is_file():
-        raise FormatError(f"hardware profile file {text!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: not valid YAML: {e}") from e
+    data, path = load_packaged_yaml("profiles", name_or_path, "hardware profile")
     return hardware_from_dict(data, str(path))
 
 

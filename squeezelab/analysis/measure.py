@@ -31,9 +31,13 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-def time_call(fn: Callable[[], object], warmup: int = 3, runs: int = 20,
-              min_seconds: float = 0.0, clock: Callable[[], float] = time.perf_counter
-              ) -> list[float]:  # fmt: skip
+def time_call(
+    fn: Callable[[], object],
+    warmup: int = 3,
+    runs: int = 20,
+    min_seconds: float = 0.0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[float]:
     """Seconds per call of ``fn`` on ``clock`` for ``runs`` calls (more while under ``min_seconds``).
 
     ``time.thread_time`` as the clock counts only the CPU time of the calling thread,

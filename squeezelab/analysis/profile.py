@@ -141,27 +141,48 @@ def profile(
 
     t = trace(model, input_shape)
     sizes = {k: n * activation_bits // 8 for k, n in t.buffers.items()}
-    alive = liveness([(n.inputs, n.outputs) for n in t.nodes], sizes, t.input_buffers,
-                     t.output_buffers)  # fmt: skip
+    alive = liveness(
+        [(n.inputs, n.outputs) for n in t.nodes], sizes, t.input_buffers, t.output_buffers
+    )
     layers = []
     for node, live in zip(t.nodes, alive, strict=True):
         c = node.cost
-        tr = layer_traffic(c.macs, c.other_ops, c.op, node.params, node.in_elems,
-                           node.out_elems, hw, weight_bits, activation_bits)  # fmt: skip
+        tr = layer_traffic(
+            c.macs,
+            c.other_ops,
+            c.op,
+            node.params,
+            node.in_elems,
+            node.out_elems,
+            hw,
+            weight_bits,
+            activation_bits,
+        )
         energy = tr.energy_compute_pj + tr.energy_onchip_pj + tr.energy_dram_pj
-        layers.append(LayerCost(
-            name=node.name, op=c.op, kind=node.kind,
-            input_shapes=[list(s) for s in node.input_shapes],
-            output_shapes=[list(s) for s in node.output_shapes],
-            params=node.params, weight_bytes=tr.weight_bytes, macs=c.macs, other_ops=c.other_ops,
-            activation_in_bytes=tr.activation_in_bytes,
-            activation_out_bytes=tr.activation_out_bytes,
-            dram_bytes=tr.dram_bytes,
-            arithmetic_intensity=c.macs / tr.dram_bytes if tr.dram_bytes else None,
-            energy_compute_pj=tr.energy_compute_pj, energy_onchip_pj=tr.energy_onchip_pj,
-            energy_dram_pj=tr.energy_dram_pj, energy_pj=energy, latency_ms=tr.latency_ms,
-            live_bytes=live, attrs=c.attrs,
-        ))  # fmt: skip
+        layers.append(
+            LayerCost(
+                name=node.name,
+                op=c.op,
+                kind=node.kind,
+                input_shapes=[list(s) for s in node.input_shapes],
+                output_shapes=[list(s) for s in node.output_shapes],
+                params=node.params,
+                weight_bytes=tr.weight_bytes,
+                macs=c.macs,
+                other_ops=c.other_ops,
+                activation_in_bytes=tr.activation_in_bytes,
+                activation_out_bytes=tr.activation_out_bytes,
+                dram_bytes=tr.dram_bytes,
+                arithmetic_intensity=c.macs / tr.dram_bytes if tr.dram_bytes else None,
+                energy_compute_pj=tr.energy_compute_pj,
+                energy_onchip_pj=tr.energy_onchip_pj,
+                energy_dram_pj=tr.energy_dram_pj,
+                energy_pj=energy,
+                latency_ms=tr.latency_ms,
+                live_bytes=live,
+                attrs=c.attrs,
+            )
+        )
     peak = max(alive, default=sum(sizes[k] for k in t.input_buffers))
     peak_layer = layers[alive.index(peak)].name if layers else ""
     return Profile(

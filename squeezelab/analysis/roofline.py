@@ -29,9 +29,17 @@ class LayerTraffic:
     latency_ms: float
 
 
-def layer_traffic(macs: int, other_ops: int, op: str, weight_params: int, in_elems: int,
-                  out_elems: int, hw: Hardware, weight_bits: int = 32,
-                  activation_bits: int = 32) -> LayerTraffic:  # fmt: skip
+def layer_traffic(
+    macs: int,
+    other_ops: int,
+    op: str,
+    weight_params: int,
+    in_elems: int,
+    out_elems: int,
+    hw: Hardware,
+    weight_bits: int = 32,
+    activation_bits: int = 32,
+) -> LayerTraffic:
     """Bytes moved, energy and predicted latency of one layer.
 
     Example:

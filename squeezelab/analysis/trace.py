@@ -133,8 +133,9 @@ class _Recorder(TorchFunctionMode):
                     if self.in_leaf == 0:
                         ins = self._acts(_tensors((args, kwargs)))
                         outs = self._acts(_tensors(output))
-                        cost = module_cost(module, [tuple(t.shape) for t in ins],
-                                           [tuple(t.shape) for t in outs])  # fmt: skip
+                        cost = module_cost(
+                            module, [tuple(t.shape) for t in ins], [tuple(t.shape) for t in outs]
+                        )
                         params = sum(p.numel() for p in module.parameters())
                         self.record(name, type(module).__name__, cost, ins, outs, params)
                 elif self.in_leaf == 0:
@@ -148,8 +149,14 @@ class _Recorder(TorchFunctionMode):
         """An output buffer no recorded op produced means an op we could not see."""
         for t in self._acts(_tensors(output)):
             if _key(t) not in self.buffers:
-                self.record(name or type(module).__name__, type(module).__name__,
-                            OpCost("unknown"), (), t, 0)  # fmt: skip
+                self.record(
+                    name or type(module).__name__,
+                    type(module).__name__,
+                    OpCost("unknown"),
+                    (),
+                    t,
+                    0,
+                )
 
     # -- functions outside known modules ---------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -165,9 +172,14 @@ class _Recorder(TorchFunctionMode):
         ins = self._acts(arg_tensors)
         weight = arg_tensors[1] if len(arg_tensors) > 1 else None
         params = sum(self.params_by_key.get(_key(t), 0) for t in arg_tensors)
-        cost = function_cost(name, args, kwargs, [tuple(t.shape) for t in ins],
-                             [tuple(t.shape) for t in outs],
-                             tuple(weight.shape) if weight is not None else None)  # fmt: skip
+        cost = function_cost(
+            name,
+            args,
+            kwargs,
+            [tuple(t.shape) for t in ins],
+            [tuple(t.shape) for t in outs],
+            tuple(weight.shape) if weight is not None else None,
+        )
         scope = self.scope[-1] if self.scope else ""
         self.record(f"{scope}.{name}" if scope else name, name, cost, ins, outs, params)
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -41,13 +42,27 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except SqueezelabError as e:
         print(f"squeezelab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"squeezelab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `squeezelab ... | head`: the reader left, end quietly
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, as a shell reports a command its pipe closed
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
 
 
 if __name__ == "__main__":

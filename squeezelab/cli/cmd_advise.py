@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from squeezelab.cli._common import console, parse_input_shape, print_json
+from squeezelab.cli import _flags
+from squeezelab.cli._common import console, input_shape, print_json
 
-_TITLES = {"params": "parameters", "macs": "MACs", "dram_bytes": "DRAM traffic",
-           "energy_pj": "energy"}  # fmt: skip
+_TITLES = {
+    "params": "parameters",
+    "macs": "MACs",
+    "dram_bytes": "DRAM traffic",
+    "energy_pj": "energy",
+}
 
 
-_LABELS = {"params": " params", "macs": "", "model_bytes": " model", "dram_bytes": " DRAM traffic",
-           "energy_pj": " energy", "latency_ms": " latency",
-           "peak_activation_bytes": " peak activations"}  # fmt: skip
+_LABELS = {
+    "params": " params",
+    "macs": "",
+    "model_bytes": " model",
+    "dram_bytes": " DRAM traffic",
+    "energy_pj": " energy",
+    "latency_ms": " latency",
+    "peak_activation_bytes": " peak activations",
+}
 
 
 def register(sub) -> None:
@@ -21,29 +32,26 @@ def register(sub) -> None:
         "traffic and energy, and propose SqueezeNet's techniques with the saving each "
         "gives (the difference of two profiles: the model and the modified model).",
     )
-    p.add_argument("model", help="a zoo name, a spec .yaml/.json, or a .safetensors model file")
-    p.add_argument("--hardware", default=None,
-                   help="hardware profile name or YAML path (default: horowitz-45nm)")  # fmt: skip
-    p.add_argument("--input", default=None, metavar="CxHxW",
-                   help="input shape in channels x pixels, e.g. 3x224x224 "
-                   "(default: the model's own)")  # fmt: skip
+    _flags.add_model(p)
+    _flags.add_hardware(p)
+    _flags.add_input(p)
     p.add_argument("--top", type=int, default=5, help="layers to list per metric (default: 5)")
-    p.add_argument("--json", action="store_true", help="print the advice as JSON on stdout")
+    _flags.add_json(p, "the advice")
     p.set_defaults(func=run_advise)
 
 
 def run_advise(args) -> int:
     from squeezelab.advise import advise
     from squeezelab.analysis import load_hardware
-    from squeezelab.cli._common import resolve_model
     from squeezelab.errors import ConfigError
+    from squeezelab.models import load_model
 
     if args.top < 1:
         raise ConfigError(f"--top={args.top} is invalid: allowed an integer >= 1")
-    shape = parse_input_shape(args.input) if args.input else None
-    hardware = load_hardware(args.hardware) if args.hardware else None  # fail fast on a bad name
-    model, name, default_shape = resolve_model(args.model)
-    result = advise(model, shape or default_shape, hardware, name=name, top=args.top)
+    hardware = load_hardware(args.hardware)  # fail fast on a bad name
+    model, meta = load_model(args.model)
+    shape = input_shape(args.input, meta)
+    result = advise(model, shape, hardware, name=meta.name, top=args.top)
     if args.json:
         print_json(result.to_dict())
     else:
@@ -79,9 +87,15 @@ def render(adv) -> None:
             table.add_row(escape(r.name), r.op, human(metric, r.value), f"{r.share:.1%}")
         con.print(table)
     for i, s in enumerate(adv.suggestions, 1):
-        con.print(f"\n[bold cyan]{i}. {s.technique}[/]"
-                  + (f"  [dim]{escape(', '.join(s.targets[:6]))}"
-                     f"{' ...' if len(s.targets) > 6 else ''}[/]" if s.targets else ""))  # fmt: skip
+        con.print(
+            f"\n[bold cyan]{i}. {s.technique}[/]"
+            + (
+                f"  [dim]{escape(', '.join(s.targets[:6]))}"
+                f"{' ...' if len(s.targets) > 6 else ''}[/]"
+                if s.targets
+                else ""
+            )
+        )
         con.print(escape(s.message))
         figures = [
             f"{'-' if s.saving[m] >= 0 else '+'}{human(m, abs(s.saving[m]))}{_LABELS[m]}"

@@ -1,8 +1,9 @@
-"""``squeezelab bench MODEL... [--input CxHxW] [--threads 1,2] [--json]``: runtime latency table."""
+"""``squeezelab bench MODEL... [--input CxHxW] [--thread-counts 1,2] [--json]``: latency table."""
 
 from __future__ import annotations
 
 from squeezelab.cli._common import console, parse_input_shape, print_json
+from squeezelab.cli._flags import MODEL_HELP, add_json, add_model, deprecated_alias
 
 # Kept in step with squeezelab.export.bench.BACKENDS (not imported: `--help` stays light).
 BACKENDS = ("torch", "torch_channels_last", "ort_fp32", "ort_int8")
@@ -15,9 +16,15 @@ def register(sub) -> None:
         description="Time models at batch 1 in PyTorch eager (NCHW, channels_last) and ONNX "
         "Runtime (fp32, int8 QDQ), against the fp32 roofline bound of the calibrated host.",
     )
-    p.add_argument("models", nargs="+", help="zoo names, model files, .sqz or .onnx files")
+    add_model(p, many=True, help=f"{MODEL_HELP}, or an exported .onnx file")
     p.add_argument("--input", help="input CxHxW, e.g. 3x224x224 (default: each model's own)")
-    p.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2)")
+    p.add_argument(
+        "--thread-counts",
+        default="1,2",
+        metavar="N,N",
+        help="comma list of CPU thread counts to time each backend at (default 1,2)",
+    )
+    deprecated_alias(p, "--threads", "--thread-counts", dest="thread_counts")
     p.add_argument(
         "--backends", default=",".join(BACKENDS), help=f"comma list from {', '.join(BACKENDS)}"
     )
@@ -28,11 +35,11 @@ def register(sub) -> None:
         help="profile of the fp32 bound: 'host' calibrates this machine (~20 s per thread "
         "count), a profile name or YAML uses it, 'none' skips it (default host)",
     )
-    p.add_argument("--json", action="store_true", help="print the records as JSON")
+    add_json(p, "the records")
     p.set_defaults(func=run_bench)
 
 
-def _threads(text: str) -> tuple[int, ...]:
+def _thread_counts(text: str) -> tuple[int, ...]:
     from squeezelab.errors import ConfigError
 
     try:
@@ -40,30 +47,33 @@ def _threads(text: str) -> tuple[int, ...]:
     except ValueError:
         out = ()
     if not out or min(out) < 1:
-        raise ConfigError(f"--threads={text!r} is invalid: allowed a comma list of integers >= 1")
+        raise ConfigError(
+            f"--thread-counts={text!r} is invalid: allowed a comma list of integers >= 1"
+        )
     return out
 
 
 def run_bench(args) -> int:
+    from squeezelab.errors import ConfigError
     from squeezelab.export import benchmark
 
     shape = parse_input_shape(args.input) if args.input else None
-    threads = _threads(args.threads)
+    counts = _thread_counts(args.thread_counts)
     if args.rounds < 1:
-        from squeezelab.errors import ConfigError
-
         raise ConfigError(f"--rounds={args.rounds} is invalid: allowed >= 1")
+    roofline = None if args.roofline.lower() == "none" else args.roofline
     rows = []
     for ref in args.models:
         rows += benchmark(
             ref,
-            shape,
+            input_shape=shape,
             backends=tuple(args.backends.split(",")),
-            threads=threads,
+            thread_counts=counts,
             rounds=args.rounds,
+            roofline=roofline,
         )
     if args.json:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return 0
     from rich.table import Table
 
@@ -85,14 +95,19 @@ def run_bench(args) -> int:
         return "-" if v is None else format(v, spec)
 
     for r in rows:
-        backend = r["backend"] + (f" ({r['int8_candidate']})" if r.get("int8_candidate") else "")
+        backend = r.backend + (f" ({r.int8_setting})" if r.int8_setting else "")
         table.add_row(
-            str(r["model"]), backend, str(r["threads"]), f"{r['median_ms']:.3f}",
-            f"{r['p90_ms']:.3f}", fmt(r["speedup_vs_torch"], ".2f"), fmt(r["roofline_ms"], ".3f"),
-            fmt(r["ratio_to_roofline"], ".2f"),
-        )  # fmt: skip
+            r.model,
+            backend,
+            str(r.threads),
+            f"{r.median_ms:.3f}",
+            f"{r.p90_ms:.3f}",
+            fmt(r.speedup_vs_torch, ".2f"),
+            fmt(r.roofline_ms, ".3f"),
+            fmt(r.ratio_to_roofline, ".2f"),
+        )
     con = console()
     con.print(table)
-    if rows and rows[0]["roofline_ms"] is None:
+    if rows and rows[0].roofline_ms is None:
         con.print("roofline: none (--roofline none, or an .onnx input has no module to analyse)")
     return 0

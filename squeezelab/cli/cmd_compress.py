@@ -1,7 +1,8 @@
-"""``squeezelab compress MODEL_FILE -o MODEL.sqz``: Deep Compression with a progress bar."""
+"""``squeezelab compress MODEL -o MODEL.sqz``: Deep Compression with a progress bar."""
 
 from __future__ import annotations
 
+from squeezelab.cli import _flags
 from squeezelab.cli._common import console, print_json
 
 
@@ -9,11 +10,11 @@ def register(sub) -> None:
     p = sub.add_parser(
         "compress",
         help="prune, weight-share and entropy-code a model into a .sqz file",
-        description="Deep Compression (Han et al. 2016) of a model file (or zoo name) into a "
-        ".sqz file, with the bytes of every stage at the end.",
+        description="Deep Compression (Han et al. 2016) of a model into a .sqz file, with "
+        "the bytes of every stage at the end. A zoo name or spec file is compressed untrained.",
     )
-    p.add_argument("model", help="a .safetensors model file (or a zoo name, untrained)")
-    p.add_argument("-o", "--output", required=True, help=".sqz file to write")
+    _flags.add_model(p)
+    _flags.add_output(p, help=".sqz file to write", required=True)
     p.add_argument(
         "--sparsity",
         type=float,
@@ -45,33 +46,36 @@ def register(sub) -> None:
         default=0,
         help="epochs of fine-tuning after each pruning round and of the centroids",
     )
-    p.add_argument(
-        "--data",
-        default=None,
-        help="dataset for fine-tuning and per-stage test accuracy, e.g. fashion-mnist",
+    _flags.add_data(
+        p,
+        help="dataset for fine-tuning and per-stage test accuracy: fashion-mnist, cifar10, "
+        "or an ImageFolder path",
     )
-    p.add_argument("--data-dir", default=None, help="directory of the dataset files")
     p.add_argument("--lr", type=float, default=0.01, help="fine-tuning peak learning rate")
-    p.add_argument("--batch-size", type=int, default=128, help="fine-tuning batch, images")
+    _flags.add_batch_size(p, 128, help="fine-tuning batch, images")
     p.add_argument(
         "--fp16", action="store_true", help="store biases and BatchNorm at 16 bits instead of 32"
     )
-    p.add_argument("--reference", default=None,
-                   help="zoo model whose fp32 bytes the reduction is against "
-                   "(default alexnet, or alexnet_small for inputs up to 64 px)")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print the accounting as JSON")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="zoo model whose fp32 bytes the reduction is against "
+        "(default alexnet, or alexnet_small for inputs up to 64 px)",
+    )
+    _flags.add_json(p, "the accounting")
     p.set_defaults(func=run_compress)
 
 
 def run_compress(args) -> int:
-    from squeezelab.compress import compress_steps, load_any_model, write_sqz
+    from squeezelab.compress import compress_steps, write_sqz
     from squeezelab.errors import ConfigError
+    from squeezelab.models import load_model
 
     if args.finetune_epochs and not args.data:
         raise ConfigError("--finetune-epochs needs --data (the dataset to fine-tune on)")
     if args.finetune_epochs < 0:
         raise ConfigError(f"--finetune-epochs={args.finetune_epochs} is invalid: allowed >= 0")
-    model, meta = load_any_model(args.model)
+    model, meta = load_model(args.model)
     finetune, test = None, None
     if args.data:
         from squeezelab.data import load_dataset
@@ -80,15 +84,31 @@ def run_compress(args) -> int:
     if args.finetune_epochs:
         from squeezelab.train import TrainConfig
 
-        finetune = TrainConfig(model=meta["model"], spec=meta.get("spec"), data=args.data,
-                               data_dir=args.data_dir, epochs=args.finetune_epochs,
-                               lr=args.lr, batch_size=args.batch_size, schedule="cosine",
-                               warmup_epochs=0.0)  # fmt: skip
+        finetune = TrainConfig(
+            model=meta.name,
+            spec=meta.spec,
+            model_args=dict(meta.model_args) or None,
+            data=args.data,
+            data_dir=args.data_dir,
+            epochs=args.finetune_epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            schedule="cosine",
+            warmup_epochs=0.0,
+        )
     steps = compress_steps(
-        model, meta, args.sparsity, args.bits, args.fc_bits, scope=args.scope,
-        prune_steps=args.prune_steps, finetune=finetune, eval_dataset=test,
-        fp16_plain=args.fp16, reference=args.reference,
-    )  # fmt: skip
+        model,
+        meta,
+        args.sparsity,
+        args.bits,
+        args.fc_bits,
+        scope=args.scope,
+        prune_steps=args.prune_steps,
+        finetune=finetune,
+        eval_dataset=test,
+        fp16_plain=args.fp16,
+        reference=args.reference,
+    )
     result = _run_with_progress(steps, args)
     write_sqz(args.output, result.data)
     if args.json:
@@ -106,8 +126,13 @@ def _run_with_progress(steps, args):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     epochs = args.finetune_epochs * (args.prune_steps + 1)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console(stderr=True), transient=True) as bar:  # fmt: skip
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as bar:
         train = bar.add_task("fine-tune", total=epochs, visible=bool(epochs))
         encode = bar.add_task("encode", total=None)
         for rec in steps:

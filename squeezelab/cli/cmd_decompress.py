@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from squeezelab.cli import _flags
 from squeezelab.cli._common import console
 
 
@@ -11,23 +12,24 @@ def register(sub) -> None:
         help="decode a .sqz file into a safetensors model file",
         description="Decode a .sqz file and save the weight-shared model as a model file.",
     )
-    p.add_argument("file", help="a .sqz file")
-    p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    _flags.add_model(p, help="a .sqz file (other references have nothing to decode)")
+    _flags.add_output(p, help="model file to write (.safetensors)", required=True)
     p.set_defaults(func=run_decompress)
 
 
 def run_decompress(args) -> int:
     from pathlib import Path
 
-    from squeezelab.compress import load_any_model
     from squeezelab.errors import ConfigError
-    from squeezelab.fileio import save_model_file
+    from squeezelab.io import is_sqz
+    from squeezelab.models import load_model, save_model
 
-    if Path(args.file).suffix != ".sqz":
-        raise ConfigError(f"file={args.file!r} is invalid: allowed a .sqz file")
-    model, meta = load_any_model(args.file)
-    save_model_file(args.output, model, meta)
+    path = Path(args.model)
+    if not (path.is_file() and is_sqz(path)):
+        raise ConfigError(f"MODEL={args.model!r} is invalid: allowed a .sqz file")
+    model, meta = load_model(path)
+    save_model(args.output, model, meta)
     params = sum(p.numel() for p in model.parameters())
-    console().print(f"wrote {args.output}: {meta['model']}, {params:,} params, "
-                    f"{Path(args.output).stat().st_size:,} bytes")  # fmt: skip
+    size = Path(args.output).stat().st_size
+    console().print(f"wrote {args.output}: {meta.name}, {params:,} params, {size:,} bytes")
     return 0

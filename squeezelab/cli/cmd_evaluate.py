@@ -1,21 +1,28 @@
-"""``squeezelab evaluate MODEL_FILE --data NAME|DIR``: top-1, top-5, per-class, confusion."""
+"""``squeezelab evaluate MODEL --data NAME|DIR``: top-1, top-5, per-class, confusion."""
 
 from __future__ import annotations
+
+from squeezelab.cli import _flags
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="score a model file on a dataset",
-        description="Top-1 and top-5 accuracy, per-class accuracy and the confusion matrix.",
+        help="score a model on a dataset",
+        description="Top-1 and top-5 accuracy, per-class accuracy and the confusion matrix. "
+        "A zoo name or spec file is scored untrained (allowed, but only a baseline).",
     )
-    p.add_argument("model_file", help="a model file (.safetensors; .sqz where supported)")
-    p.add_argument("--data", required=True, help="dataset name or directory")
-    p.add_argument("--data-dir", help="directory to look for a named dataset first")
-    p.add_argument("--split", choices=("train", "test"), default="test")
-    p.add_argument("--batch-size", type=int, default=512, help="images per forward pass")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    _flags.add_model(p)
+    _flags.add_data(p, required=True)
+    p.add_argument(
+        "--split",
+        choices=("train", "test"),
+        default="test",
+        help="which split to score (default: test)",
+    )
+    _flags.add_batch_size(p, 512, help="images per forward pass")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    _flags.add_json(p)
     p.set_defaults(func=run_evaluate)
 
 
@@ -24,25 +31,36 @@ def run_evaluate(args) -> int:
 
     from squeezelab.cli._common import console, print_json
     from squeezelab.data import load_dataset
-    from squeezelab.fileio import load_any_model
+    from squeezelab.errors import ConfigError
+    from squeezelab.models import load_model
     from squeezelab.train import evaluate
 
-    model, meta = load_any_model(args.model_file)
+    model, meta = load_model(args.model)
     ds = load_dataset(args.data, args.split, args.data_dir)
-    norm = meta.get("normalization")
-    if norm:  # feed the model as it was trained
-        ds = replace(ds, mean=tuple(norm["mean"]), std=tuple(norm["std"]))
-    result = {"model_file": args.model_file, "data": args.data, "split": args.split,
-              **evaluate(model, ds, args.batch_size, args.device)}  # fmt: skip
+    if ds.shape[0] != meta.in_chans or len(ds.classes) != meta.num_classes:
+        raise ConfigError(
+            f"MODEL={args.model!r} takes {meta.in_chans} channel(s) and gives "
+            f"{meta.num_classes} classes; --data={args.data!r} has {ds.shape[0]} and "
+            f"{len(ds.classes)}: allowed a dataset of the model's shape"
+        )
+    ds = replace(ds, mean=meta.mean, std=meta.std)  # feed the model as it was trained
+    result = {
+        "model_file": args.model,
+        "data": args.data,
+        "split": args.split,
+        **evaluate(model, ds, args.batch_size, args.device),
+    }
     if args.json:
         print_json(result)
         return 0
     from rich.table import Table
 
     con = console()
-    con.print(f"{args.model_file} on {args.data}:{args.split} ({result['n']} images): "
-              f"top-1 {result['top1']:.4f}  top-5 {result['top5']:.4f}  "
-              f"loss {result['loss']:.4f}")  # fmt: skip
+    con.print(
+        f"{args.model} on {args.data}:{args.split} ({result['n']} images): "
+        f"top-1 {result['top1']:.4f}  top-5 {result['top5']:.4f}  "
+        f"loss {result['loss']:.4f}"
+    )
     per = Table(title="per-class accuracy")
     per.add_column("class")
     per.add_column("accuracy", justify="right")

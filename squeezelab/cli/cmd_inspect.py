@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from squeezelab.cli import _flags
 from squeezelab.cli._common import console, print_json
 
 
@@ -12,18 +13,26 @@ def register(sub) -> None:
         description="Print a .sqz file's header and its accounting table without decoding "
         "any weights (record headers only).",
     )
-    p.add_argument("file", help="a .sqz file written by `squeezelab compress`")
-    p.add_argument("--json", action="store_true", help="print header and table as JSON")
+    _flags.add_model(
+        p,
+        help="a .sqz file written by `squeezelab compress` (other references "
+        "have no header; `squeezelab profile` costs them)",
+    )
+    _flags.add_json(p, "header and table")
     p.set_defaults(func=run_inspect)
 
 
 def run_inspect(args) -> int:
     from pathlib import Path
 
-    from squeezelab.compress import accounting, read_sqz_layout
+    from squeezelab.compress import byte_accounting
+    from squeezelab.errors import ConfigError
+    from squeezelab.io import is_sqz, read_sqz_layout
 
-    header, entries = read_sqz_layout(args.file)
-    table = accounting(header, entries, Path(args.file).stat().st_size)
+    if not (Path(args.model).is_file() and is_sqz(args.model)):
+        raise ConfigError(f"MODEL={args.model!r} is invalid: allowed a .sqz file")
+    header, entries = read_sqz_layout(args.model)
+    table = byte_accounting(header, entries, Path(args.model).stat().st_size)
     if args.json:
         print_json({"header": header, "accounting": table.to_dict()})
         return 0
@@ -37,33 +46,58 @@ def render_header(header: dict) -> None:
     meta = meta if isinstance(meta, dict) else {}
     comp = comp if isinstance(comp, dict) else {}
     out = console()
-    out.print(f"[bold]{meta.get('model')}[/]  input {meta.get('in_chans')}x"
-              f"{meta.get('input_size')}x{meta.get('input_size')}, "
-              f"{meta.get('num_classes')} classes")  # fmt: skip
+    out.print(
+        f"[bold]{meta.get('model')}[/]  input {meta.get('in_chans')}x"
+        f"{meta.get('input_size')}x{meta.get('input_size')}, "
+        f"{meta.get('num_classes')} classes"
+    )
     if meta.get("classes"):
         out.print(f"classes: {', '.join(map(str, meta['classes']))}")
     if meta.get("normalization"):
         out.print(f"normalization: {meta['normalization']}")
     if comp:
         fc = comp.get("fc_bits") or comp.get("bits")
-        out.print(f"compression: sparsity {comp.get('sparsity')} ({comp.get('scope')}), "
-                  f"{comp.get('bits')}-bit conv, {fc}-bit fc, "
-                  f"plain tensors {'fp16' if comp.get('fp16_plain') else 'fp32'}")  # fmt: skip
+        out.print(
+            f"compression: sparsity {comp.get('sparsity')} ({comp.get('scope')}), "
+            f"{comp.get('bits')}-bit conv, {fc}-bit fc, "
+            f"plain tensors {'fp16' if comp.get('fp16_plain') else 'fp32'}"
+        )
 
 
 def render_accounting(table) -> None:
     from rich.table import Table
 
     layers = Table(title="bytes per layer")
-    for col in ("tensor", "params", "kept", "bits", "gap", "dense", "pruned", "shared", "coded",
-                "entropy", "coders"):  # fmt: skip
+    for col in (
+        "tensor",
+        "params",
+        "kept",
+        "bits",
+        "gap",
+        "dense",
+        "pruned",
+        "shared",
+        "coded",
+        "entropy",
+        "coders",
+    ):
         layers.add_column(col, justify="left" if col in ("tensor", "coders") else "right")
     for r in table.layers:
         kept = f"{r.nnz / r.params:.0%}" if r.params else "-"
         ent = f"{r.entropy_bytes:,.0f}" if r.entropy_bytes is not None else "-"
-        layers.add_row(r.name.removesuffix(".weight"), f"{r.params:,}", kept, str(r.bits or "-"), str(r.gap_bits or "-"),
-                       f"{r.dense_bytes:,.0f}", f"{r.pruned_bytes:,.0f}",
-                       f"{r.shared_bytes:,.0f}", f"{r.coded_bytes:,}", ent, r.coders)  # fmt: skip
+        layers.add_row(
+            r.name.removesuffix(".weight"),
+            f"{r.params:,}",
+            kept,
+            str(r.bits or "-"),
+            str(r.gap_bits or "-"),
+            f"{r.dense_bytes:,.0f}",
+            f"{r.pruned_bytes:,.0f}",
+            f"{r.shared_bytes:,.0f}",
+            f"{r.coded_bytes:,}",
+            ent,
+            r.coders,
+        )
     stages = Table(title="bytes per stage")
     ref = table.reference
     for col in ("stage", "bytes", f"reduction vs {ref.get('model', 'reference')}", "test acc"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from squeezelab.cli import _flags
 from squeezelab.cli._common import console, print_json
 
 
@@ -10,15 +11,20 @@ def register(sub) -> None:
     p.add_argument(
         "pattern", nargs="?", default="*", help="glob filter on the name, e.g. 'squeezenet*'"
     )
-    p.add_argument("--json", action="store_true", help="print the table as JSON on stdout")
+    _flags.add_json(p, "the table")
     p.set_defaults(func=run_models)
 
     p = sub.add_parser(
         "spec",
         help="print a SqueezeNet model's spec",
-        description="Print the SqueezeNetSpec of a model.",
+        description="Print the SqueezeNetSpec of a model; the output is itself a spec file "
+        "that every MODEL argument accepts (`squeezelab spec NAME --json > s.json`).",
     )
-    p.add_argument("name", help="a SqueezeNet-family model name, e.g. squeezenet1_0")
+    _flags.add_model(
+        p,
+        help="a SqueezeNet-family zoo name (e.g. squeezenet1_0), spec file, "
+        ".safetensors or .sqz file",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of YAML")
     p.set_defaults(func=run_spec)
 
@@ -31,13 +37,15 @@ def zoo_rows(pattern: str = "*") -> list[dict]:
     for name in list_models(pattern):
         info = model_info(name)
         params = sum(p.numel() for p in create_model(name).parameters())
-        rows.append({
-            "name": name,
-            "params": params,
-            "input": f"{info.in_chans}x{info.input_size}x{info.input_size}",
-            "num_classes": info.num_classes,
-            "description": info.description,
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "params": params,
+                "input": f"{info.in_chans}x{info.input_size}x{info.input_size}",
+                "num_classes": info.num_classes,
+                "description": info.description,
+            }
+        )
     return rows
 
 
@@ -67,17 +75,17 @@ def run_models(args) -> int:
 
 def run_spec(args) -> int:
     from squeezelab.errors import SpecError
-    from squeezelab.models import model_info
+    from squeezelab.models import load_model
 
-    info = model_info(args.name)
-    if info.spec is None:
+    _, meta = load_model(args.model)
+    if meta.spec is None:
         raise SpecError(
-            f"model {args.name!r} has no SqueezeNetSpec; only the SqueezeNet family has one"
+            f"model {args.model!r} has no SqueezeNetSpec; only the SqueezeNet family has one"
         )
-    spec = info.spec
-    if args.json:
+    spec = meta.spec
+    if args.json:  # `name` is dropped by the spec-file reader: the output is a spec file
         print_json({"name": spec.short_name, **spec.to_dict()})
     else:
-        print(f"# {args.name}: {spec.short_name}")
+        print(f"# {args.model}: {spec.short_name}")
         print(spec.to_yaml(), end="")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from squeezelab.cli._common import console, print_json
+from squeezelab.cli._flags import MODEL_HELP, add_json, add_model
 
 
 def register(sub) -> None:
@@ -10,9 +11,10 @@ def register(sub) -> None:
         "predict",
         help="classify images with a model",
         description="Top-k classes of each image, preprocessed as the model's metadata says "
-        "(resize, grayscale/RGB, normalisation). MODEL: .onnx, .safetensors, .sqz or a zoo name.",
+        "(resize, grayscale/RGB, normalisation). MODEL: an exported .onnx file or a "
+        f"{MODEL_HELP}.",
     )
-    p.add_argument("model", help="a .onnx, .safetensors or .sqz file, or a zoo name")
+    add_model(p, help=f"{MODEL_HELP}, or an exported .onnx file")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ... anything Pillow reads)")
     p.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
     p.add_argument(
@@ -20,7 +22,7 @@ def register(sub) -> None:
         action="store_true",
         help="refuse images not already at the model's input size",
     )
-    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    add_json(p, "the predictions")
     p.set_defaults(func=run_predict)
 
 
@@ -29,10 +31,10 @@ def run_predict(args) -> int:
 
     records = predict(args.model, args.images, top_k=args.top_k, resize=not args.no_resize)
     if args.json:
-        print_json(records)
+        print_json([r.to_dict() for r in records])
         return 0
     con = console()
     for rec in records:
-        tops = ", ".join(f"{t['label']} {t['prob']:.3f}" for t in rec["top"])
-        con.print(f"{rec['image']}: {tops}", markup=False, highlight=False)
+        tops = ", ".join(f"{t.label} {t.prob:.3f}" for t in rec.top)
+        con.print(f"{rec.image}: {tops}", markup=False, highlight=False)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from squeezelab.cli import _flags
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -15,9 +17,7 @@ def register(sub) -> None:
         metavar="STUDY",
         help="a study directory holding study.db (SQLite), or a study name with --storage",
     )
-    p.add_argument(
-        "-o", "--output", default="report.html", help="HTML file to write (default: report.html)"
-    )
+    _flags.add_output(p, "HTML file to write (default: report.html)", default="report.html")
     p.add_argument(
         "--storage",
         help="storage URL holding the study (postgresql://USER@HOST:PORT/DB, sqlite:///FILE); "
@@ -36,10 +36,9 @@ def run_report(args) -> int:
     else:
         results = load_study_results(args.study)
     path = render_report(results, args.output, title=args.title)
-    counts = results.get("counts") or {}
+    c = results.counts
     print(
-        f"wrote {path}: {counts.get('trained', '?')} trained, "
-        f"{counts.get('infeasible', '?')} infeasible, {counts.get('failed', '?')} failed, "
-        f"{len(results['pareto'])} on the front"
+        f"wrote {path}: {c.trained} trained, {c.infeasible} infeasible, {c.failed} failed, "
+        f"{len(results.pareto)} on the front"
     )
     return 0

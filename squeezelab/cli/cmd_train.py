@@ -1,47 +1,87 @@
-"""``squeezelab train``: train a zoo model or a spec file on a dataset into a run directory.
+"""``squeezelab train MODEL -o RUN_DIR``: train a zoo model or a spec file into a run directory.
 
-Works unchanged under ``torchrun --nproc_per_node N`` (DDP; only rank 0 prints and writes).
+Its flags are :class:`~squeezelab.train.TrainConfig`'s fields (``_flags.add_config_fields``),
+so the two cannot drift. Works unchanged under ``torchrun --nproc_per_node N`` (DDP; only
+rank 0 prints and writes).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from squeezelab.cli import _flags
+
+# every TrainConfig field but the model's (MODEL sets model, spec and model_args)
+FIELDS = (
+    "data",
+    "data_dir",
+    "recipe",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "nesterov",
+    "schedule",
+    "poly_power",
+    "warmup_epochs",
+    "weight_decay",
+    "label_smoothing",
+    "augment",
+    "crop_padding",
+    "train_subset",
+    "val_fraction",
+    "seed",
+    "channels_last",
+    "amp",
+    "compile",
+    "teacher",
+    "distill_alpha",
+    "distill_temperature",
+    "device",
+)
+
 
 def register(sub) -> None:
+    from squeezelab.train.config import AMP_CHOICES, BASE, OPTIMIZERS, RECIPES, SCHEDULES
+
     p = sub.add_parser(
         "train",
         help="train a model into a run directory",
         description="Train a model; writes config.json, metrics.jsonl, last/best model files "
-        "and a resume state to the run directory after every epoch.",
+        "and a resume state to the run directory after every epoch. Unset training fields "
+        "come from --recipe, else the built-in defaults.",
     )
-    p.add_argument("--model", help="zoo name (e.g. squeezenet_small) or a SqueezeNetSpec YAML/JSON")
-    p.add_argument("--data", help="fashion-mnist, mnist, cifar10, cifar100, synthetic, or a DIR")
-    p.add_argument("--data-dir", help="directory to look for a named dataset first")
-    p.add_argument("--epochs", type=int, help="passes over the training split")
-    p.add_argument("--batch-size", type=int, help="global batch, images (all processes)")
-    p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument(
-        "--recipe", help="named preset: fmnist-fast, squeezenet-caffe, adamw-cosine, ..."
+    _flags.add_model(
+        p,
+        optional=True,
+        help="zoo name or SqueezeNetSpec .yaml/.json file "
+        "(trains from scratch; a .safetensors or .sqz file is refused)",
     )
-    p.add_argument("--optimizer", choices=("sgd", "adamw"))
-    p.add_argument("--schedule", choices=("constant", "linear", "poly", "cosine", "onecycle"))
-    p.add_argument("--teacher", help="model file of a teacher for knowledge distillation")
-    p.add_argument("--train-subset", type=int, help="train on N class-balanced images")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order, augmentation")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
-                   help="mixed precision (auto: bf16 on CPUs with native bf16, AMP on CUDA)")  # fmt: skip
-    p.add_argument("--no-channels-last", action="store_true", help="keep NCHW activations")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--out", help="run directory to create")
+    _flags.add_output(p, help="run directory to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last epoch")
-    p.add_argument("--json", action="store_true", help="print one JSON record per epoch on stdout")
+    _flags.add_json(p, "one record per epoch")
+    choices = {
+        "recipe": RECIPES,
+        "optimizer": OPTIMIZERS,
+        "schedule": SCHEDULES,
+        "amp": AMP_CHOICES,
+    }
+    shown = {k: f"the recipe's, else {v}" for k, v in BASE.items() if v is not None}
+    _flags.add_config_fields(p, _train_config(), FIELDS, choices=choices, shown=shown)
+    _flags.deprecated_alias(p, "--model", "the positional MODEL", dest="model_flag")
+    _flags.deprecated_alias(p, "--out", "-o/--output", dest="output")
     p.set_defaults(func=run_train)
 
 
+def _train_config():
+    from squeezelab.train import TrainConfig
+
+    return TrainConfig
+
+
 def config_from_args(args):
-    """A TrainConfig from the flags; ``--resume`` reads the run's own config.json."""
+    """A TrainConfig from MODEL and the flags; ``--resume`` reads the run's own config.json."""
     import json
 
     from squeezelab.errors import ConfigError
@@ -54,28 +94,27 @@ def config_from_args(args):
         config = TrainConfig.from_dict(json.loads(path.read_text()))
         config.device, config.compile = args.device, args.compile
         return config, Path(args.resume)
-    if not args.out or not args.model or not args.data:
-        raise ConfigError("--model, --data and --out are required (or --resume RUN_DIR)")
-    config = TrainConfig(
-        data=args.data, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        schedule=args.schedule, teacher=args.teacher, train_subset=args.train_subset,
-        seed=args.seed, amp=args.amp, channels_last=not args.no_channels_last,
-        compile=args.compile, device=args.device,
-    )  # fmt: skip
-    model = Path(args.model)
-    if model.suffix in (".yaml", ".yml", ".json") and model.is_file():
-        from squeezelab.models.spec import SqueezeNetSpec
+    ref = args.model or getattr(args, "model_flag", None)
+    if not ref or not args.output:
+        raise ConfigError("MODEL and -o/--output are required (or --resume RUN_DIR)")
+    _, meta = _load(ref)
+    config = TrainConfig(model=meta.name, spec=meta.spec, **_flags.config_values(args, FIELDS))
+    return config, Path(args.output)
 
-        text = model.read_text()
-        spec = (SqueezeNetSpec.from_json(text) if model.suffix == ".json"
-                else SqueezeNetSpec.from_yaml(text))  # fmt: skip
-        config.model, config.spec = "squeezenet_small", spec.to_dict()
-    else:
-        from squeezelab.models import model_info
 
-        config.model = model_info(args.model).name
-    return config, Path(args.out)
+def _load(ref: str):
+    """MODEL -> ``(module, meta)``; a trained file is refused (train builds from scratch)."""
+    from squeezelab.errors import ConfigError
+    from squeezelab.models import load_model
+
+    path = Path(ref)
+    if path.is_file() and path.suffix not in (".yaml", ".yml", ".json"):
+        raise ConfigError(
+            f"MODEL={ref!r} is a trained model file; train starts from scratch: allowed a zoo "
+            "name or a spec .yaml/.json (fine-tune a model file with `compress "
+            "--finetune-epochs`)"
+        )
+    return load_model(ref)
 
 
 def run_train(args) -> int:
@@ -103,14 +142,21 @@ def run_train(args) -> int:
 
     con = console()
     total = config.resolved().epochs
-    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), TextColumn("{task.description}"),
-                  console=con) as bar:  # fmt: skip
+    with Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=con,
+    ) as bar:
         task = bar.add_task("", total=total)
         for r in records:
             val = f"val_acc {r['val_acc']:.4f}" if r["val_acc"] is not None else ""
-            line = (f"epoch {r['epoch']}/{total}  loss {r['train_loss']:.4f}  "
-                    f"acc {r['train_acc']:.4f}  {val}  {r['img_per_s']:.0f} img/s")  # fmt: skip
+            line = (
+                f"epoch {r['epoch']}/{total}  loss {r['train_loss']:.4f}  "
+                f"acc {r['train_acc']:.4f}  {val}  {r['img_per_s']:.0f} img/s"
+            )
             bar.console.print(line)
             bar.update(task, completed=r["epoch"], description=f"lr {r['lr']:.4g}")
     con.print(f"run directory: {out} (best.safetensors, last.safetensors, metrics.jsonl)")

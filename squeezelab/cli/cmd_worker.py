@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from squeezelab.cli._common import add_heartbeat_args, console, print_json
+from squeezelab.cli._flags import add_json, add_output, deprecated_alias
 
 
 def register(sub) -> None:
@@ -12,13 +13,20 @@ def register(sub) -> None:
         description="Run trials of an existing study until its budget is spent. Heartbeats "
         "let other workers retry this worker's trial if it dies.",
     )
-    p.add_argument("--storage", required=True, help="postgresql://USER@HOST:PORT/DB, "
-                   "sqlite:///FILE or a study directory")  # fmt: skip
+    p.add_argument(
+        "--storage",
+        required=True,
+        help="postgresql://USER@HOST:PORT/DB, sqlite:///FILE or a study directory",
+    )
     p.add_argument("--study", help="study name (default: the only study in the storage)")
-    p.add_argument("-o", "--out", help="directory for this worker's run dirs (default: the "
-                   "study directory when --storage is one, else the current directory)")  # fmt: skip
+    add_output(
+        p,
+        "directory for this worker's run dirs (default: the study directory when "
+        "--storage is one, else the current directory)",
+    )
+    deprecated_alias(p, "--out", "-o/--output", dest="output")
     add_heartbeat_args(p)
-    p.add_argument("--json", action="store_true", help="print the final trial counts as JSON")
+    add_json(p, "the final trial counts")
     p.set_defaults(func=run)
 
 
@@ -28,11 +36,15 @@ def run(args) -> int:
     from squeezelab.explore import run_worker
 
     err = console(stderr=True)
-    out = args.out or (args.storage if Path(args.storage).is_dir() else ".")
+    out = args.output or (args.storage if Path(args.storage).is_dir() else ".")
     counts = run_worker(
-        args.storage, args.study, out, heartbeat_s=args.heartbeat_s, grace_s=args.grace_s,
+        args.storage,
+        args.study,
+        out,
+        heartbeat_s=args.heartbeat_s,
+        grace_s=args.grace_s,
         on_trial=lambda p: err.print(f"[dim]{p.trained} trained, {p.infeasible} infeasible[/dim]"),
-    )  # fmt: skip
+    )
     if args.json:
         print_json(counts.to_dict())
     else:

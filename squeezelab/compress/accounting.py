@@ -80,14 +80,21 @@ def byte_accounting(
         entropy = (idx["entropy_bits"] + gaps["entropy_bits"]) / 8 if known else 0.0
         stream_bytes += idx["bytes"] + gaps["bytes"]
         stream_entropy += entropy
-        layers.append(LayerBytes(
-            e["name"], numel, e["nnz"], e["bits"], e["gap_bits"],
-            dense_bytes=4.0 * numel,
-            pruned_bytes=(32 * e["nnz"] + gap_bits_total) / 8,
-            shared_bytes=(e["bits"] * e["nnz"] + gap_bits_total) / 8 + 4 * k,
-            coded_bytes=coded, entropy_bytes=entropy + 4 * k if known else None,
-            coders=f"{idx['coder']}/{gaps['coder']}",
-        ))  # fmt: skip
+        layers.append(
+            LayerBytes(
+                e["name"],
+                numel,
+                e["nnz"],
+                e["bits"],
+                e["gap_bits"],
+                dense_bytes=4.0 * numel,
+                pruned_bytes=(32 * e["nnz"] + gap_bits_total) / 8,
+                shared_bytes=(e["bits"] * e["nnz"] + gap_bits_total) / 8 + 4 * k,
+                coded_bytes=coded,
+                entropy_bytes=entropy + 4 * k if known else None,
+                coders=f"{idx['coder']}/{gaps['coder']}",
+            )
+        )
     if other.params:
         layers.append(other)
     reference = header.get("reference")  # informational fields: ignored unless well-formed
@@ -102,15 +109,19 @@ def byte_accounting(
         if stage == "coded":
             total = file_bytes  # the whole file: header, codebooks, streams, plain tensors
         ref = reference.get("fp32_bytes")
-        stages.append({
-            "stage": stage, "bytes": round(total),
-            "reduction": ref / total if ref and total else None,
-            "test_accuracy": a if isinstance(a := accuracy.get(stage), int | float) else None,
-        })  # fmt: skip
+        stages.append(
+            {
+                "stage": stage,
+                "bytes": round(total),
+                "reduction": ref / total if ref and total else None,
+                "test_accuracy": a if isinstance(a := accuracy.get(stage), int | float) else None,
+            }
+        )
     if not known:
         other.entropy_bytes = None
-    return Accounting(layers, stages, file_bytes, stream_bytes,
-                      stream_entropy if known else None, reference)  # fmt: skip
+    return Accounting(
+        layers, stages, file_bytes, stream_bytes, stream_entropy if known else None, reference
+    )
 
 
 def reference_fp32_bytes(

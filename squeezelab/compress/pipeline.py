@@ -53,12 +53,18 @@ def write_sqz(path, data: bytes) -> int:
 
 
 def _meta_of(model: nn.Module, meta: ModelMeta | None) -> ModelMeta:
-    if meta is not None:
-        return meta
+    """The metadata to store; a SqueezeNet's own spec wins (the module is what is encoded)."""
     spec = getattr(model, "spec", None)
-    if spec is None:
-        raise ConfigError("meta is needed for a model without a SqueezeNetSpec (load_model gives it)")
-    return ModelMeta.for_spec(spec)
+    if meta is None:
+        if spec is None:
+            raise ConfigError(
+                "compress_model needs the meta of a model without a spec (load_model returns it)"
+            )
+        return ModelMeta.for_spec(spec)
+    if spec is not None and spec != meta.spec:
+        dims = {k: getattr(spec, k) for k in ("num_classes", "in_chans", "input_size")}
+        meta = meta.replace(spec=spec, model_args={}, **dims)
+    return meta
 
 
 def compress_steps(
@@ -135,12 +141,20 @@ def compress_steps(
     ref = reference or default_reference(meta)
     header = {
         "meta": meta.to_dict(),
-        "compression": {"sparsity": round(removed, 4), "bits": bits, "fc_bits": fc_bits, "scope": scope,
-                        "prune_steps": prune_steps, "fp16_plain": fp16_plain},
-        "reference": {"model": ref, "fp32_bytes": reference_fp32_bytes(
-            ref, meta.num_classes, meta.in_chans)},
+        "compression": {
+            "sparsity": round(removed, 4),
+            "bits": bits,
+            "fc_bits": fc_bits,
+            "scope": scope,
+            "prune_steps": prune_steps,
+            "fp16_plain": fp16_plain,
+        },
+        "reference": {
+            "model": ref,
+            "fp32_bytes": reference_fp32_bytes(ref, meta.num_classes, meta.in_chans),
+        },
         "accuracy": accuracy,
-    }  # fmt: skip
+    }
     data = sqzfile.encode_sqz(header, encoded)
     full_header = sqzfile.parse_sqz_header(data)
     table = byte_accounting(full_header, [t.entry for t in encoded], len(data))
@@ -148,8 +162,14 @@ def compress_steps(
     yield {"stage": "done", "result": result}
 
 
-def compress_model(model: nn.Module, meta: ModelMeta | None = None, sparsity: float | None = 0.67, bits: int = 6,
-                   fc_bits: int | None = None, **kwargs) -> Compressed:  # fmt: skip
+def compress_model(
+    model: nn.Module,
+    meta: ModelMeta | None = None,
+    sparsity: float | None = 0.67,
+    bits: int = 6,
+    fc_bits: int | None = None,
+    **kwargs,
+) -> Compressed:
     """Prune, weight-share and entropy-code a model into ``.sqz`` bytes.
 
     Args:

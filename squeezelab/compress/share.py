@@ -21,7 +21,6 @@ from squeezelab.errors import ConfigError
 from squeezelab.io.sqzfile import MAX_BITS, MIN_BITS
 
 
-
 def kmeans_1d(values: np.ndarray, k: int, iters: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means in one dimension with linear initialisation over [min, max].
 
@@ -166,8 +165,11 @@ def shared_tensors(model: nn.Module, widths: dict[str, int]) -> list[SharedTenso
         used = np.flatnonzero(np.bincount(index, minlength=len(centroids)))
         remap = np.zeros(len(centroids), dtype=np.int64)
         remap[used] = np.arange(len(used))
-        out.append(SharedTensor(name, tuple(p.mask.shape), widths[name], centroids[used],
-                                remap[index], positions))  # fmt: skip
+        out.append(
+            SharedTensor(
+                name, tuple(p.mask.shape), widths[name], centroids[used], remap[index], positions
+            )
+        )
     return out
 
 

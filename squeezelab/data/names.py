@@ -32,10 +32,30 @@ class DatasetInfo:
 
 
 _DIGITS = tuple(str(i) for i in range(10))
-_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-            "Sneaker", "Bag", "Ankle boot")  # fmt: skip
-_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-            "truck")  # fmt: skip
+_FASHION = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+_CIFAR10 = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 DATASETS: dict[str, DatasetInfo] = {
     i.name: i
@@ -50,7 +70,7 @@ DATASETS: dict[str, DatasetInfo] = {
             (0.3530,),
             ("crop", "flip"),
             "train-images-idx3-ubyte.gz",
-        ),  # fmt: skip
+        ),
         DatasetInfo(
             "mnist",
             "idx",
@@ -61,7 +81,7 @@ DATASETS: dict[str, DatasetInfo] = {
             (0.3081,),
             ("crop",),
             "train-images-idx3-ubyte.gz",
-        ),  # fmt: skip
+        ),
         DatasetInfo(
             "cifar10",
             "cifar",
@@ -72,7 +92,7 @@ DATASETS: dict[str, DatasetInfo] = {
             (0.2470, 0.2435, 0.2616),
             ("crop", "flip"),
             "batches.meta",
-        ),  # fmt: skip
+        ),
         DatasetInfo(
             "cifar100",
             "cifar",
@@ -83,7 +103,7 @@ DATASETS: dict[str, DatasetInfo] = {
             (0.2673, 0.2564, 0.2762),
             ("crop", "flip"),
             "meta",
-        ),  # fmt: skip
+        ),
         DatasetInfo("synthetic", "synthetic", "", "", _DIGITS, (0.5,), (0.3,), ("crop",), ""),
     )
 }
@@ -159,8 +179,9 @@ def load_dataset(name_or_dir: str, split: str = "train", data_dir: str | None = 
         info = DATASETS[name_or_dir]
         if info.reader == "synthetic":
             images, labels = readers.synthetic(SYNTHETIC_SIZES[split], seed=int(split == "test"))
-            return Dataset(images, labels, list(info.classes), info.mean, info.std,
-                           f"synthetic:{split}")  # fmt: skip
+            return Dataset(
+                images, labels, list(info.classes), info.mean, info.std, f"synthetic:{split}"
+            )
         path, fmt = locate(info, data_dir), info.reader
     else:
         path = Path(name_or_dir)

@@ -184,8 +184,12 @@ def read_cifar_split(directory: str | Path, split: str):
     for f in files:
         batch = load_cifar_batch(f)
         data, lab = batch.get("data"), batch.get(key, batch.get("labels"))
-        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-                or data.shape[1] != 3072:  # fmt: skip
+        if (
+            not isinstance(data, np.ndarray)
+            or data.dtype != np.uint8
+            or data.ndim != 2
+            or data.shape[1] != 3072
+        ):
             shape = getattr(data, "shape", None)
             raise DatasetError(f"{f}: 'data' must be a uint8 array of shape (N, 3072), got {shape}")
         if lab is None:
@@ -264,7 +268,7 @@ def read_image_folder(root: str | Path, cache_dir: str | Path | None = None):
                 (str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns, c)
                 for f, c in files
             ]
-        ).encode()  # fmt: skip
+        ).encode()
     ).hexdigest()[:16]
     cache = Path(cache_dir or root / ".squeezelab-cache") / f"imagefolder-{key}.safetensors"
     if cache.is_file():
@@ -311,8 +315,9 @@ def synthetic(n: int, num_classes: int = 10, shape=(1, 28, 28), seed: int = 0):
     angle = torch.pi * (labels % 5).float() / 5
     period = 3.0 + 2.5 * (labels // 5).float()
     phase = torch.rand(n, generator=g) * 2 * torch.pi
-    yy, xx = torch.meshgrid(torch.arange(shape[1]).float(), torch.arange(shape[2]).float(),
-                            indexing="ij")  # fmt: skip
+    yy, xx = torch.meshgrid(
+        torch.arange(shape[1]).float(), torch.arange(shape[2]).float(), indexing="ij"
+    )
     proj = xx * angle.cos()[:, None, None] + yy * angle.sin()[:, None, None]
     wave = torch.sin(2 * torch.pi * proj / period[:, None, None] + phase[:, None, None])
     noise = torch.randn((n, *shape), generator=g) * 40

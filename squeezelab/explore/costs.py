@@ -28,8 +28,9 @@ def cost_candidate(space: Space, candidate: Candidate, model=None) -> dict[str, 
     """
     from squeezelab.analysis import profile
 
-    key = json.dumps([candidate.to_dict(), space.raw.get("costing"), space.raw.get("objectives"),
-                      space.raw.get("constraints")], sort_keys=True, default=str)  # fmt: skip
+    raw = space.raw
+    key = [candidate.to_dict(), raw.get("costing"), raw.get("objectives"), raw.get("constraints")]
+    key = json.dumps(key, sort_keys=True, default=str)
     if key in _MEMO:
         return dict(_MEMO[key])
     model = candidate.build() if model is None else model
@@ -72,9 +73,9 @@ def compressed_bytes(model, candidate: Candidate, compression: tuple[float, int]
     """
     from squeezelab.compress import compress_model
 
-    meta = {"model": candidate.model, "spec": candidate.spec, **candidate.model_args}
     sparsity, bits = compression
-    return float(compress_model(model, meta, sparsity=sparsity, bits=bits).accounting.file_bytes)
+    out = compress_model(model, candidate.meta, sparsity=sparsity, bits=bits)
+    return float(out.accounting.file_bytes)
 
 
 def _measured_latency_ms(model, input_shape) -> float:

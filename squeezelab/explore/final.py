@@ -9,42 +9,37 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from squeezelab.errors import ConfigError
+from squeezelab.explore.records import FinalRecord
 from squeezelab.explore.results import load_study_results
-from squeezelab.explore.study import TrainFn, open_study, train_candidate
+from squeezelab.explore.space import Candidate
+from squeezelab.explore.study import open_study
+from squeezelab.explore.trial import TrainFn, train_candidate
 
 
 def retrain_front(
     storage: str | None, study_name: str | None, study_dir, train_fn: TrainFn | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[FinalRecord]:
     """Retrain every Pareto trial not yet retrained; yields one record per trial.
 
-    Each record: ``{"number", "run_dir", "accuracy", "epoch_accuracy"}``; it is also saved
-    in the study, so an interrupted second stage resumes where it stopped.
+    Each record is also saved in the study, so an interrupted second stage resumes where
+    it stopped.
     """
-    from squeezelab.explore.space import Candidate
-
     study_dir = Path(study_dir)
     study, space = open_study(None, storage, study_name, study_dir)
     if space.final is None:
         raise ConfigError(
             f"study {study.study_name!r}: the space has no 'final' section to retrain with"
         )
-    res = load_study_results(storage or str(study_dir), study.study_name)
+    res = load_study_results(storage or study_dir, study.study_name)
     train = {**space.train, **space.final}
-    for tr in res["pareto_trials"]:
-        if tr["final"] is not None:
+    for tr in res.pareto_trials:
+        if tr.final is not None or tr.arch is None:
             continue
-        cand = Candidate(tr["model"], tr["spec"], tr["model_args"], (0, 0, 0))
-        run_dir = study_dir / "final" / f"{tr['number']:05d}"
-        acc = [float(r["val_acc"]) for r in (train_fn or train_candidate)(cand, train, run_dir)]
-        rec = {
-            "number": tr["number"],
-            "run_dir": str(run_dir),
-            "accuracy": max(acc),
-            "epoch_accuracy": acc,
-        }
-        study.set_user_attr(f"final_{tr['number']}", rec)
+        run_dir = study_dir / "final" / f"{tr.number:05d}"
+        records = (train_fn or train_candidate)(Candidate(tr.arch), train, run_dir)
+        acc = tuple(float(r["val_acc"]) for r in records)
+        rec = FinalRecord(tr.number, str(run_dir), max(acc), acc)
+        study.set_user_attr(f"final_{tr.number}", rec.to_dict())
         yield rec

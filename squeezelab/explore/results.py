@@ -1,15 +1,21 @@
-"""A study as plain data: trials, costs, per-epoch accuracy, the Pareto front, counts.
+"""A study read back as a :class:`~squeezelab.explore.records.StudyResults`.
 
-:func:`load_study_results` is what ``study show`` and the HTML report read. The front
-is the non-dominated set (Deb et al. 2002) of the feasible trained trials.
+:func:`load_study_results` is what ``study show``, the HTML report and ``design`` read.
+The front is the non-dominated set (Deb et al. 2002) of the feasible trained trials.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
-from squeezelab.explore.space import Space
+from squeezelab.explore.records import (
+    FinalRecord,
+    StudyResults,
+    TrialRecord,
+    arch_from_attrs,
+)
 
 
 def dominates(a: list[float], b: list[float], directions: list[str]) -> bool:
@@ -52,11 +58,11 @@ def hypervolume(points: list[list[float]], directions: list[str], reference: lis
     return float(compute_hypervolume(np.stack(pts), ref))
 
 
-def _trial_dict(t, space: Space) -> dict[str, Any]:
+def _trial_record(t, final: dict[str, Any] | None) -> TrialRecord:
     from optuna.trial import TrialState
 
     ua = t.user_attrs
-    metrics = {k: v for k, v in (ua.get("metrics") or {}).items()}
+    metrics = dict(ua.get("metrics") or {})
     metrics.setdefault("accuracy", None)
     trained = bool(ua.get("trained"))
     if not trained and "duplicate_of" not in ua:
@@ -66,87 +72,73 @@ def _trial_dict(t, space: Space) -> dict[str, Any]:
         state = "trained" if trained else "duplicate" if "duplicate_of" in ua else "infeasible"
     elif t.state == TrialState.PRUNED:
         state = "invalid"
-    spec = ua.get("spec") or {}
-    return {
-        "number": t.number,
-        "state": state,
-        "params": dict(t.params),
-        "spec": spec.get("spec"),
-        "model": spec.get("model"),
-        "model_args": spec.get("model_args") or {},
-        "metrics": metrics,
-        "constraints": list(ua.get("constraints") or []),
-        "feasible": bool(ua.get("feasible")) if t.state == TrialState.COMPLETE else False,
-        "run_dir": ua.get("run_dir"),
-        "epoch_accuracy": list(ua.get("epoch_accuracy") or []),
-        "invalid": ua.get("invalid"),
-        "retry_of": t.system_attrs.get("failed_trial"),
-        "duplicate_of": ua.get("duplicate_of"),
-        "screen_s": ua.get("screen_s"),
-        "train_s": ua.get("train_s"),
-        "final": None,
-    }
+    return TrialRecord(
+        number=t.number,
+        state=state,
+        params=dict(t.params),
+        arch=arch_from_attrs(ua.get("arch"), ua.get("spec")),  # "spec": studies before "arch"
+        metrics=metrics,
+        constraints=tuple(ua.get("constraints") or ()),
+        feasible=bool(ua.get("feasible")) if t.state == TrialState.COMPLETE else False,
+        run_dir=ua.get("run_dir"),
+        epoch_accuracy=tuple(ua.get("epoch_accuracy") or ()),
+        invalid=ua.get("invalid"),
+        retry_of=t.system_attrs.get("failed_trial"),
+        duplicate_of=ua.get("duplicate_of"),
+        screen_s=ua.get("screen_s"),
+        train_s=ua.get("train_s"),
+        final=FinalRecord.from_dict(final) if final else None,
+    )
 
 
-def load_study_results(storage: str, study_name: str | None = None) -> dict[str, Any]:
-    """Everything about a study as one JSON-ready dict.
+def load_study_results(study_dir_or_url: str | Path, study_name: str | None = None) -> StudyResults:
+    """Everything about a study, as typed records.
 
     Args:
-        storage: a study directory, ``sqlite:///FILE`` or ``postgresql://...``.
+        study_dir_or_url: a study directory (made by ``explore -o``), ``sqlite:///FILE``
+            or ``postgresql://...``.
         study_name: the study; None when the storage holds exactly one.
 
     Returns:
-        ``{"study", "storage", "objectives": [{"name", "direction"}], "constraints":
-        [{"metric", "max"}], "space", "trials": [...], "pareto": [trial numbers],
-        "pareto_trials": [...], "counts": {"trained", "infeasible", "duplicate", "invalid", "failed",
-        "running", "total"}, "screen"}``; accuracy is ``None`` for untrained trials.
+        The :class:`StudyResults`; accuracy is ``None`` for untrained trials;
+        ``.to_dict()`` is the JSON of ``study show --json``.
 
     Example:
         >>> r = load_study_results("runs/sr-sweep")  # doctest: +SKIP
-        >>> r["counts"]["trained"]  # doctest: +SKIP
+        >>> r.counts.trained  # doctest: +SKIP
         8
     """
+    from squeezelab.explore.screen import ScreenReport
     from squeezelab.explore.storage import storage_url
-    from squeezelab.explore.study import open_study
+    from squeezelab.explore.study import open_study, trial_counts
 
-    study, space = open_study(None, storage, study_name, storage if "://" not in storage else None)
-    trials = [_trial_dict(t, space) for t in study.get_trials(deepcopy=False)]
-    finals = {k: v for k, v in study.user_attrs.items() if k.startswith("final_")}
-    for tr in trials:
-        tr["final"] = finals.get(f"final_{tr['number']}")
+    where = str(study_dir_or_url)
+    is_url = "://" in where
+    study, space = open_study(None, where, study_name, None if is_url else where)
+    attrs = study.user_attrs
+    trials = [
+        _trial_record(t, attrs.get(f"final_{t.number}")) for t in study.get_trials(deepcopy=False)
+    ]
     keys = [o.key for o in space.objectives]
     dirs = space.directions
     ok = [
-        tr for tr in trials
-        if tr["state"] == "trained" and tr["feasible"]
-        and all(_finite(tr["metrics"].get(k)) for k in keys)
-    ]  # fmt: skip
-    front = [ok[i] for i in pareto_front([[tr["metrics"][k] for k in keys] for tr in ok], dirs)]
-    front.sort(
-        key=lambda tr: [
-            tr["metrics"][k] * (-1 if d == "maximize" else 1)
-            for k, d in zip(keys, dirs, strict=True)
-        ]
+        tr
+        for tr in trials
+        if tr.state == "trained" and tr.feasible and all(_finite(tr.metrics.get(k)) for k in keys)
+    ]
+    front = [ok[i] for i in pareto_front([[tr.metrics[k] for k in keys] for tr in ok], dirs)]
+    sign = [-1 if d == "maximize" else 1 for d in dirs]
+    front.sort(key=lambda tr: [tr.metrics[k] * s for k, s in zip(keys, sign, strict=True)])
+    screen = attrs.get("screen")
+    return StudyResults(
+        study=study.study_name,
+        storage=storage_url(where),
+        space=space,
+        trials=tuple(trials),
+        pareto=tuple(tr.number for tr in front),
+        counts=trial_counts(study),
+        screen=ScreenReport.from_dict(screen) if screen else None,
     )
-    counts = {
-        s: sum(tr["state"] == s for tr in trials)
-        for s in ("trained", "infeasible", "duplicate", "invalid", "failed", "running", "waiting")
-    }
-    counts["total"] = len(trials)
-    return {
-        "study": study.study_name,
-        "storage": storage_url(storage),
-        "objectives": [
-            {"name": o.key, "metric": o.metric, "direction": o.direction} for o in space.objectives
-        ],
-        "constraints": [c.to_dict() for c in space.constraints],
-        "space": space.to_dict(),
-        "trials": trials,
-        "pareto": [tr["number"] for tr in front],
-        "pareto_trials": front,
-        "counts": counts,
-        "screen": study.user_attrs.get("screen"),
-    }
 
 
 def _finite(v: Any) -> bool:

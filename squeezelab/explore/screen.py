@@ -48,6 +48,19 @@ class ScreenReport:
             "best_values": dict(self.best_values),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScreenReport:
+        """Read :meth:`to_dict`'s JSON (a study's ``screen`` user attr) back."""
+        return cls(
+            int(d.get("checked") or 0),
+            int(d.get("feasible") or 0),
+            int(d.get("invalid") or 0),
+            float(d.get("seconds") or 0.0),
+            bool(d.get("enumerated")),
+            dict(d.get("best") or {}),
+            dict(d.get("best_values") or {}),
+        )
+
 
 def _points(space: Space, samples: int, seed: int):
     size = space.size()

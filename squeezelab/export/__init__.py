@@ -5,9 +5,46 @@ SqueezeNet paper's point that a small model only pays off once it runs on the de
 Heavy libraries (onnx, onnxruntime) are imported inside the functions.
 """
 
-from squeezelab.export.bench import benchmark
-from squeezelab.export.onnx import export_onnx, read_onnx_meta
-from squeezelab.export.predict import predict
-from squeezelab.export.quantize import quantize_int8
+from squeezelab.export.bench import BACKENDS, BenchRow, benchmark
+from squeezelab.export.onnx import (
+    OnnxExport,
+    OnnxInfo,
+    OnnxParity,
+    Quantization,
+    export_onnx,
+    normalize,
+    read_onnx_meta,
+)
+from squeezelab.export.predict import Prediction, TopClass, predict
+from squeezelab.export.quantize import (
+    ALL_SETTINGS,
+    Int8Result,
+    Int8Score,
+    Int8Setting,
+    OnnxFigures,
+    quantize_int8,
+)
+from squeezelab.export.timing import Timing
 
-__all__ = ["benchmark", "export_onnx", "predict", "quantize_int8", "read_onnx_meta"]
+__all__ = [
+    "ALL_SETTINGS",
+    "BACKENDS",
+    "BenchRow",
+    "Int8Result",
+    "Int8Score",
+    "Int8Setting",
+    "OnnxExport",
+    "OnnxFigures",
+    "OnnxInfo",
+    "OnnxParity",
+    "Prediction",
+    "Quantization",
+    "Timing",
+    "TopClass",
+    "benchmark",
+    "export_onnx",
+    "normalize",
+    "predict",
+    "quantize_int8",
+    "read_onnx_meta",
+]

@@ -8,22 +8,89 @@ same input and are timed in interleaved rounds, so their ratios hold on a busy h
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from squeezelab.errors import ConfigError
-from squeezelab.export.onnx import INPUT_NAME, export_onnx, make_session, sample_inputs
+from squeezelab.errors import ConfigError, FormatError
+from squeezelab.export.onnx import (
+    INPUT_NAME,
+    export_onnx,
+    make_session,
+    read_onnx_meta,
+    sample_inputs,
+)
 from squeezelab.export.timing import time_interleaved
+from squeezelab.models import ModelMeta
 
 BACKENDS = ("torch", "torch_channels_last", "ort_fp32", "ort_int8")
 # int8 settings tried when benchmarking: the type pairs with MinMax (the calibration
 # method moves accuracy, not speed).
-INT8_CANDIDATES = ("U8S8/minmax", "U8S8r/minmax", "S8S8/minmax", "U8U8/minmax")
+INT8_SETTINGS = ("U8S8/minmax", "U8S8r/minmax", "S8S8/minmax", "U8U8/minmax")
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """Batch-1 latency of one model on one backend at one thread count."""
+
+    model: str
+    backend: str  # one of BACKENDS
+    threads: int  # intra-op threads
+    input_shape: tuple[int, int, int]
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    runs: int
+    roofline_ms: float | None  # fp32 roofline bound; None without a module or a profile
+    ratio_to_roofline: float | None
+    speedup_vs_torch: float | None = None  # eager NCHW at the same thread count / this
+    int8_setting: str | None = None  # the int8 setting timed (ort_int8, when chosen here)
+    skipped: tuple[str, ...] = ()  # backends an .onnx input cannot run
+    batch: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON; ``int8_candidate`` only for ort_int8, ``skipped`` only when any."""
+        d = {k: getattr(self, k) for k in _ROW_KEYS}
+        d["input_shape"] = list(self.input_shape)
+        if self.backend == "ort_int8":
+            d["int8_candidate"] = self.int8_setting
+        if self.skipped:
+            d["skipped"] = list(self.skipped)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> BenchRow:
+        try:
+            return cls(
+                **{k: d[k] for k in _ROW_KEYS if k != "input_shape"},
+                input_shape=tuple(d["input_shape"]),
+                int8_setting=d.get("int8_candidate"),
+                skipped=tuple(d.get("skipped", ())),
+            )
+        except (KeyError, TypeError) as e:
+            raise FormatError(f"benchmark row: malformed ({e.__class__.__name__}: {e})") from e
+
+
+_ROW_KEYS = (
+    "model",
+    "backend",
+    "threads",
+    "batch",
+    "input_shape",
+    "median_ms",
+    "p90_ms",
+    "min_ms",
+    "runs",
+    "roofline_ms",
+    "ratio_to_roofline",
+    "speedup_vs_torch",
+)
 
 
 @functools.cache
@@ -42,8 +109,6 @@ def roofline_ms(model, input_shape, hardware) -> float | None:
     """
     if model is None or hardware is None:
         return None
-    import dataclasses
-
     from squeezelab.analysis import profile
 
     bound = dataclasses.replace(hardware, efficiency={}, overhead_ms={})
@@ -62,70 +127,66 @@ def _hardware(roofline, threads: int):
     return roofline
 
 
-def _resolve(model_or_path):
-    """-> (module or None, meta, onnx path or None, is_int8)."""
+def _resolve(model, meta: ModelMeta | None):
+    """-> (module or None, meta, OnnxInfo of an .onnx input or None)."""
     import torch
 
-    from squeezelab.fileio import load_any_model, zoo_meta
+    if isinstance(model, torch.nn.Module):
+        if meta is None:
+            spec = getattr(model, "spec", None)
+            if spec is None:
+                raise ConfigError(
+                    "meta is required to benchmark a module: pass load_model's ModelMeta"
+                )
+            meta = ModelMeta.for_spec(spec)
+        return model.eval(), meta, None
+    if Path(model).suffix == ".onnx":
+        info = read_onnx_meta(model)
+        return None, info.meta, info
+    from squeezelab.models import load_model
 
-    if isinstance(model_or_path, torch.nn.Module):
-        spec = getattr(model_or_path, "spec", None)
-        meta = {"model": type(model_or_path).__name__}
-        if spec is not None:
-            meta.update(
-                in_chans=spec.in_chans, input_size=spec.input_size, num_classes=spec.num_classes
-            )
-        return model_or_path.eval(), meta, None, False
-    if Path(model_or_path).suffix == ".onnx":
-        from squeezelab.export.onnx import read_onnx_meta
-
-        meta = read_onnx_meta(model_or_path)
-        return None, meta, str(model_or_path), "quantization" in meta
-    model, meta = load_any_model(model_or_path)
-    if "model" not in meta:
-        meta = zoo_meta(str(model_or_path), model)
-    return model, meta, None, False
+    module, meta = load_model(model)
+    return module, meta, None
 
 
 def benchmark(
-    model_or_path,
+    model,
+    meta: ModelMeta | None = None,
     input_shape: tuple[int, int, int] | None = None,
     backends=BACKENDS,
-    threads=(1, 2),
+    thread_counts=(1, 2),
     rounds: int = 6,
     per_round: int = 5,
     int8_path: str | os.PathLike | None = None,
     calibration_data=None,
-    int8_candidates=INT8_CANDIDATES,
+    int8_settings=INT8_SETTINGS,
     roofline="host",
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """Median and p90 batch-1 latency per backend and thread count.
 
     Args:
-        model_or_path: a module, a zoo name, a model file, a ``.sqz`` file or an ``.onnx``
-            file (then only the ONNX Runtime backend that fits it runs).
+        model: a module (with its ``meta``), anything :func:`squeezelab.models.load_model`
+            takes, or an ``.onnx`` file (then only the ONNX Runtime backend that fits it runs).
+        meta: the module's :class:`~squeezelab.models.ModelMeta` (only with a module;
+            optional for a SqueezeNet, whose spec says it).
         input_shape: ``(C, H, W)``; default: the model's own input.
         backends: any of ``BACKENDS``.
-        threads: intra-op thread counts to run each backend with.
+        thread_counts: intra-op thread counts to run each backend with.
         rounds, per_round: timed runs = ``rounds * per_round``, interleaved across backends.
         int8_path: an int8 ONNX file to time for ``ort_int8``; else the model is quantized
             here with ``calibration_data`` (default: 16 random images, fine for speed only)
-            over ``int8_candidates``.
+            over ``int8_settings``.
         roofline: the profile giving the fp32 bound: ``"host"`` calibrates this machine
             per thread count with :func:`squeezelab.analysis.calibrate` (about 20 s each,
             cached), a profile name or ``Hardware`` is used as is, None skips the bound.
 
     Returns:
-        One record per backend and thread count: ``model``, ``backend``, ``threads``,
-        ``input_shape``, ``median_ms``, ``p90_ms``, ``min_ms``, ``runs``,
-        ``speedup_vs_torch`` (eager NCHW at the same thread count), ``roofline_ms`` (fp32
-        bound, see ``roofline``; None for an ``.onnx`` input or ``roofline=None``) and
-        ``ratio_to_roofline``; ``ort_int8`` adds ``int8_candidate``.
+        One :class:`BenchRow` per backend and thread count.
 
     Example:
-        >>> rows = benchmark("squeezenet_small", threads=(1,), backends=("torch", "ort_fp32"),
-        ...                  roofline=None)
-        >>> sorted(r["backend"] for r in rows)
+        >>> rows = benchmark("squeezenet_small", thread_counts=(1,),
+        ...                  backends=("torch", "ort_fp32"), roofline=None)
+        >>> sorted(r.backend for r in rows)
         ['ort_fp32', 'torch']
     """
     import torch
@@ -133,77 +194,78 @@ def benchmark(
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
         raise ConfigError(f"backends={list(backends)} is invalid: allowed {', '.join(BACKENDS)}")
-    if not threads or min(threads) < 1:
-        raise ConfigError(f"threads={list(threads)} is invalid: allowed integers >= 1")
-    model, meta, onnx_path, is_int8 = _resolve(model_or_path)
+    thread_counts = tuple(thread_counts)
+    if not thread_counts or min(thread_counts) < 1:
+        raise ConfigError(f"thread_counts={list(thread_counts)} is invalid: allowed integers >= 1")
+    module, meta, onnx_info = _resolve(model, meta)
     if input_shape is None:
-        if "in_chans" not in meta or "input_size" not in meta:
-            raise ConfigError("input_shape is required for a model without stored input size")
-        input_shape = (meta["in_chans"], meta["input_size"], meta["input_size"])
+        input_shape = meta.input_shape if onnx_info is None else onnx_info.input_shape
     input_shape = tuple(int(d) for d in input_shape)
-    x = sample_inputs(meta, input_shape, n=1, seed=0)
-    skipped = []
-    if model is None:
-        keep = "ort_int8" if is_int8 else "ort_fp32"
-        skipped = [b for b in backends if b != keep]
+    x = sample_inputs(meta, n=1, seed=0, input_shape=input_shape)
+    skipped: tuple[str, ...] = ()
+    if onnx_info is not None:
+        keep = "ort_int8" if onnx_info.is_int8 else "ort_fp32"
+        skipped = tuple(b for b in backends if b != keep)
         backends = [b for b in backends if b == keep]
     rows = []
     old_threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix="squeezelab-bench-") as tmp:
         paths, int8_choice = {}, None
         if "ort_fp32" in backends or "ort_int8" in backends:
-            fp32 = onnx_path if onnx_path and not is_int8 else os.path.join(tmp, "fp32.onnx")
-            if onnx_path is None:
-                export_onnx(model, input_shape, fp32, meta=meta)
+            if onnx_info is not None and not onnx_info.is_int8:
+                fp32 = str(model)
+            else:
+                fp32 = os.path.join(tmp, "fp32.onnx")
+            if onnx_info is None:
+                export_onnx(module, meta, fp32, input_shape=input_shape)
             paths["ort_fp32"] = fp32
             if "ort_int8" in backends:
+                given = str(model) if onnx_info is not None else int8_path
                 paths["ort_int8"], int8_choice = _int8(
-                    onnx_path if is_int8 else int8_path,
-                    fp32,
-                    calibration_data,
-                    int8_candidates,
-                    tmp,
-                    input_shape,
-                    meta,
+                    given, fp32, calibration_data, int8_settings, tmp, input_shape
                 )
         xt = torch.from_numpy(x)
         try:
-            for t in threads:
+            for t in thread_counts:
                 roof = (
                     None
-                    if model is None
-                    else roofline_ms(model, input_shape, _hardware(roofline, t))
+                    if module is None
+                    else roofline_ms(module, input_shape, _hardware(roofline, t))
                 )
                 torch.set_num_threads(t)
-                fns = _callables(backends, model, xt, x, paths, t)
+                fns = _callables(backends, module, xt, x, paths, t)
                 for name, stats in time_interleaved(
                     fns, rounds=rounds, per_round=per_round
                 ).items():
-                    rows.append({
-                        "model": meta.get("model"),
-                        "backend": name,
-                        "threads": t,
-                        "batch": 1,
-                        "input_shape": list(input_shape),
-                        **stats,
-                        "roofline_ms": roof,
-                        "ratio_to_roofline": None if roof is None else stats["median_ms"] / roof,
-                        **({"int8_candidate": int8_choice} if name == "ort_int8" else {}),
-                    })  # fmt: skip
+                    rows.append(
+                        BenchRow(
+                            model=meta.name,
+                            backend=name,
+                            threads=t,
+                            input_shape=input_shape,
+                            median_ms=stats.median_ms,
+                            p90_ms=stats.p90_ms,
+                            min_ms=stats.min_ms,
+                            runs=stats.runs,
+                            roofline_ms=roof,
+                            ratio_to_roofline=None if roof is None else stats.median_ms / roof,
+                            int8_setting=int8_choice if name == "ort_int8" else None,
+                            skipped=skipped,
+                        )
+                    )
         finally:
             torch.set_num_threads(old_threads)
-    for row in rows:
-        base = next(
-            (r for r in rows if r["backend"] == "torch" and r["threads"] == row["threads"]), None
+    base = {r.threads: r.median_ms for r in rows if r.backend == "torch"}
+    return [
+        dataclasses.replace(
+            r, speedup_vs_torch=base[r.threads] / r.median_ms if r.threads in base else None
         )
-        row["speedup_vs_torch"] = None if base is None else base["median_ms"] / row["median_ms"]
-        if skipped:
-            row["skipped"] = skipped
-    return rows
+        for r in rows
+    ]
 
 
-def _int8(given, fp32_path, calibration_data, candidates, tmp, input_shape, meta):
-    """-> (int8 ONNX path, chosen candidate name or None when a file was given)."""
+def _int8(given, fp32_path, calibration_data, settings, tmp, input_shape):
+    """-> (int8 ONNX path, chosen setting name or None when a file was given)."""
     if given is not None:
         return str(given), None
     from squeezelab.export.quantize import quantize_int8
@@ -212,8 +274,8 @@ def _int8(given, fp32_path, calibration_data, candidates, tmp, input_shape, meta
     if calib is None:
         calib = np.random.default_rng(1).integers(0, 256, (16, *input_shape), dtype=np.uint8)
     out = os.path.join(tmp, "int8.onnx")
-    report = quantize_int8(fp32_path, calib, out, candidates=list(candidates), tolerance=0.05)
-    return out, report["chosen"]
+    result = quantize_int8(fp32_path, calib, out, settings=list(settings), tolerance=0.05)
+    return out, result.chosen
 
 
 def _callables(backends, model, xt, x, paths, threads):

@@ -1,6 +1,6 @@
 """Top-k prediction on image files with the preprocessing stored in the model's metadata.
 
-Works for model files, ``.sqz`` files, zoo names and exported ``.onnx`` files: resize
+Works for exported ``.onnx`` files and anything ``squeezelab.models.load_model`` takes: resize
 (shorter side, then centre crop, as torchvision's ImageNet evaluation), convert to
 grayscale or RGB, scale to x/255 and normalise with the stored mean and std.
 """
@@ -8,12 +8,15 @@ grayscale or RGB, scale to x/255 and normalise with the stored mean and std.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from squeezelab.errors import DatasetError, FormatError
+from squeezelab.models import ModelMeta
 
 # 8-bit PIL modes that convert to L or RGB without losing the meaning of a pixel value.
 _MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr")
@@ -100,74 +103,86 @@ def _resize_crop(img, size: int):
     return img.crop((left, top, left + size, top + size))
 
 
-def _runner(model_ref):
-    """``(meta, logits_fn)`` for an ONNX file, a model file, a .sqz file or a zoo name."""
+@dataclass(frozen=True)
+class TopClass:
+    """One of an image's top classes."""
+
+    index: int  # output index
+    label: str  # class name, or the index as text when the model has none
+    prob: float  # softmax probability
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top classes of one image, most probable first."""
+
+    image: str | None  # the path, None for an in-memory image
+    top: tuple[TopClass, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "top": [t.to_dict() for t in self.top]}
+
+
+def _runner(model_ref) -> tuple[ModelMeta, tuple[int, int, int], Callable]:
+    """``(meta, input shape, logits_fn)`` for an ONNX file or anything ``load_model`` takes."""
     from squeezelab.export.onnx import INPUT_NAME, make_session, read_onnx_meta
 
-    path = Path(model_ref)
-    if path.suffix == ".onnx":
-        meta = read_onnx_meta(path)
-        session = make_session(path)
-        return meta, lambda x: session.run(None, {INPUT_NAME: x})[0]
+    if Path(model_ref).suffix == ".onnx":
+        info = read_onnx_meta(model_ref)
+        session = make_session(model_ref)
+        return info.meta, info.input_shape, lambda x: session.run(None, {INPUT_NAME: x})[0]
     import torch
 
-    from squeezelab.export._model import complete_meta
-    from squeezelab.fileio import load_any_model
+    from squeezelab.models import load_model
 
-    model, meta = load_any_model(model_ref)
-    if "in_chans" not in meta or "input_size" not in meta:
-        raise FormatError(f"{model_ref}: model metadata lacks in_chans/input_size for predict")
-    meta = complete_meta(meta, (meta["in_chans"], meta["input_size"], meta["input_size"]))
+    model, meta = load_model(model_ref)
 
     def logits(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return model(torch.from_numpy(x)).float().numpy()
 
-    return meta, logits
+    return meta, meta.input_shape, logits
 
 
-def predict(model_path, images, top_k: int = 5, resize: bool = True) -> list[dict[str, Any]]:
+def predict(model, images, top_k: int = 5, resize: bool = True) -> list[Prediction]:
     """Classify ``images`` with a model, returning the ``top_k`` classes of each.
 
     Args:
-        model_path: a ``.onnx`` export, a ``.safetensors`` model file, a ``.sqz`` file,
-            or a zoo name.
+        model: a ``.onnx`` export, or anything :func:`squeezelab.models.load_model` takes
+            (a ``.safetensors`` model file, a ``.sqz`` file, a zoo name, a spec file).
         images: image paths, PIL images or uint8 arrays.
         top_k: how many classes per image (capped at the number of classes).
         resize: resize and centre-crop images of another size; else such an image is
             an error.
 
     Returns:
-        One record per image: ``{"image", "top": [{"index", "label", "prob"}, ...]}``.
+        One :class:`Prediction` per image.
 
     Example:
-        >>> predict("runs/fmnist/best.safetensors", ["shoe.png"], top_k=3)  # doctest: +SKIP
-        [{'image': 'shoe.png', 'top': [{'index': 7, 'label': 'Sneaker', 'prob': 0.93}, ...]}]
+        >>> p = predict("runs/fmnist/best.safetensors", ["shoe.png"], top_k=3)  # doctest: +SKIP
+        >>> p[0].top[0].label  # doctest: +SKIP
+        'Sneaker'
     """
     from squeezelab.errors import ConfigError
     from squeezelab.export.onnx import normalize
 
     if top_k < 1:
         raise ConfigError(f"top_k={top_k} is invalid: allowed >= 1")
-    meta, logits = _runner(model_path)
-    c, size = int(meta["in_chans"]), int(meta["input_size"])
+    meta, (c, size, _), logits = _runner(model)
     batch = np.stack([load_image(im, c, size, resize) for im in images])
     out = logits(normalize(batch, meta)).astype(np.float64)
     prob = np.exp(out - out.max(1, keepdims=True))
     prob /= prob.sum(1, keepdims=True)
-    classes = meta.get("classes") or []
+    classes = meta.classes or ()
     records = []
     for im, p in zip(images, prob, strict=True):
         order = np.argsort(-p, kind="stable")[: min(top_k, len(p))]
-        top = [
-            {
-                "index": int(i),
-                "label": str(classes[i]) if i < len(classes) else str(int(i)),
-                "prob": float(p[i]),
-            }
+        top = tuple(
+            TopClass(int(i), str(classes[i]) if i < len(classes) else str(int(i)), float(p[i]))
             for i in order
-        ]
-        records.append(
-            {"image": str(im) if isinstance(im, str | os.PathLike) else None, "top": top}
         )
+        records.append(Prediction(str(im) if isinstance(im, str | os.PathLike) else None, top))
     return records

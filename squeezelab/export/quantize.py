@@ -2,14 +2,16 @@
 
 Follows the ONNX Runtime quantization guide (onnxruntime.ai/docs/performance/quantization):
 calibrate on real images, try each activation/weight type pair and calibration method,
-measure every candidate's latency and accuracy, keep the fastest within the tolerance.
+measure every setting's latency and accuracy, keep the fastest within the tolerance.
 The speed of a pair depends on the CPU's int8 instructions (VNNI or not), hence the search.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,18 @@ from typing import Any
 import numpy as np
 
 from squeezelab.errors import ConfigError
-from squeezelab.export.onnx import INPUT_NAME, make_session, normalize, read_onnx_meta
+from squeezelab.export.onnx import (
+    INPUT_NAME,
+    OnnxInfo,
+    Quantization,
+    make_session,
+    metadata_entries,
+    normalize,
+    read_onnx_meta,
+    set_metadata,
+)
 from squeezelab.export.timing import time_interleaved
+from squeezelab.models import ModelMeta
 
 # Type pairs as ORT names them (activation first); "r" = reduce_range (7-bit weights), the
 # guide's cure for U8S8 saturation in VPMADDUBSW on AVX2/AVX-512 CPUs without VNNI.
@@ -28,7 +40,7 @@ _TYPES = {"U8": "QUInt8", "S8": "QInt8"}
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Int8Setting:
     """One quantization setting: an activation/weight type pair and a calibration method."""
 
     types: str  # one of TYPE_PAIRS
@@ -39,18 +51,108 @@ class Candidate:
         return f"{self.types}/{self.method}"
 
     @classmethod
-    def parse(cls, text: str) -> Candidate:
-        """``"U8S8/minmax"`` -> Candidate; names the allowed values on error."""
+    def parse(cls, text: str) -> Int8Setting:
+        """``"U8S8/minmax"`` -> Int8Setting; names the allowed values on error."""
         types, _, method = text.partition("/")
         if types not in TYPE_PAIRS or method not in METHODS:
             raise ConfigError(
-                f"candidate {text!r} is invalid: allowed TYPES/METHOD with TYPES in "
+                f"int8 setting {text!r} is invalid: allowed TYPES/METHOD with TYPES in "
                 f"{', '.join(TYPE_PAIRS)} and METHOD in {', '.join(METHODS)}"
             )
         return cls(types, method)
 
 
-ALL_CANDIDATES = tuple(Candidate(t, m) for m in METHODS for t in TYPE_PAIRS)
+ALL_SETTINGS = tuple(Int8Setting(t, m) for m in METHODS for t in TYPE_PAIRS)
+
+
+@dataclass(frozen=True)
+class Int8Score:
+    """One setting tried: its accuracy on the eval data, size and batch-1 latency."""
+
+    setting: str  # "TYPES/METHOD" (JSON key: "candidate")
+    types: str
+    method: str
+    score: float  # top-1 accuracy, or top-1 agreement with fp32 without labels
+    score_drop: float  # fp32 score minus this score
+    within_tolerance: bool
+    bytes: int
+    latency_ms: float  # median at batch 1
+    p90_ms: float
+    min_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"candidate": d.pop("setting"), **d}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Int8Score:
+        return cls(setting=d["candidate"], **{k: d[k] for k in _fields(cls) if k != "setting"})
+
+
+@dataclass(frozen=True)
+class OnnxFigures:
+    """Batch-1 latency, score and size of one ONNX model (fp32 or the chosen int8)."""
+
+    latency_ms: float  # median
+    p90_ms: float
+    min_ms: float
+    score: float
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OnnxFigures:
+        return cls(**{k: d[k] for k in _fields(cls)})
+
+
+@dataclass(frozen=True)
+class Int8Result:
+    """What :func:`quantize_int8` found and wrote."""
+
+    chosen: str  # the setting written to ``path``
+    within_tolerance: bool  # False: no setting was, the most accurate one was kept
+    metric: str  # "top1" (with labels) or "agreement" (with the fp32 model)
+    tolerance: float
+    threads: int
+    calibration_images: int
+    eval_images: int
+    preprocess: bool
+    per_channel: bool
+    fp32: OnnxFigures
+    int8: OnnxFigures
+    speedup: float  # fp32 latency / int8 latency
+    tried: tuple[Int8Score, ...]
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in _fields(type(self))}
+        d.update(
+            fp32=self.fp32.to_dict(),
+            int8=self.int8.to_dict(),
+            tried=[t.to_dict() for t in self.tried],
+        )
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "int8 result") -> Int8Result:
+        from squeezelab.errors import FormatError
+
+        try:
+            plain = {k: d[k] for k in _fields(cls) if k not in ("fp32", "int8", "tried")}
+            return cls(
+                **plain,
+                fp32=OnnxFigures.from_dict(d["fp32"]),
+                int8=OnnxFigures.from_dict(d["int8"]),
+                tried=tuple(Int8Score.from_dict(t) for t in d["tried"]),
+            )
+        except (KeyError, TypeError) as e:
+            raise FormatError(f"{where}: malformed ({e.__class__.__name__}: {e})") from e
+
+
+def _fields(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
 
 
 def _reader(x: np.ndarray, batch: int):
@@ -75,14 +177,15 @@ def _reader(x: np.ndarray, batch: int):
     return Reader()
 
 
-def _as_inputs(data, meta: dict[str, Any], shape: list[int]) -> np.ndarray:
+def _as_inputs(data, meta: ModelMeta, shape: tuple[int, ...]) -> np.ndarray:
     """uint8 images are normalised with the model's metadata; float32 is taken as normalised."""
     x = np.asarray(data)
     if x.ndim == 3 and shape[0] == 1:
         x = x[:, None]
-    if x.ndim != 4 or list(x.shape[1:]) != list(shape) or len(x) == 0:
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape) or len(x) == 0:
         raise ConfigError(
-            f"calibration/eval data has shape {tuple(x.shape)}: allowed (N, {', '.join(map(str, shape))})"
+            f"calibration/eval data has shape {tuple(x.shape)}: "
+            f"allowed (N, {', '.join(map(str, shape))})"
         )
     return normalize(x, meta) if x.dtype == np.uint8 else x.astype(np.float32)
 
@@ -107,20 +210,20 @@ def quantize_int8(
     out_path: str | os.PathLike,
     labels=None,
     tolerance: float = 0.005,
-    candidates=None,
+    settings=None,
     eval_data=None,
     threads: int = 1,
     per_channel: bool = True,
     preprocess: bool = True,
     calib_batch: int = 16,
     runs: int = 30,
-) -> dict[str, Any]:
+) -> Int8Result:
     """Quantize an exported ONNX model to int8 QDQ, keeping the fastest accurate setting.
 
-    Every candidate is calibrated on ``calibration_data`` (one calibration per method,
+    Every setting is calibrated on ``calibration_data`` (one calibration per method,
     cached and shared by the type pairs), timed at batch 1 on ``threads`` threads, and
     scored on ``eval_data`` (default: the calibration data): top-1 accuracy against
-    ``labels`` if given, else top-1 agreement with the fp32 model. The fastest candidate
+    ``labels`` if given, else top-1 agreement with the fp32 model. The fastest setting
     whose score is within ``tolerance`` of fp32 (accuracy points as a fraction; for
     agreement, ``1 - tolerance``) is written to ``out_path``; when none is, the most
     accurate one is, and ``within_tolerance`` is False.
@@ -132,123 +235,106 @@ def quantize_int8(
         out_path: where the int8 ``.onnx`` goes.
         labels: int class labels of ``eval_data`` (or of ``calibration_data``).
         tolerance: allowed drop of top-1 accuracy (or agreement), 0.005 = 0.5 points.
-        candidates: ``Candidate``s or ``"U8S8/minmax"`` strings; default all of
-            ``ALL_CANDIDATES``.
+        settings: ``Int8Setting``s or ``"U8S8/minmax"`` strings; default all of
+            ``ALL_SETTINGS``.
         eval_data: images to score on, same forms as ``calibration_data``.
         threads: intra-op threads for the latency measurement.
         per_channel: per-output-channel weight scales.
         preprocess: run ORT's ``quant_pre_process`` (shape inference, graph fusions) first.
         calib_batch: calibration batch size; ranges are merged batch by batch (bounded memory).
-        runs: timed runs per candidate (after warm-up).
+        runs: timed runs per setting (after warm-up).
 
     Returns:
-        A report: ``chosen`` (candidate name), ``within_tolerance``, ``metric``
-        (``"top1"`` or ``"agreement"``), ``fp32`` and ``int8`` records (``latency_ms``,
-        ``score``, ``bytes``), ``speedup``, and ``tried``: one record per candidate.
+        An :class:`Int8Result`: the ``chosen`` setting, ``within_tolerance``, ``metric``,
+        ``fp32`` and ``int8`` figures, ``speedup`` and one :class:`Int8Score` per setting.
 
     Example:
-        >>> rep = quantize_int8("s.onnx", images, "s.int8.onnx", candidates=["U8S8/minmax"])  # doctest: +SKIP
+        >>> r = quantize_int8("s.onnx", images, "s.int8.onnx", settings=["U8S8/minmax"])  # doctest: +SKIP
+        >>> r.chosen, r.int8.latency_ms  # doctest: +SKIP
     """
     if not 0 <= tolerance < 1:
         raise ConfigError(f"tolerance={tolerance} is invalid: allowed 0 <= tolerance < 1")
-    cands = [
-        c if isinstance(c, Candidate) else Candidate.parse(c)
-        for c in (candidates or ALL_CANDIDATES)
+    tries = [
+        s if isinstance(s, Int8Setting) else Int8Setting.parse(s)
+        for s in (settings or ALL_SETTINGS)
     ]
-    meta = read_onnx_meta(onnx_path)
-    shape = meta.get("parity", {}).get("input_shape") or [
-        meta["in_chans"],
-        meta["input_size"],
-        meta["input_size"],
-    ]
+    info = read_onnx_meta(onnx_path)
+    meta, shape = info.meta, info.input_shape
     calib = _as_inputs(calibration_data, meta, shape)
     x_eval = calib if eval_data is None else _as_inputs(eval_data, meta, shape)
     y = None if labels is None else np.asarray(labels).astype(np.int64).reshape(-1)
     if y is not None and len(y) != len(x_eval):
         raise ConfigError(f"labels has {len(y)} entries but the eval data has {len(x_eval)} images")
-    one = x_eval[:1]
     fp32 = make_session(onnx_path, threads)
     ref = _predict(fp32, x_eval)
     fp32_score = _score(ref, y, ref)
-    tried, sessions = [], {"fp32": fp32}
+    sessions, found = {"fp32": fp32}, []
     with tempfile.TemporaryDirectory(prefix="squeezelab-quant-") as tmp:
         src = _preprocess(onnx_path, tmp) if preprocess else str(onnx_path)
-        for i, cand in enumerate(cands):
-            out = os.path.join(tmp, f"cand{i}.onnx")
-            _quantize(src, out, cand, calib, calib_batch, per_channel, tmp)
-            sessions[cand.name] = sess = make_session(out, threads)
-            score = _score(_predict(sess, x_eval), y, ref)
-            tried.append({
-                "candidate": cand.name,
-                **asdict(cand),
-                "score": score,
-                "score_drop": fp32_score - score,
-                "within_tolerance": score >= fp32_score - tolerance - 1e-12,
-                "bytes": os.path.getsize(out),
-                "_path": out,
-            })  # fmt: skip
-        feeds = {INPUT_NAME: one}
+        for i, setting in enumerate(tries):
+            out = os.path.join(tmp, f"setting{i}.onnx")
+            _quantize(src, out, setting, calib, calib_batch, per_channel, tmp)
+            sessions[setting.name] = sess = make_session(out, threads)
+            found.append((setting, _score(_predict(sess, x_eval), y, ref), out))
+        feeds = {INPUT_NAME: x_eval[:1]}
         lat = time_interleaved(
             {k: (lambda s=s: s.run(None, feeds)) for k, s in sessions.items()},
             rounds=max(1, runs // 5),
         )
-        for t in tried:
-            t.update({k: lat[t["candidate"]][k] for k in ("median_ms", "p90_ms", "min_ms")})
-            t["latency_ms"] = t.pop("median_ms")
-        ok = [t for t in tried if t["within_tolerance"]]
-        best = (
-            min(ok, key=lambda t: t["latency_ms"])
-            if ok
-            else max(tried, key=lambda t: (t["score"], -t["latency_ms"]))
+        tried = tuple(
+            Int8Score(
+                setting=setting.name,
+                types=setting.types,
+                method=setting.method,
+                score=score,
+                score_drop=fp32_score - score,
+                within_tolerance=score >= fp32_score - tolerance - 1e-12,
+                bytes=os.path.getsize(out),
+                latency_ms=lat[setting.name].median_ms,
+                p90_ms=lat[setting.name].p90_ms,
+                min_ms=lat[setting.name].min_ms,
+            )
+            for setting, score, out in found
         )
-        _finish(best["_path"], out_path, best, meta, tolerance, len(calib))
-    fp32_rec = {
-        "latency_ms": lat["fp32"]["median_ms"],
-        "p90_ms": lat["fp32"]["p90_ms"],
-        "min_ms": lat["fp32"]["min_ms"],
-        "score": fp32_score,
-        "bytes": Path(onnx_path).stat().st_size,
-    }
-    for t in tried:
-        del t["_path"]
-    return {
-        "chosen": best["candidate"],
-        "within_tolerance": bool(ok),
-        "metric": "agreement" if y is None else "top1",
-        "tolerance": tolerance,
-        "threads": threads,
-        "calibration_images": int(len(calib)),
-        "eval_images": int(len(x_eval)),
-        "preprocess": preprocess,
-        "per_channel": per_channel,
-        "fp32": fp32_rec,
-        "int8": {k: best[k] for k in ("latency_ms", "p90_ms", "min_ms", "score", "bytes")},
-        "speedup": fp32_rec["latency_ms"] / best["latency_ms"],
-        "tried": tried,
-        "path": str(out_path),
-    }
+        ok = [t for t in tried if t.within_tolerance]
+        best = (
+            min(ok, key=lambda t: t.latency_ms)
+            if ok
+            else max(tried, key=lambda t: (t.score, -t.latency_ms))
+        )
+        stamp = Quantization(best.setting, best.score, best.score_drop, tolerance, len(calib))
+        src_best = found[tried.index(best)][2]
+        _finish(src_best, out_path, OnnxInfo(meta, info.parity, stamp))
+    t32 = lat["fp32"]
+    fp32_fig = OnnxFigures(
+        t32.median_ms, t32.p90_ms, t32.min_ms, fp32_score, Path(onnx_path).stat().st_size
+    )
+    return Int8Result(
+        chosen=best.setting,
+        within_tolerance=bool(ok),
+        metric="agreement" if y is None else "top1",
+        tolerance=tolerance,
+        threads=threads,
+        calibration_images=int(len(calib)),
+        eval_images=int(len(x_eval)),
+        preprocess=preprocess,
+        per_channel=per_channel,
+        fp32=fp32_fig,
+        int8=OnnxFigures(best.latency_ms, best.p90_ms, best.min_ms, best.score, best.bytes),
+        speedup=fp32_fig.latency_ms / best.latency_ms,
+        tried=tried,
+        path=str(out_path),
+    )
 
 
-def _finish(src: str, out_path, best: dict, meta: dict, tolerance: float, n_calib: int) -> None:
-    """Copy the chosen candidate to ``out_path`` (atomically) with the metadata and choice."""
+def _finish(src: str, out_path, info: OnnxInfo) -> None:
+    """Copy the chosen setting's file to ``out_path`` (atomically) with the metadata and choice."""
     import onnx
 
-    from squeezelab.export.onnx import META_KEY, set_metadata
     from squeezelab.io import atomic_path
 
     proto = onnx.load(src)
-    base = {k: v for k, v in meta.items() if k not in ("parity", "quantization")}
-    quant = {
-        "candidate": best["candidate"],
-        "score": best["score"],
-        "score_drop": best["score_drop"],
-        "tolerance": tolerance,
-        "calibration_images": n_calib,
-    }
-    entries = {META_KEY: base, f"{META_KEY}_quantization": quant}
-    if "parity" in meta:
-        entries[f"{META_KEY}_parity"] = meta["parity"]
-    set_metadata(proto, entries)
+    set_metadata(proto, metadata_entries(info))
     with atomic_path(out_path) as tmp:
         onnx.save(proto, str(tmp))
 
@@ -262,7 +348,7 @@ def _preprocess(onnx_path, tmp: str) -> str:
     return out
 
 
-def _quantize(src, out, cand: Candidate, calib, calib_batch, per_channel, tmp) -> None:
+def _quantize(src, out, setting: Int8Setting, calib, calib_batch, per_channel, tmp) -> None:
     """One quantize_static call; the calibration of a method is cached for the other pairs.
 
     QDQ drops a ReLU after a convolution when the convolution's output is quantized
@@ -277,19 +363,19 @@ def _quantize(src, out, cand: Candidate, calib, calib_batch, per_channel, tmp) -
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
-    }[cand.method]
-    act, wt = cand.types[:2], cand.types[2:4]
+    }[setting.method]
+    act, wt = setting.types[:2], setting.types[2:4]
     with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print progress
         quantize_static(
             src,
             out,
             _reader(calib, calib_batch),
-            calibration_cache_path=os.path.join(tmp, f"calib-{cand.method}.json"),
+            calibration_cache_path=os.path.join(tmp, f"calib-{setting.method}.json"),
             quant_format=QuantFormat.QDQ,
             activation_type=getattr(QuantType, _TYPES[act]),
             weight_type=getattr(QuantType, _TYPES[wt]),
             calibrate_method=method,
             per_channel=per_channel,
-            reduce_range=cand.types.endswith("r"),
+            reduce_range=setting.types.endswith("r"),
             extra_options={"CalibStridedMinMax": 1},
         )

@@ -7,18 +7,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 
-def time_call(fn: Callable[[], object], warmup: int = 5, runs: int = 30) -> dict[str, float]:
+@dataclass(frozen=True)
+class Timing:
+    """Figures of ``runs`` timed calls, in milliseconds."""
+
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    runs: int
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def time_call(fn: Callable[[], object], warmup: int = 5, runs: int = 30) -> Timing:
     """Time ``fn()``: ``warmup`` untimed calls, then ``runs`` timed ones.
 
-    Returns:
-        ``{"median_ms", "p90_ms", "min_ms", "runs"}``.
-
     Example:
-        >>> time_call(lambda: sum(range(1000)), warmup=1, runs=5)["runs"]
+        >>> time_call(lambda: sum(range(1000)), warmup=1, runs=5).runs
         5
     """
     for _ in range(warmup):
@@ -33,14 +44,11 @@ def time_call(fn: Callable[[], object], warmup: int = 5, runs: int = 30) -> dict
 
 def time_interleaved(
     fns: dict[str, Callable[[], object]], rounds: int = 6, per_round: int = 5, warmup: int = 3
-) -> dict[str, dict[str, float]]:
+) -> dict[str, Timing]:
     """Time several calls fairly on a busy host: rounds of ``per_round`` runs each, in turn.
 
     Load from other processes then falls on every call alike, so their ratios hold even
     when the absolute times drift. Each block starts with one untimed call (warm caches).
-
-    Returns:
-        ``{name: {"median_ms", "p90_ms", "min_ms", "runs"}}``.
     """
     for fn in fns.values():
         for _ in range(warmup):
@@ -56,10 +64,10 @@ def time_interleaved(
     return {k: _stats(np.asarray(v) * 1e3) for k, v in times.items()}
 
 
-def _stats(ms: np.ndarray) -> dict[str, float]:
-    return {
-        "median_ms": float(np.median(ms)),
-        "p90_ms": float(np.percentile(ms, 90)),
-        "min_ms": float(ms.min()),
-        "runs": int(len(ms)),
-    }
+def _stats(ms: np.ndarray) -> Timing:
+    return Timing(
+        median_ms=float(np.median(ms)),
+        p90_ms=float(np.percentile(ms, 90)),
+        min_ms=float(ms.min()),
+        runs=int(len(ms)),
+    )

@@ -93,7 +93,9 @@ def create_model(
         0.25
     """
     for field, value in (("num_classes", num_classes), ("in_chans", in_chans)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
             raise SpecError(f"{field} must be an integer >= 1, got {value!r}")
     if not isinstance(name, str):
         from squeezelab.models.spec import SqueezeNetSpec
@@ -101,7 +103,9 @@ def create_model(
 
         spec = name if isinstance(name, SqueezeNetSpec) else SqueezeNetSpec.from_dict(name)
         dims = {"num_classes": num_classes, "in_chans": in_chans}
-        return SqueezeNet(spec.replace(**{k: v for k, v in dims.items() if v is not None}, **overrides))
+        return SqueezeNet(
+            spec.replace(**{k: v for k, v in dims.items() if v is not None}, **overrides)
+        )
     info = model_info(name)
     nc = info.num_classes if num_classes is None else num_classes
     ic = info.in_chans if in_chans is None else in_chans

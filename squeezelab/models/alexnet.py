@@ -15,8 +15,15 @@ from squeezelab.models._registry import register_model
 class AlexNet(nn.Module):
     """Convolutional features, adaptive average pool, three fully connected layers."""
 
-    def __init__(self, features: list[nn.Module], pooled: int, fc_in: int, fc_width: int,
-                 num_classes: int, dropout: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        features: list[nn.Module],
+        pooled: int,
+        fc_in: int,
+        fc_width: int,
+        num_classes: int,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(*features)
         self.avgpool = nn.AdaptiveAvgPool2d(pooled)
@@ -62,8 +69,16 @@ def _convs(layout: list, in_chans: int) -> list[nn.Module]:
 @register_model
 def alexnet(num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> AlexNet:
     """AlexNet, torchvision's single-tower variant (61.1M params, 714M MACs at 224)."""
-    layout = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1),
-              (256, 3, 1, 1), "M"]  # fmt: skip
+    layout = [
+        (64, 11, 4, 2),
+        "M",
+        (192, 5, 1, 2),
+        "M",
+        (384, 3, 1, 1),
+        (256, 3, 1, 1),
+        (256, 3, 1, 1),
+        "M",
+    ]
     return AlexNet(_convs(layout, in_chans), 6, 256, 4096, num_classes, dropout)
 
 
@@ -81,6 +96,14 @@ def alexnet_small(num_classes: int = 10, in_chans: int = 1, dropout: float = 0.5
         adaptive average pool to 2x2 -> 1024
         fc6 1024 -> 4096, fc7 4096 -> 4096, fc8 4096 -> classes (dropout before fc6, fc7)
     """
-    layout = [(64, 3, 1, 1), "M", (192, 3, 1, 1), "M", (384, 3, 1, 1), (256, 3, 1, 1),
-              (256, 3, 1, 1), "M"]  # fmt: skip
+    layout = [
+        (64, 3, 1, 1),
+        "M",
+        (192, 3, 1, 1),
+        "M",
+        (384, 3, 1, 1),
+        (256, 3, 1, 1),
+        (256, 3, 1, 1),
+        "M",
+    ]
     return AlexNet(_convs(layout, in_chans), 2, 256, 4096, num_classes, dropout)

@@ -26,9 +26,23 @@ class SkipInit(TorchFunctionMode):
     """Skip ``nn.init`` fills: on the meta device they would import torch._dynamo (seconds),
     and a module about to receive loaded weights does not need them."""
 
-    SKIP = frozenset({"normal_", "uniform_", "zero_", "zeros_", "ones_", "fill_", "constant_",
-                      "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
-                      "xavier_normal_", "orthogonal_"})  # fmt: skip
+    SKIP = frozenset(
+        {
+            "normal_",
+            "uniform_",
+            "zero_",
+            "zeros_",
+            "ones_",
+            "fill_",
+            "constant_",
+            "trunc_normal_",
+            "kaiming_uniform_",
+            "kaiming_normal_",
+            "xavier_uniform_",
+            "xavier_normal_",
+            "orthogonal_",
+        }
+    )
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -191,7 +205,6 @@ def load_model(ref: str | os.PathLike | SqueezeNetSpec) -> tuple[nn.Module, Mode
         return create_model(info.spec).eval(), ModelMeta.for_spec(info.spec, name)
     meta = ModelMeta(name, info.num_classes, info.in_chans, info.input_size)
     return build_model(meta).eval(), meta
-
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, meta: ModelMeta) -> None:

@@ -21,8 +21,18 @@ TASKS = ("classification",)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MAX_DIM = 1 << 16  # no class count, channel count or input side of a real model comes near
 MAX_FIRE = 256
-_FIELDS = ("model", "num_classes", "in_chans", "input_size", "spec", "model_args", "task",
-           "classes", "normalization")  # fmt: skip
+_FIELDS = (
+    "model",
+    "num_classes",
+    "in_chans",
+    "input_size",
+    "spec",
+    "model_args",
+    "task",
+    "classes",
+    "normalization",
+    "squeezelab_version",
+)  # the writer adds its version
 
 
 def default_normalization(in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -152,14 +162,24 @@ class ModelMeta:
             classes = tuple(classes)
         mean, std = _normalization(d.get("normalization"), dims["in_chans"], bad)
         extra = {k: v for k, v in d.items() if k not in _FIELDS}
-        return cls(name, **dims, spec=spec, model_args=dict(model_args), task=task,
-                   classes=classes, mean=mean, std=std, extra=extra)  # fmt: skip
+        return cls(
+            name,
+            **dims,
+            spec=spec,
+            model_args=dict(model_args),
+            task=task,
+            classes=classes,
+            mean=mean,
+            std=std,
+            extra=extra,
+        )
 
     @classmethod
     def for_spec(cls, spec: SqueezeNetSpec, name: str | None = None) -> ModelMeta:
         """The metadata of an untrained model built from ``spec``."""
-        return cls(name or spec.short_name, spec.num_classes, spec.in_chans, spec.input_size,
-                   spec=spec)  # fmt: skip
+        return cls(
+            name or spec.short_name, spec.num_classes, spec.in_chans, spec.input_size, spec=spec
+        )
 
 
 def _bounded(fields: Mapping[str, Any], bad) -> None:

@@ -14,8 +14,14 @@ from squeezelab.errors import SpecError
 from squeezelab.models._registry import register_model
 
 
-def _conv_bn_act(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1,
-                 act: type[nn.Module] = nn.ReLU) -> nn.Sequential:  # fmt: skip
+def _conv_bn_act(
+    in_ch: int,
+    out_ch: int,
+    kernel: int,
+    stride: int = 1,
+    groups: int = 1,
+    act: type[nn.Module] = nn.ReLU,
+) -> nn.Sequential:
     """Bias-free conv, BatchNorm, activation (torchvision's ``Conv2dNormActivation``)."""
     conv = nn.Conv2d(in_ch, out_ch, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False)
     return nn.Sequential(conv, nn.BatchNorm2d(out_ch), act(inplace=True))
@@ -45,8 +51,9 @@ class InvertedResidual(nn.Module):
 class MobileNet(nn.Module):
     """``features`` -> global average pool -> ``classifier``; both versions share it."""
 
-    def __init__(self, features: list[nn.Module], feat_ch: int, num_classes: int,
-                 dropout: float) -> None:  # fmt: skip
+    def __init__(
+        self, features: list[nn.Module], feat_ch: int, num_classes: int, dropout: float
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(feat_ch, num_classes))
@@ -76,10 +83,12 @@ def _mobilenet_v1(num_classes: int, in_chans: int, width_mult: float, dropout: f
     features: list[nn.Module] = [_conv_bn_act(in_chans, ch(V1_STEM), 3, 2)]
     in_ch = ch(V1_STEM)
     for out, stride in V1_BLOCKS:
-        features.append(nn.Sequential(
-            _conv_bn_act(in_ch, in_ch, 3, stride, groups=in_ch),
-            _conv_bn_act(in_ch, ch(out), 1),
-        ))  # fmt: skip
+        features.append(
+            nn.Sequential(
+                _conv_bn_act(in_ch, in_ch, 3, stride, groups=in_ch),
+                _conv_bn_act(in_ch, ch(out), 1),
+            )
+        )
         in_ch = ch(out)
     return MobileNet(features, in_ch, num_classes, dropout)
 
@@ -100,18 +109,39 @@ def _mobilenet_v2(num_classes: int, in_chans: int, width_mult: float, dropout: f
 
 V1_STEM = 32  # 3x3/2 full convolution
 # (output channels, stride) of the 13 depthwise-separable blocks, paper Table 1
-V1_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1),
-             (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)]  # fmt: skip
+V1_BLOCKS = [
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+]
 V2_STEM = 32
 # (expansion t, output channels c, repeats n, first stride s), paper Table 2
-V2_BLOCKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-             (6, 160, 3, 2), (6, 320, 1, 1)]  # fmt: skip
+V2_BLOCKS = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
 V2_LAST = 1280  # final 1x1 conv width
 
 
 @register_model
-def mobilenet_v1(num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0,
-                 dropout: float = 0.0) -> MobileNet:  # fmt: skip
+def mobilenet_v1(
+    num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, dropout: float = 0.0
+) -> MobileNet:
     """MobileNetV1 1.0: depthwise-separable convs (4.23M params, 569M MACs).
 
     Layout at 224: 3x3/2 conv 32, then 13 blocks of 3x3 depthwise + 1x1 pointwise (BN+ReLU
@@ -131,8 +161,9 @@ def mobilenet_v1(num_classes: int = 1000, in_chans: int = 3, width_mult: float =
 
 
 @register_model
-def mobilenet_v2(num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0,
-                 dropout: float = 0.2) -> MobileNet:  # fmt: skip
+def mobilenet_v2(
+    num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, dropout: float = 0.2
+) -> MobileNet:
     """MobileNetV2 1.0: inverted residuals (3.50M params, 301M MACs).
 
     Args:

@@ -224,31 +224,45 @@ def _is_int(v: Any) -> bool:
 
 def validate(spec: SqueezeNetSpec) -> None:
     """Raise SpecError naming the first bad field, its value and the allowed range."""
-    for name in ("base_e", "num_fire", "stem_channels", "stem_kernel", "stem_stride",
-                 "num_classes", "in_chans", "input_size", "freq"):  # fmt: skip
+    for name in (
+        "base_e",
+        "num_fire",
+        "stem_channels",
+        "stem_kernel",
+        "stem_stride",
+        "num_classes",
+        "in_chans",
+        "input_size",
+        "freq",
+    ):
         v = getattr(spec, name)
         _check(_is_int(v) and v >= 1, name, v, "an integer >= 1")
     _check(_is_int(spec.incr_e) and spec.incr_e >= 0, "incr_e", spec.incr_e, "an integer >= 0")
     _check(
         isinstance(spec.pct_3x3, int | float) and 0 <= spec.pct_3x3 <= 1,
-        "pct_3x3", spec.pct_3x3, "a number in [0, 1]",
-    )  # fmt: skip
+        "pct_3x3",
+        spec.pct_3x3,
+        "a number in [0, 1]",
+    )
     _check(
         isinstance(spec.sr, int | float) and 0 < spec.sr <= 1, "sr", spec.sr, "a number in (0, 1]"
     )
     _check(
         isinstance(spec.dropout, int | float) and 0 <= spec.dropout < 1,
-        "dropout", spec.dropout, "a number in [0, 1)",
-    )  # fmt: skip
+        "dropout",
+        spec.dropout,
+        "a number in [0, 1)",
+    )
     _check(spec.bypass in BYPASS_CHOICES, "bypass", spec.bypass, f"one of {list(BYPASS_CHOICES)}")
     _check(isinstance(spec.batchnorm, bool), "batchnorm", spec.batchnorm, "true or false")
     last = spec.num_fire + 1
     _check(
         all(_is_int(p) and 1 <= p <= last for p in spec.pool_after)
         and len(set(spec.pool_after)) == len(spec.pool_after),
-        "pool_after", list(spec.pool_after),
+        "pool_after",
+        list(spec.pool_after),
         f"distinct layer numbers from 1 (conv1) to {last} (fire{last})",
-    )  # fmt: skip
+    )
     for i, (_, e1, e3) in enumerate(fire_channels(spec)):
         if (e1 == 0 and spec.pct_3x3 < 1) or (e3 == 0 and spec.pct_3x3 > 0):
             raise SpecError(
@@ -258,9 +272,11 @@ def validate(spec: SqueezeNetSpec) -> None:
             )
     side = conv_out(spec.input_size, spec.stem_kernel, spec.stem_stride, stem_padding(spec))
     _check(
-        side >= 1, "input_size", spec.input_size,
+        side >= 1,
+        "input_size",
+        spec.input_size,
         f">= {spec.stem_kernel} for a {spec.stem_kernel}x{spec.stem_kernel}/{spec.stem_stride} conv1",
-    )  # fmt: skip
+    )
     for layer in sorted(spec.pool_after):
         if side < 2:
             raise SpecError(
@@ -276,8 +292,16 @@ SQUEEZENET1_1 = SqueezeNetSpec(stem_channels=64, stem_kernel=3, pool_after=(1, 3
 # Small inputs (28x28x1 Fashion-MNIST, 32x32x3 CIFAR): conv1 keeps the resolution and the
 # pools come late (delayed downsampling); BatchNorm makes short CPU budgets train well.
 SQUEEZENET_SMALL = SqueezeNetSpec(
-    base_e=64, incr_e=64, stem_channels=64, stem_kernel=3, stem_stride=1,
-    pool_after=(3, 6), batchnorm=True, dropout=0.2,
-    num_classes=10, in_chans=1, input_size=28,
-)  # fmt: skip
+    base_e=64,
+    incr_e=64,
+    stem_channels=64,
+    stem_kernel=3,
+    stem_stride=1,
+    pool_after=(3, 6),
+    batchnorm=True,
+    dropout=0.2,
+    num_classes=10,
+    in_chans=1,
+    input_size=28,
+)
 _DEFAULT_MACRO = {k: v for k, v in SQUEEZENET1_0.to_dict().items() if k not in _MICRO}

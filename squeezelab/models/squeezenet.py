@@ -44,8 +44,15 @@ class Fire(nn.Module):
         torch.Size([1, 128, 55, 55])
     """
 
-    def __init__(self, in_ch: int, squeeze: int, expand1x1: int, expand3x3: int,
-                 batchnorm: bool = False, bypass: str = "none") -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_ch: int,
+        squeeze: int,
+        expand1x1: int,
+        expand3x3: int,
+        batchnorm: bool = False,
+        bypass: str = "none",
+    ) -> None:
         super().__init__()
         self.inplanes = in_ch
         out_ch = expand1x1 + expand3x3
@@ -93,8 +100,13 @@ class SqueezeNet(nn.Module):
         super().__init__()
         self.spec = spec
         plan = expand(spec)
-        stem = nn.Conv2d(spec.in_chans, spec.stem_channels, spec.stem_kernel,
-                         stride=spec.stem_stride, padding=stem_padding(spec))  # fmt: skip
+        stem = nn.Conv2d(
+            spec.in_chans,
+            spec.stem_channels,
+            spec.stem_kernel,
+            stride=spec.stem_stride,
+            padding=stem_padding(spec),
+        )
         layers: list[nn.Module] = [stem]
         if spec.batchnorm:
             layers.append(nn.BatchNorm2d(spec.stem_channels))
@@ -102,8 +114,9 @@ class SqueezeNet(nn.Module):
         if 1 in spec.pool_after:
             layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
         for i, f in enumerate(plan.fires):
-            layers.append(Fire(f.in_channels, f.squeeze, f.expand1x1, f.expand3x3,
-                               spec.batchnorm, f.bypass))  # fmt: skip
+            layers.append(
+                Fire(f.in_channels, f.squeeze, f.expand1x1, f.expand3x3, spec.batchnorm, f.bypass)
+            )
             if i + 2 in spec.pool_after:
                 layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
         self.features = nn.Sequential(*layers)

@@ -54,8 +54,15 @@ class SqnxtUnit(nn.Module):
 class SqueezeNext(nn.Module):
     """7x7/2 stem, 3x3/2 max-pool, four stages of SqnxtUnits, 1x1 conv, global pool, FC."""
 
-    def __init__(self, depths: tuple[int, ...], widths: tuple[int, ...], stem: int, head: int,
-                 num_classes: int, in_chans: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        depths: tuple[int, ...],
+        widths: tuple[int, ...],
+        stem: int,
+        head: int,
+        num_classes: int,
+        in_chans: int,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [
             _conv_bn_relu(in_chans, stem, (7, 7), 2),

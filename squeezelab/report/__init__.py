@@ -1,6 +1,6 @@
 """The study report: tables, plots and one self-contained HTML file.
 
-Renders the results dict of :func:`squeezelab.explore.load_study_results` (it computes
+Renders the StudyResults of :func:`squeezelab.explore.load_study_results` (it computes
 no costs itself). ``render_report(results, "report.html")`` is the entry point; plots
 follow SqueezeNet's Figure 3 sweeps (Iandola et al. 2016, arXiv 1602.07360).
 """

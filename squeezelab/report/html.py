@@ -37,7 +37,7 @@ DIRECTIONS = {"maximize": "maximise", "minimize": "minimise"}
 
 
 def render_report(
-    results: dict,
+    results,
     out_path: str | os.PathLike,
     title: str | None = None,
     extra_sections: list[dict] | None = None,
@@ -45,7 +45,8 @@ def render_report(
     """Write the HTML report of a study to ``out_path`` atomically; returns the path.
 
     Args:
-        results: the dict of ``squeezelab.explore.load_study_results``.
+        results: the ``StudyResults`` of ``squeezelab.explore.load_study_results`` (or
+            its ``to_dict()`` JSON, as ``study show --json`` prints it).
         out_path: the HTML file to write; run-directory links are relative to its folder.
         title: page title; defaults to ``"Study <name>"``.
         extra_sections: summary tables shown first, each ``{"title": str, "rows":
@@ -67,12 +68,14 @@ def render_report(
 
 
 def render_html(
-    results: dict,
+    results,
     title: str | None = None,
     extra_sections: list[dict] | None = None,
     base_dir: str | os.PathLike = ".",
 ) -> str:
     """The report as an HTML string; see :func:`render_report`."""
+    if hasattr(results, "to_dict"):  # StudyResults: the views below read its JSON form
+        results = results.to_dict()
     tb.check_results(results)
     title = title or f"Study {results.get('study', '')}".strip()
     parts = [

@@ -74,15 +74,26 @@ def _legend_below(fig, *axes) -> None:
         handles += h
         labels += lab
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(handles)),
-                   fontsize=7, frameon=False)  # fmt: skip
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=min(4, len(handles)),
+            fontsize=7,
+            frameon=False,
+        )
 
 
 def _accuracy_floor(ax, results: dict) -> None:
     floor = tb.constraint_limits(results, "min").get("accuracy")
     if floor is not None:
-        ax.axhline(floor, color="black", linestyle=":", linewidth=1,
-                   label=f"accuracy ≥ {tb.fmt('accuracy', floor)}")  # fmt: skip
+        ax.axhline(
+            floor,
+            color="black",
+            linestyle=":",
+            linewidth=1,
+            label=f"accuracy ≥ {tb.fmt('accuracy', floor)}",
+        )
 
 
 def accuracy_vs_cost(results: dict, cost: str):
@@ -112,17 +123,29 @@ def accuracy_vs_cost(results: dict, cost: str):
             ax.step([fx[i] for i in order], [fy[i] for i in order], where="post", color=FRONT)
         ax.scatter(fx, fy, s=46, color=FRONT, edgecolor="black", zorder=3, label="Pareto front")
         for t, x, y in zip(front, fx, fy, strict=True):
-            ax.annotate(f"#{t.get('number')}", (x, y), xytext=(4, 3), textcoords="offset points",
-                        fontsize=7)  # fmt: skip
+            ax.annotate(
+                f"#{t.get('number')}", (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7
+            )
     if bad:
         # Never trained, so no accuracy: a mark on the bottom edge at their cost.
-        ax.scatter([x / div for x in bad], [0.03] * len(bad), marker="x", color=INFEASIBLE,
-                   transform=ax.get_xaxis_transform(), label="infeasible (not trained)")  # fmt: skip
+        ax.scatter(
+            [x / div for x in bad],
+            [0.03] * len(bad),
+            marker="x",
+            color=INFEASIBLE,
+            transform=ax.get_xaxis_transform(),
+            label="infeasible (not trained)",
+        )
         ax.update_datalim([(x / div, min(accs or [0.5])) for x in bad])
         ax.autoscale_view()
     if limit is not None:
-        ax.axvline(limit / div, color="black", linestyle="--", linewidth=1,
-                   label=f"limit {tb.fmt(cost, limit)}")  # fmt: skip
+        ax.axvline(
+            limit / div,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"limit {tb.fmt(cost, limit)}",
+        )
     _accuracy_floor(ax, results)
     _log_if_wide(ax, "x", [x / div for x in every if x is not None])
     _percent(ax)
@@ -186,8 +209,13 @@ def sweep(results: dict, param: str):
         ax2.plot(size_levels, med, "s--", color=SIZE, label="median model size")
         limit = tb.constraint_limits(results).get(size_name)
         if limit is not None:
-            ax2.axhline(limit / div, color=SIZE, linestyle=(0, (1, 3)), linewidth=1,
-                        label=f"size limit {tb.fmt(size_name, limit)}")  # fmt: skip
+            ax2.axhline(
+                limit / div,
+                color=SIZE,
+                linestyle=(0, (1, 3)),
+                linewidth=1,
+                label=f"size limit {tb.fmt(size_name, limit)}",
+            )
         ax2.set_ylabel(label, color=SIZE)
         axes.append(ax2)
     if labels:
@@ -267,8 +295,13 @@ def learning_curves(results: dict):
     for t in done:
         ys = [y for y in t["epoch_accuracy"] if tb.is_number(y)]
         member = t.get("number") in on_front
-        ax.plot(range(1, len(ys) + 1), ys, color=FRONT if member else "#999999",
-                linewidth=1.6 if member else 0.8, zorder=3 if member else 1)  # fmt: skip
+        ax.plot(
+            range(1, len(ys) + 1),
+            ys,
+            color=FRONT if member else "#999999",
+            linewidth=1.6 if member else 0.8,
+            zorder=3 if member else 1,
+        )
     _percent(ax)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("epoch")

@@ -5,8 +5,8 @@ in-memory module; ``evaluate(model, dataset)`` scores one. See docs/training.md.
 """
 
 from squeezelab.train.config import RECIPES, TrainConfig
-from squeezelab.train.loop import evaluate, finetune
-from squeezelab.train.run import build_run_model, fit, trained_meta
+from squeezelab.train.loop import evaluate
+from squeezelab.train.run import build_run_model, finetune, fit, trained_meta
 from squeezelab.train.schedule import lr_at
 
 __all__ = [

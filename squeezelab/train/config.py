@@ -36,25 +36,53 @@ BASE: dict[str, Any] = {
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Fashion-MNIST in few epochs: one-cycle SGD, label smoothing, crop + flip.
-    "fmnist-fast": {"epochs": 10, "batch_size": 128, "lr": 0.1, "optimizer": "sgd",
-                    "schedule": "onecycle", "weight_decay": 5e-4, "label_smoothing": 0.1},
+    "fmnist-fast": {
+        "epochs": 10,
+        "batch_size": 128,
+        "lr": 0.1,
+        "optimizer": "sgd",
+        "schedule": "onecycle",
+        "weight_decay": 5e-4,
+        "label_smoothing": 0.1,
+    },
     # SqueezeNet's Caffe solver (base_lr 0.04, poly power 1.0, momentum 0.9, wd 2e-4).
-    "squeezenet-caffe": {"batch_size": 512, "lr": 0.04, "optimizer": "sgd", "nesterov": False,
-                         "schedule": "poly", "poly_power": 1.0, "weight_decay": 2e-4,
-                         "label_smoothing": 0.0, "warmup_epochs": 0.0},
+    "squeezenet-caffe": {
+        "batch_size": 512,
+        "lr": 0.04,
+        "optimizer": "sgd",
+        "nesterov": False,
+        "schedule": "poly",
+        "poly_power": 1.0,
+        "weight_decay": 2e-4,
+        "label_smoothing": 0.0,
+        "warmup_epochs": 0.0,
+    },
     # AdamW with cosine decay after one warm-up epoch (Loshchilov & Hutter 2019).
-    "adamw-cosine": {"lr": 2e-3, "optimizer": "adamw", "schedule": "cosine",
-                     "warmup_epochs": 1.0, "weight_decay": 0.05, "label_smoothing": 0.1},
+    "adamw-cosine": {
+        "lr": 2e-3,
+        "optimizer": "adamw",
+        "schedule": "cosine",
+        "warmup_epochs": 1.0,
+        "weight_decay": 0.05,
+        "label_smoothing": 0.1,
+    },
     # Search trials: a short, fixed budget (explore ranks candidates by it).
-    "search-short": {"epochs": 3, "batch_size": 128, "lr": 0.1, "optimizer": "sgd",
-                     "schedule": "onecycle", "weight_decay": 5e-4, "label_smoothing": 0.1},
-}  # fmt: skip
+    "search-short": {
+        "epochs": 3,
+        "batch_size": 128,
+        "lr": 0.1,
+        "optimizer": "sgd",
+        "schedule": "onecycle",
+        "weight_decay": 5e-4,
+        "label_smoothing": 0.1,
+    },
+}
 
 
 @dataclass
 class TrainConfig:
     model: str = "squeezenet_small"  # registry name
-    spec: dict | None = None  # SqueezeNetSpec fields; wins over the model's own spec
+    spec: dict | None = None  # SqueezeNetSpec (or its fields); wins over the model's own spec
     model_args: dict | None = None  # builder keywords of other families, e.g. {"width_mult": 0.5}
     data: str = "fashion-mnist"  # dataset name or directory
     data_dir: str | None = None  # where to look for a named dataset first
@@ -82,6 +110,12 @@ class TrainConfig:
     distill_alpha: float = 0.5  # weight of the distillation term (Hinton et al. 2015)
     distill_temperature: float = 4.0  # softmax temperature of the distillation term
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        from squeezelab.models import SqueezeNetSpec
+
+        if isinstance(self.spec, SqueezeNetSpec):  # stored as fields: config.json is JSON
+            self.spec = self.spec.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -120,15 +154,23 @@ def _need(ok: bool, field: str, value: Any, allowed: str) -> None:
 def validate(c: TrainConfig) -> None:
     """Raise ConfigError naming the first bad field of a resolved config."""
     _need(isinstance(c.epochs, int) and c.epochs >= 1, "epochs", c.epochs, "an integer >= 1")
-    _need(isinstance(c.batch_size, int) and c.batch_size >= 1, "batch_size", c.batch_size,
-          "an integer >= 1")  # fmt: skip
+    _need(
+        isinstance(c.batch_size, int) and c.batch_size >= 1,
+        "batch_size",
+        c.batch_size,
+        "an integer >= 1",
+    )
     _need(isinstance(c.lr, int | float) and c.lr > 0, "lr", c.lr, "a number > 0")
     _need(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, f"one of {list(OPTIMIZERS)}")
     _need(c.schedule in SCHEDULES, "schedule", c.schedule, f"one of {list(SCHEDULES)}")
     _need(0 <= c.momentum < 1, "momentum", c.momentum, "a number in [0, 1)")
     _need(c.poly_power > 0, "poly_power", c.poly_power, "a number > 0")
-    _need(0 <= c.warmup_epochs <= c.epochs, "warmup_epochs", c.warmup_epochs,
-          f"a number in [0, epochs={c.epochs}]")  # fmt: skip
+    _need(
+        0 <= c.warmup_epochs <= c.epochs,
+        "warmup_epochs",
+        c.warmup_epochs,
+        f"a number in [0, epochs={c.epochs}]",
+    )
     _need(c.weight_decay >= 0, "weight_decay", c.weight_decay, "a number >= 0")
     _need(0 <= c.label_smoothing < 1, "label_smoothing", c.label_smoothing, "a number in [0, 1)")
     _need(c.crop_padding >= 0, "crop_padding", c.crop_padding, "an integer >= 0")
@@ -136,14 +178,22 @@ def validate(c: TrainConfig) -> None:
     _need(0 <= c.val_fraction < 1, "val_fraction", c.val_fraction, "a number in [0, 1)")
     _need(0 <= c.distill_alpha <= 1, "distill_alpha", c.distill_alpha, "a number in [0, 1]")
     _need(c.distill_temperature > 0, "distill_temperature", c.distill_temperature, "a number > 0")
-    _need(c.train_subset is None or (isinstance(c.train_subset, int) and c.train_subset >= 1),
-          "train_subset", c.train_subset, "None or an integer >= 1")  # fmt: skip
+    _need(
+        c.train_subset is None or (isinstance(c.train_subset, int) and c.train_subset >= 1),
+        "train_subset",
+        c.train_subset,
+        "None or an integer >= 1",
+    )
     if c.augment is not None:
         from squeezelab.data.augment import AUGMENTATIONS
 
         ops = augment_ops(c.augment)
-        _need(all(o in AUGMENTATIONS for o in ops), "augment", c.augment,
-              f"'none' or a comma list of {list(AUGMENTATIONS)}")  # fmt: skip
+        _need(
+            all(o in AUGMENTATIONS for o in ops),
+            "augment",
+            c.augment,
+            f"'none' or a comma list of {list(AUGMENTATIONS)}",
+        )
 
 
 def augment_ops(text: str) -> tuple[str, ...]:

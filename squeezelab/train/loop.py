@@ -11,7 +11,7 @@ at the start of an epoch, which makes a resumed run bit-identical to an uninterr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -88,8 +88,16 @@ class Trainer:
         with torch.no_grad():
             t = teacher(normalize(x_uint8, mean, std, self.memory_format)).float()
         temp = c.distill_temperature
-        kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), F.log_softmax(t / temp, 1),
-                      reduction="batchmean", log_target=True) * temp * temp  # fmt: skip
+        kd = (
+            F.kl_div(
+                F.log_softmax(logits.float() / temp, 1),
+                F.log_softmax(t / temp, 1),
+                reduction="batchmean",
+                log_target=True,
+            )
+            * temp
+            * temp
+        )
         return (1 - c.distill_alpha) * ce + c.distill_alpha * kd
 
     def run_epoch(self, epoch: int, on_step: Callable[[nn.Module], None] | None = None) -> dict:
@@ -119,8 +127,9 @@ class Trainer:
             lr = lr_at(step, total, c.lr, c.schedule, warmup, c.poly_power)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            with torch.autocast(dev.type, dtype=self.dtype or torch.float32,
-                                enabled=self.dtype is not None):  # fmt: skip
+            with torch.autocast(
+                dev.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
+            ):
                 logits = self.forward(x)
                 loss = self.loss(logits, yb, xb)
             self.optimizer.zero_grad(set_to_none=True)
@@ -149,8 +158,16 @@ class Trainer:
             "img_per_s": seen / train_s,
         }
         if self.val is not None and len(self.val):
-            loss_v, confusion = eval_sums(self.model, self.val, 512, dev, self.dtype,
-                                          self.memory_format, self.rank, self.world)  # fmt: skip
+            loss_v, confusion = eval_sums(
+                self.model,
+                self.val,
+                512,
+                dev,
+                self.dtype,
+                self.memory_format,
+                self.rank,
+                self.world,
+            )
             record["val_loss"] = loss_v / len(self.val)
             record["val_acc"] = float(confusion.trace()) / len(self.val)
         record["seconds"] = time.perf_counter() - t0
@@ -158,10 +175,17 @@ class Trainer:
 
 
 @torch.no_grad()
-def eval_sums(model: nn.Module, ds: Dataset, batch_size: int, device: torch.device,
-              dtype: torch.dtype | None = None,
-              memory_format: torch.memory_format = torch.contiguous_format,
-              rank: int = 0, world: int = 1, topk: int = 0):  # fmt: skip
+def eval_sums(
+    model: nn.Module,
+    ds: Dataset,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
+    rank: int = 0,
+    world: int = 1,
+    topk: int = 0,
+):
     """Summed cross-entropy and the confusion matrix (true x predicted) over ``ds``.
 
     Under DDP each rank evaluates every ``world``-th batch and the sums are all-reduced.
@@ -193,8 +217,12 @@ def eval_sums(model: nn.Module, ds: Dataset, batch_size: int, device: torch.devi
     return float(packed[0]), confusion
 
 
-def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 512,
-             device: str | torch.device | None = None) -> dict:  # fmt: skip
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    batch_size: int = 512,
+    device: str | torch.device | None = None,
+) -> dict:
     """Top-1, top-5, mean loss, per-class accuracy and confusion matrix of ``model``.
 
     ``dataset`` supplies the normalisation; the model is returned to its original mode.
@@ -220,8 +248,17 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 512,
     }
 
 
-def prepare(model: nn.Module, config: TrainConfig, train: Dataset, val: Dataset | None) -> Trainer:
-    """Move data and model to the device, set up AMP, DDP, compile and the optimiser."""
+def make_trainer(
+    model: nn.Module,
+    config: TrainConfig,
+    train: Dataset,
+    val: Dataset | None,
+    teacher: tuple[nn.Module, tuple, tuple] | None = None,
+) -> Trainer:
+    """Move data and model to the device, set up AMP, DDP, compile and the optimiser.
+
+    ``teacher`` is ``(module, mean, std)`` for distillation (``run.load_teacher`` reads it).
+    """
     c = config
     rank, world = dist.rank_world()
     if c.batch_size % world:
@@ -250,39 +287,10 @@ def prepare(model: nn.Module, config: TrainConfig, train: Dataset, val: Dataset 
     forward = dist.wrap(model, device)
     if c.compile:
         forward = torch.compile(forward)
-    teacher = None
-    if c.teacher:
-        from squeezelab.models import load_model
-
-        t, meta = load_model(c.teacher)
-        t.to(device).eval()
+    if teacher is not None:
+        teacher[0].to(device).eval()
         if c.channels_last:
-            t.to(memory_format=torch.channels_last)
-        teacher = (t, meta.mean, meta.std)
-    return Trainer(c, model, forward, optimizer, train, val, device, dtype, scaler, teacher,
-                   steps, rank, world)  # fmt: skip
-
-
-def finetune(model: nn.Module, config: TrainConfig,
-             on_step: Callable[[nn.Module], None] | None = None) -> Iterator[dict]:  # fmt: skip
-    """Train an in-memory ``model`` for ``config.epochs`` on ``config.data``; yield records.
-
-    No run directory is written. ``on_step(model)`` runs after every optimiser step
-    (compression uses it to keep pruned weights at zero). The model ends in eval mode,
-    contiguous, on the device it came from.
-
-    Example:
-        >>> for rec in finetune(model, TrainConfig(data="synthetic", epochs=1)):  # doctest: +SKIP
-        ...     print(rec["val_acc"])
-    """
-    from squeezelab.train.run import load_splits
-
-    c = config.resolved()
-    home = next(model.parameters()).device
-    train, val = load_splits(c)
-    trainer = prepare(model, c, train, val)
-    try:
-        for epoch in range(1, c.epochs + 1):
-            yield trainer.run_epoch(epoch, on_step)
-    finally:
-        model.to(device=home, memory_format=torch.contiguous_format).eval()
+            teacher[0].to(memory_format=torch.channels_last)
+    return Trainer(
+        c, model, forward, optimizer, train, val, device, dtype, scaler, teacher, steps, rank, world
+    )

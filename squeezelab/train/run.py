@@ -8,7 +8,7 @@ weights as a run that was never interrupted. Under torchrun only rank 0 writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ from squeezelab.io import atomic_write_bytes, atomic_write_json
 from squeezelab.models import ModelMeta, SqueezeNetSpec, build_model, model_info, save_model
 from squeezelab.train import dist
 from squeezelab.train.config import TrainConfig
-from squeezelab.train.loop import pick_device, prepare
+from squeezelab.train.loop import make_trainer, pick_device
 from squeezelab.train.state import STATE_FILE, load_state, save_state
 
 # fields that may differ between a run and its resumption (they do not change the result)
@@ -39,6 +39,16 @@ def load_splits(config: TrainConfig) -> tuple[Dataset, Dataset | None]:
     return train, (val if len(val) else None)
 
 
+def load_teacher(config: TrainConfig) -> tuple[nn.Module, tuple, tuple] | None:
+    """The distillation teacher of a config as ``(module, mean, std)``, or ``None``."""
+    if not config.teacher:
+        return None
+    from squeezelab.models import load_model
+
+    model, meta = load_model(config.teacher)
+    return model, meta.mean, meta.std
+
+
 def untrained_meta(config: TrainConfig, ds: Dataset) -> ModelMeta:
     """What the configured model is when sized for ``ds`` (classes, channels, input side)."""
     c, h, _ = ds.shape
@@ -48,9 +58,15 @@ def untrained_meta(config: TrainConfig, ds: Dataset) -> ModelMeta:
         spec = SqueezeNetSpec.from_dict(config.spec).replace(**dims)
     elif model_info(config.model).spec is not None:
         spec = model_info(config.model).spec.replace(**dims, **(config.model_args or {}))
-    return ModelMeta(config.model, **dims, spec=spec,
-                     model_args={} if spec is not None else dict(config.model_args or {}),
-                     classes=tuple(ds.classes), mean=tuple(ds.mean), std=tuple(ds.std))  # fmt: skip
+    return ModelMeta(
+        config.model,
+        **dims,
+        spec=spec,
+        model_args={} if spec is not None else dict(config.model_args or {}),
+        classes=tuple(ds.classes),
+        mean=tuple(ds.mean),
+        std=tuple(ds.std),
+    )
 
 
 def build_run_model(config: TrainConfig, ds: Dataset) -> nn.Module:
@@ -61,8 +77,12 @@ def build_run_model(config: TrainConfig, ds: Dataset) -> nn.Module:
 
 def trained_meta(config: TrainConfig, model: nn.Module, ds: Dataset, record: dict) -> ModelMeta:
     """The metadata written beside a trained ``model``: what it is, plus its metrics."""
-    extra = {"metrics": record, "dataset": config.data, "recipe": config.recipe,
-             "params": sum(p.numel() for p in model.parameters())}  # fmt: skip
+    extra = {
+        "metrics": record,
+        "dataset": config.data,
+        "recipe": config.recipe,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
     return untrained_meta(config, ds).replace(extra=extra)
 
 
@@ -94,7 +114,7 @@ def fit(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> Itera
     try:
         train, val = load_splits(config)
         model = build_run_model(config, train)
-        trainer = prepare(model, config, train, val)
+        trainer = make_trainer(model, config, train, val, load_teacher(config))
         history: list[dict] = []
         best = None
         state_path = out / STATE_FILE
@@ -122,8 +142,16 @@ def fit(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> Itera
         dist.shutdown(created)
 
 
-def _write_epoch(out: Path, config: TrainConfig, trainer, train: Dataset, record: dict,
-                 history: list[dict], best: float, improved: bool) -> None:  # fmt: skip
+def _write_epoch(
+    out: Path,
+    config: TrainConfig,
+    trainer,
+    train: Dataset,
+    record: dict,
+    history: list[dict],
+    best: float,
+    improved: bool,
+) -> None:
     """last (and best) model file, then the resume state, then metrics.jsonl."""
     model = trainer.model
     meta = trained_meta(config, model, train, record)
@@ -140,3 +168,27 @@ def _write_epoch(out: Path, config: TrainConfig, trainer, train: Dataset, record
     save_state(out / STATE_FILE, model, trainer.optimizer, info)
     lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in history)
     atomic_write_bytes(out / "metrics.jsonl", lines.encode())
+
+
+def finetune(
+    model: nn.Module, config: TrainConfig, on_step: Callable[[nn.Module], None] | None = None
+) -> Iterator[dict]:
+    """Train an in-memory ``model`` for ``config.epochs`` on ``config.data``; yield records.
+
+    No run directory is written. ``on_step(model)`` runs after every optimiser step
+    (compression uses it to keep pruned weights at zero). The model ends in eval mode,
+    contiguous, on the device it came from.
+
+    Example:
+        >>> for rec in finetune(model, TrainConfig(data="synthetic", epochs=1)):  # doctest: +SKIP
+        ...     print(rec["val_acc"])
+    """
+    c = config.resolved()
+    home = next(model.parameters()).device
+    train, val = load_splits(c)
+    trainer = make_trainer(model, c, train, val, load_teacher(c))
+    try:
+        for epoch in range(1, c.epochs + 1):
+            yield trainer.run_epoch(epoch, on_step)
+    finally:
+        model.to(device=home, memory_format=torch.contiguous_format).eval()

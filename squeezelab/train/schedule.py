@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 
-def lr_at(step: int, total: int, base_lr: float, schedule: str, warmup: int = 0,
-          power: float = 1.0) -> float:  # fmt: skip
+def lr_at(
+    step: int, total: int, base_lr: float, schedule: str, warmup: int = 0, power: float = 1.0
+) -> float:
     """Learning rate before optimiser step ``step`` (0-based) of ``total``.
 
     Example:
@@ -59,5 +60,9 @@ def make_optimizer(model: nn.Module, config) -> torch.optim.Optimizer:
     groups = param_groups(model, config.weight_decay)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
-                           nesterov=bool(config.nesterov and config.momentum > 0))  # fmt: skip
+    return torch.optim.SGD(
+        groups,
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=bool(config.nesterov and config.momentum > 0),
+    )

@@ -20,8 +20,9 @@ STATE_FILE = "resume.safetensors"
 _KEY = "squeezelab_resume"
 
 
-def save_state(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               info: dict[str, Any]) -> None:  # fmt: skip
+def save_state(
+    path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, info: dict[str, Any]
+) -> None:
     """Write the model and optimiser state plus the JSON-able ``info`` to ``path``."""
     from safetensors.torch import save_file
 
@@ -39,8 +40,9 @@ def save_state(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.
         save_file(tensors, str(tmp), metadata={_KEY: json.dumps(meta)})
 
 
-def load_state(path: str | Path, model: torch.nn.Module,
-               optimizer: torch.optim.Optimizer) -> dict[str, Any]:  # fmt: skip
+def load_state(
+    path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> dict[str, Any]:
     """Restore ``model`` and ``optimizer`` from :func:`save_state`'s file; returns ``info``."""
     from safetensors import SafetensorError, safe_open
 

@@ -20,8 +20,21 @@ def test_profile_json_is_the_profile(capsys):
 
 def test_profile_table_and_flags(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    assert main(["profile", "squeezenet1_1", "--input", "3x227x227", "--bits", "8",
-                 "--hardware", "cortex-m7"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "profile",
+                "squeezenet1_1",
+                "--input",
+                "3x227x227",
+                "--weight-bits",
+                "8",
+                "--hardware",
+                "cortex-m7",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "features.3.expand3x3" in out and "387.7" in out and "cortex-m7" in out
 
@@ -48,7 +61,7 @@ def test_profile_spec_file(tmp_path, capsys):
         (["profile", "squeezenet1_0", "--hardware", "tpu9"], "unknown hardware profile"),
         (["profile", "squeezenet1_0", "--hardware", "missing.yaml"], "does not exist"),
         (["profile", "squeezenet1_0", "--input", "3x224"], "--input"),
-        (["profile", "squeezenet1_0", "--bits", "0"], "weight_bits"),
+        (["profile", "squeezenet1_0", "--weight-bits", "0"], "weight_bits"),
     ],
 )
 def test_profile_errors_exit_2(capsys, argv, match):
@@ -58,8 +71,19 @@ def test_profile_errors_exit_2(capsys, argv, match):
 
 
 def test_measure_json(capsys):
-    argv = ["measure", "squeezenet_small", "--runs", "2", "--warmup", "1", "--threads", "1",
-            "--hardware", "horowitz-45nm", "--json"]  # fmt: skip
+    argv = [
+        "measure",
+        "squeezenet_small",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--hardware",
+        "horowitz-45nm",
+        "--json",
+    ]
     assert main(argv) == 0
     d = _json(capsys)
     assert [m["channels_last"] for m in d["measurements"]] == [False, True]
@@ -69,7 +93,7 @@ def test_measure_json(capsys):
 @pytest.mark.slow
 def test_calibrate_writes_profile(tmp_path, capsys):
     out = tmp_path / "host.yaml"
-    assert main(["calibrate", "--out", str(out), "--quick", "--threads", "1"]) == 0
+    assert main(["calibrate", "-o", str(out), "--quick", "--threads", "1"]) == 0
     assert "host" in capsys.readouterr().out
     assert main(["profile", "squeezenet_small", "--hardware", str(out), "--json"]) == 0
     assert _json(capsys)["hardware"] == "host"

@@ -106,3 +106,15 @@ def test_onchip_bandwidth_term_adds_time():
     assert b.latency_ms - a.latency_ms == pytest.approx(8000 / 1e9 * 1e3)
     with pytest.raises(FormatError, match="onchip_bytes_per_s"):
         hardware_from_dict({**hw.to_dict(), "onchip_bytes_per_s": 0})
+
+
+def test_one_packaged_yaml_loader_for_profiles_and_presets(tmp_path):
+    from squeezelab.io.packaged import load_packaged_yaml, packaged_names
+
+    assert "eyeriss" in packaged_names("profiles") and "mcu-256k" in packaged_names("presets")
+    data, path = load_packaged_yaml("profiles", "eyeriss", "hardware profile")
+    assert data["name"] == "eyeriss" and path.name == "eyeriss.yaml"
+    with pytest.raises(UnknownNameError, match="mcu-256k"):
+        load_packaged_yaml("presets", "mcu-265k", "search space")
+    with pytest.raises(FormatError, match="does not exist"):
+        load_hardware(tmp_path / "nope.yaml")

@@ -27,8 +27,18 @@ def test_measure_rejects_bad_arguments():
 
 def test_probe_net_covers_every_op_class():
     ops = {x.op for x in profile(probe_net(16, 3), (3, 56, 56)).layers}
-    assert {"conv", "conv1x1", "dwconv", "gconv", "linear", "elementwise", "pool", "concat",
-            "copy", "view"} <= ops  # fmt: skip
+    assert {
+        "conv",
+        "conv1x1",
+        "dwconv",
+        "gconv",
+        "linear",
+        "elementwise",
+        "pool",
+        "concat",
+        "copy",
+        "view",
+    } <= ops
 
 
 def test_fit_recovers_efficiency_and_overhead():

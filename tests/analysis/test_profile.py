@@ -166,8 +166,10 @@ def test_bits_scale_model_bytes_and_energy():
     assert p8.peak_activation_bytes * 4 == p32.peak_activation_bytes
 
 
-@pytest.mark.parametrize(("kw", "field"), [({"input_shape": (3, 0, 4)}, "input_shape"),
-                                           ({"weight_bits": 0}, "weight_bits")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [({"input_shape": (3, 0, 4)}, "input_shape"), ({"weight_bits": 0}, "weight_bits")],
+)
 def test_bad_arguments_name_the_field(kw, field):
     with pytest.raises(ConfigError, match=field):
         profile(nn.Conv2d(3, 3, 1), **{"input_shape": (3, 4, 4), **kw})

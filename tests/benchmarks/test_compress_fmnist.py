@@ -26,9 +26,16 @@ def test_accuracy_json_names_the_model_to_compress_and_the_baseline(tmp_path):
     model = tmp_path / "last.safetensors"
     model.write_bytes(b"")
     acc = tmp_path / "fmnist_accuracy_6ep.json"
-    acc.write_text(json.dumps({"models": {
-        "squeezenet_small": {"model_file": str(model), "test_accuracy": 0.92},
-        "alexnet_small": {"test_accuracy": 0.915}}}))  # fmt: skip
+    acc.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "squeezenet_small": {"model_file": str(model), "test_accuracy": 0.92},
+                    "alexnet_small": {"test_accuracy": 0.915},
+                }
+            }
+        )
+    )
     args = argparse.Namespace(accuracy_json=str(acc), model_file=None, quick=False)
     path, prior = find_model_file(args)
     assert path == str(model) and prior["alexnet_small"]["test_accuracy"] == 0.915

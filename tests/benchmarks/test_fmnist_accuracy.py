@@ -14,8 +14,19 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.skipif(not Path(FMNIST_DIR).is_dir(), reason="needs dataset-fashion-mnist")
 def test_fmnist_accuracy_quick(tmp_path):
     out = tmp_path / "acc.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fmnist_accuracy.py"), "--quick",
-                    "--runs", str(tmp_path / "runs"), "--out", str(out)], check=True, cwd=ROOT)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "fmnist_accuracy.py"),
+            "--quick",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     result = json.loads(out.read_text())
     for name in ("squeezenet_small", "alexnet_small"):
         m = result["models"][name]

@@ -5,16 +5,17 @@ import json
 import torch
 
 from squeezelab.cli import main
-from squeezelab.compress import load_sqz
-from squeezelab.fileio import load_model_file, save_model_file
-from squeezelab.models.squeezenet import SqueezeNet
+from squeezelab.models import ModelMeta, SqueezeNet, load_model, save_model
 from tests.compress.test_sqz import TINY, assert_bit_identical
+
+
+def _save(path, **meta):
+    save_model(path, SqueezeNet(TINY), ModelMeta.for_spec(TINY, "squeezenet_small").replace(**meta))
 
 
 def test_compress_inspect_decompress(tmp_path, capsys):
     src = tmp_path / "tiny.safetensors"
-    save_model_file(src, SqueezeNet(TINY), {"model": "squeezenet_small", "spec": TINY.to_dict(),
-                                            "classes": ["a", "b", "c"]})  # fmt: skip
+    _save(src, classes=("a", "b", "c"))
     sqz = tmp_path / "tiny.sqz"
     assert main(["compress", str(src), "-o", str(sqz), "--bits", "4", "--fp16"]) == 0
     out = capsys.readouterr().out
@@ -27,16 +28,17 @@ def test_compress_inspect_decompress(tmp_path, capsys):
     assert "alexnet_small" in capsys.readouterr().out
     dst = tmp_path / "back.safetensors"
     assert main(["decompress", str(sqz), "-o", str(dst)]) == 0
-    model, meta = load_model_file(dst)
-    assert_bit_identical(load_sqz(sqz), model)
-    assert meta["classes"] == ["a", "b", "c"]
+    model, meta = load_model(dst)
+    decoded = load_model(sqz)[0]
+    assert_bit_identical(decoded, model)
+    assert meta.classes == ("a", "b", "c")
     x = torch.randn(1, 1, 8, 8)
-    assert torch.equal(model(x), load_sqz(sqz)(x))
+    assert torch.equal(model(x), decoded(x))
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     src = tmp_path / "tiny.safetensors"
-    save_model_file(src, SqueezeNet(TINY), {"model": "squeezenet_small", "spec": TINY.to_dict()})
+    _save(src)
     assert main(["compress", str(src), "-o", str(tmp_path / "x.sqz"), "--bits", "9"]) == 2
     assert "bits=9" in capsys.readouterr().err
     assert (
@@ -45,7 +47,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert "--data" in capsys.readouterr().err
     assert main(["inspect", str(src)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "magic" in err
+    assert err.count("\n") == 1 and "allowed a .sqz file" in err
 
 
 def test_inspect_ignores_malformed_informational_fields(tmp_path, capsys):
@@ -55,7 +57,7 @@ def test_inspect_ignores_malformed_informational_fields(tmp_path, capsys):
 
     from squeezelab.compress import compress_model
 
-    data = compress_model(SqueezeNet(TINY), {"model": "squeezenet_small"}).data
+    data = compress_model(SqueezeNet(TINY), ModelMeta.for_spec(TINY, "squeezenet_small")).data
     hlen = struct.unpack_from("<I", data, 10)[0]
     header = json.loads(data[14 : 14 + hlen])
     header.update(reference="x", accuracy=[1], compression=None)

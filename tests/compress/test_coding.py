@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squeezelab.compress.coding import (
+from squeezelab.errors import FormatError
+from squeezelab.io.coding import (
     CODERS,
     HUFFMAN_MAX_LEN,
     canonical_codes,
@@ -14,7 +15,6 @@ from squeezelab.compress.coding import (
     entropy_bits,
     huffman_lengths,
 )
-from squeezelab.errors import FormatError
 
 
 @st.composite

@@ -3,16 +3,24 @@
 import pytest
 import torch
 
-from squeezelab.compress import compress_model, decode_sqz
+from squeezelab.compress import compress_model
 from squeezelab.compress.prune import prunable, prune_iterative
 from squeezelab.compress.share import bake, finetune_centroids, share_weights, shared_tensors
+from squeezelab.models.load import decode_sqz
 from squeezelab.models.squeezenet import SqueezeNet
 from squeezelab.train import TrainConfig
 from tests.compress.test_sqz import TINY, assert_bit_identical
 
 SPEC = TINY.replace(input_size=28, num_classes=10, batchnorm=True)  # synthetic: 28x28, 10 classes
-CONFIG = TrainConfig(data="synthetic", epochs=1, batch_size=64, train_subset=256,
-                     val_fraction=0.05, lr=0.05, weight_decay=1e-3)  # fmt: skip
+CONFIG = TrainConfig(
+    data="synthetic",
+    epochs=1,
+    batch_size=64,
+    train_subset=256,
+    val_fraction=0.05,
+    lr=0.05,
+    weight_decay=1e-3,
+)
 
 
 @pytest.mark.slow
@@ -50,8 +58,7 @@ def test_compress_with_finetune_and_per_stage_accuracy():
     from squeezelab.data import load_dataset
 
     test = load_dataset("synthetic", "test")
-    c = compress_model(SqueezeNet(SPEC), {"model": "squeezenet_small"}, 0.6, 4,
-                       finetune=CONFIG, eval_dataset=test)  # fmt: skip
+    c = compress_model(SqueezeNet(SPEC), None, 0.6, 4, finetune=CONFIG, eval_dataset=test)
     assert set(c.header["accuracy"]) == {"dense", "pruned", "shared", "coded"}
     assert [s["test_accuracy"] is not None for s in c.accounting.stages] == [True] * 4
     assert_bit_identical(c.model, decode_sqz(c.data)[0])

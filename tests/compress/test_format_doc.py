@@ -12,8 +12,9 @@ import zlib
 import numpy as np
 import torch
 
-from squeezelab.compress import compress_model, decode_sqz
-from squeezelab.models import create_model
+from squeezelab.compress import compress_model
+from squeezelab.models import load_model
+from squeezelab.models.load import decode_sqz
 
 
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -121,11 +122,10 @@ def doc_decode(data: bytes) -> tuple[dict, dict[str, np.ndarray], set[str]]:
 
 def test_doc_decoder_matches_the_library_bit_for_bit():
     torch.manual_seed(0)
-    c = compress_model(create_model("squeezenet_small"), {"model": "squeezenet_small"},
-                       0.67, 5, fp16_plain=True)  # fmt: skip
+    c = compress_model(*load_model("squeezenet_small"), 0.67, 5, fp16_plain=True)
     header, state, coders = doc_decode(c.data)
     assert coders == {0, 1}  # both coders are exercised
-    model, _ = decode_sqz(c.data)
+    model, _, _ = decode_sqz(c.data)
     for name, value in model.state_dict().items():
         ours = torch.from_numpy(np.array(state[name])).to(value.dtype)
         if value.is_floating_point():

@@ -15,8 +15,8 @@ from squeezelab.compress.share import (
     share_weights,
     shared_tensors,
 )
-from squeezelab.compress.sqz import gap_symbols, positions_from_gaps
 from squeezelab.errors import ConfigError
+from squeezelab.io.sqzfile import gap_symbols, positions_from_gaps
 from squeezelab.models import create_model
 
 

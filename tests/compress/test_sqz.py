@@ -7,23 +7,26 @@ import zlib
 import pytest
 import torch
 
-from squeezelab.compress import (
-    compress_model,
-    decode_sqz,
-    load_any_model,
-    load_sqz,
-    read_sqz_header,
-    read_sqz_layout,
-    write_sqz,
-)
-from squeezelab.compress.sqz import MAGIC, VERSION
+from squeezelab.compress import compress_model, write_sqz
 from squeezelab.errors import FormatError
-from squeezelab.models import SqueezeNetSpec, create_model, list_models
+from squeezelab.io import read_sqz_header, read_sqz_layout
+from squeezelab.io.sqzfile import MAGIC, VERSION
+from squeezelab.models import ModelMeta, SqueezeNetSpec, list_models, load_model
+from squeezelab.models.load import decode_sqz
 from squeezelab.models.squeezenet import SqueezeNet
 
-TINY = SqueezeNetSpec(base_e=8, incr_e=8, num_fire=2, stem_channels=4, stem_kernel=3,
-                      stem_stride=1, pool_after=(1,), num_classes=3, in_chans=1,
-                      input_size=8)  # fmt: skip
+TINY = SqueezeNetSpec(
+    base_e=8,
+    incr_e=8,
+    num_fire=2,
+    stem_channels=4,
+    stem_kernel=3,
+    stem_stride=1,
+    pool_after=(1,),
+    num_classes=3,
+    in_chans=1,
+    input_size=8,
+)
 
 
 def _bits(t: torch.Tensor) -> torch.Tensor:
@@ -43,8 +46,9 @@ BIG = ("alexnet", "alexnet_small")  # 61M and 23M parameters: one setting each, 
 
 def _check_round_trip(name: str, sparsity: float, bits: int, fc_bits: int | None):
     torch.manual_seed(0)
-    c = compress_model(create_model(name), {"model": name}, sparsity, bits, fc_bits)
-    model, header = decode_sqz(c.data)
+    c = compress_model(*load_model(name), sparsity, bits, fc_bits)
+    model, meta, header = decode_sqz(c.data)
+    assert meta == c.meta
     assert_bit_identical(c.model, model)
     assert header["meta"]["model"] == name
     return c
@@ -75,16 +79,17 @@ def test_round_trip_alexnet_61m():
 
 def test_fp16_plain_tensors_and_spec_models_round_trip():
     model = SqueezeNet(TINY.replace(bypass="complex", batchnorm=True))
-    c = compress_model(model, {"model": "squeezenet_small"}, fp16_plain=True)
+    c = compress_model(model, fp16_plain=True)
     out = decode_sqz(c.data)[0]
     assert_bit_identical(c.model, out)
     x = torch.randn(2, 1, 8, 8)
     assert torch.equal(c.model(x), out(x))
 
 
-def test_file_api_and_load_any_model(tmp_path):
-    meta = {"model": "squeezenet_small", "classes": ["a", "b", "c"],
-            "normalization": {"mean": [0.5], "std": [0.25]}}  # fmt: skip
+def test_file_api_and_load_model(tmp_path):
+    meta = ModelMeta.for_spec(TINY, "tiny").replace(
+        classes=("a", "b", "c"), mean=(0.5,), std=(0.25,)
+    )
     c = compress_model(SqueezeNet(TINY), meta)
     path = tmp_path / "tiny.sqz"
     assert write_sqz(path, c.data) == path.stat().st_size
@@ -92,16 +97,16 @@ def test_file_api_and_load_any_model(tmp_path):
     assert header["meta"]["classes"] == ["a", "b", "c"] and header["meta"]["spec"]["num_fire"] == 2
     _, entries = read_sqz_layout(path)
     assert {e["kind"] for e in entries} == {"shared", "plain"}
-    assert_bit_identical(c.model, load_sqz(path))
-    model, meta2 = load_any_model(path)
-    assert meta2["normalization"]["std"] == [0.25]
-    assert load_any_model("squeezenet_small")[1]["input_size"] == 28
+    model, meta2 = load_model(path)
+    assert_bit_identical(c.model, model)
+    assert meta2 == meta and meta2.std == (0.25,) and meta2.classes == ("a", "b", "c")
+    assert load_model("squeezenet_small")[1].input_size == 28
 
 
 @pytest.fixture(scope="module")
 def tiny_file() -> bytes:
     torch.manual_seed(0)
-    data = compress_model(SqueezeNet(TINY), {"model": "squeezenet_small"}, 0.67, 3).data
+    data = compress_model(SqueezeNet(TINY), None, 0.67, 3).data
     assert len(data) < 4000  # small enough to flip every byte
     return data
 
@@ -175,7 +180,7 @@ def test_wrong_magic_and_version(tiny_file, tmp_path):
     path = tmp_path / "model.safetensors.sqz"
     path.write_bytes(b"{}")
     with pytest.raises(FormatError, match="magic"):
-        load_sqz(path)
+        load_model(path)
     with pytest.raises(FormatError, match="does not exist"):
         read_sqz_header(tmp_path / "missing.sqz")
     assert tiny_file.startswith(MAGIC)

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from squeezelab.cli import main
+from squeezelab.design import STAGES
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not FMNIST.is_file(), reason="needs Debian's dataset-fashion-mnist"),
-]
+# Debian's dataset-fashion-mnist where installed, else the generated digits (same shape)
+DATA = "fashion-mnist" if FMNIST.is_file() else "synthetic"
 
 TINY_SPACE = """
 name: tiny-design
@@ -35,25 +34,35 @@ final: {epochs: 1, train_subset: 600, batch_size: 64}
 
 
 def _args(space: Path, out: Path) -> list[str]:
-    return ["design", "--space", str(space), "--budget-minutes", "30", "-o", str(out)]
+    return [
+        "design",
+        "--data",
+        DATA,
+        "--space",
+        str(space),
+        "--budget-minutes",
+        "30",
+        "-o",
+        str(out),
+    ]
 
 
 def _check_artefacts(out: Path) -> dict:
-    from squeezelab.compress import load_sqz
     from squeezelab.explore import load_study_results
     from squeezelab.export import read_onnx_meta
-    from squeezelab.fileio import load_model_file
+    from squeezelab.models import load_model
 
-    assert load_study_results(str(out / "study"))["counts"]["trained"] >= 1
-    load_model_file(out / "final" / "best.safetensors")
-    load_sqz(out / "model.sqz")
+    assert load_study_results(out / "study").counts.trained >= 1
+    load_model(out / "final" / "best.safetensors")
+    load_model(out / "model.sqz")
     for name in ("model.onnx", "model.int8.onnx"):
-        assert read_onnx_meta(out / name)["model"] == "squeezenet_small"
+        assert read_onnx_meta(out / name).meta.name == "squeezenet_small"
     html = (out / "report.html").read_text()
     assert "Summary" in html and "<img" in html
     return json.loads((out / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_design_end_to_end(tmp_path, capsys):
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
@@ -68,8 +77,17 @@ def test_design_end_to_end(tmp_path, capsys):
     # a second run finds every stage done and only re-renders nothing
     assert main(_args(space, out)) == 0
     assert "done earlier" in capsys.readouterr().out
+    # every stage result round-trips through design.json
+    from squeezelab.design import read_state
+    from squeezelab.design.records import DesignState
+
+    state = read_state(out / "design.json")
+    assert sorted(n for n, _ in STAGES) == sorted(state.stages)
+    again = DesignState(state.config, state.stages, state.retrain_budget).to_dict()
+    assert again == json.loads((out / "design.json").read_text())
 
 
+@pytest.mark.slow
 def test_design_resumes_after_sigkill(tmp_path):
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
@@ -95,14 +113,82 @@ def test_design_resumes_after_sigkill(tmp_path):
     _check_artefacts(out)
 
 
+def _state(config: dict) -> str:
+    from squeezelab.design import DesignConfig
+    from squeezelab.design.records import DesignState
+
+    return json.dumps(DesignState({**DesignConfig().to_dict(), **config}).to_dict())
+
+
 def test_design_other_settings_in_same_dir_exit_2(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "design.json").write_text(json.dumps({"config": {"target": "phone-cpu"}, "stages": {}}))
+    (out / "design.json").write_text(_state({"hardware": "phone-cpu"}))
     assert main(["design", "-o", str(out)]) == 2
-    assert "holds a design run with other settings" in capsys.readouterr().err
+    assert "holds a design run with other settings (hardware)" in capsys.readouterr().err
 
 
-def test_design_unknown_target_exit_2(tmp_path, capsys):
-    assert main(["design", "--target", "cortex-m9", "-o", str(tmp_path / "o")]) == 2
+OLD_STATE = {  # what squeezelab wrote before the stages had typed results
+    "config": {"data": "fashion-mnist", "data_dir": None, "target": "cortex-m7", "seed": 0},
+    "stages": {"explore": {"best": {"number": 0, "model": "squeezenet_small"}}},
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(OLD_STATE),
+        "{not json",
+        json.dumps([1]),
+        _state({})[:-40] + "}",
+        json.dumps({**json.loads(_state({})), "stages": {"explore": {"best": 3}}}),
+    ],
+    ids=["old-format", "not-json", "not-object", "truncated", "damaged-stage"],
+)
+def test_unreadable_state_is_one_line_exit_2(tmp_path, capsys, text):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "design.json").write_text(text)
+    assert main(["design", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "design.json" in err and "new output folder" in err and "--restart" in err
+
+
+def test_flags_come_from_design_config():
+    import argparse
+    import dataclasses
+
+    from squeezelab.cli import cmd_design
+    from squeezelab.design import DesignConfig
+
+    parser = argparse.ArgumentParser()
+    cmd_design.register(parser.add_subparsers())
+    args = parser.parse_args(["design", "-o", "x"])
+    for f in dataclasses.fields(DesignConfig):
+        assert getattr(args, f.name) == f.default, f.name
+    args = parser.parse_args(["design", "--output", "x", "--target", "phone-cpu", "--bits", "4"])
+    assert (args.hardware, args.bits, args.output) == ("phone-cpu", 4, "x")
+
+
+def test_design_unknown_hardware_exit_2(tmp_path, capsys):
+    assert main(["design", "--hardware", "cortex-m9", "-o", str(tmp_path / "o")]) == 2
     assert "cortex-m9" in capsys.readouterr().err
+
+
+def test_retrain_budget_uses_the_measured_speed_and_the_real_split_size():
+    from types import SimpleNamespace as NS
+
+    from squeezelab.design.stages import RETRAIN_SHARE, retrain_budget
+
+    def ctx(n_train, final):
+        space = NS(train={"epochs": 1}, final=final)
+        return NS(space=space, train=range(n_train), config=NS(budget_minutes=10))
+
+    seconds = RETRAIN_SHARE * 10 * 60
+    # 3.5 epochs of 1,000 images fit: 3 whole epochs (the space allows 5)
+    assert retrain_budget(ctx(1000, {"epochs": 5}), 3500 / seconds).epochs == 3
+    # the same speed on a 10x larger split: one epoch on the images that fit
+    b = retrain_budget(ctx(10_000, {"epochs": 5}), 3500 / seconds)
+    assert (b.epochs, b.train_subset) == (1, 3500)
+    assert retrain_budget(ctx(1000, {"epochs": 5}), None).epochs == 5  # nothing measured

@@ -47,18 +47,25 @@ def postgres_url():
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     data, port = os.path.join(root, "data"), _free_port()
-    subprocess.run(_as_postgres([initdb, "-D", data, "-U", "postgres", "-A", "trust"]),
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        _as_postgres([initdb, "-D", data, "-U", "postgres", "-A", "trust"]),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c max_connections=100"
     subprocess.run(
-        _as_postgres([pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"]),
-        check=True, capture_output=True,
-    )  # fmt: skip
+        _as_postgres(
+            [pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         subprocess.run(
             _as_postgres([createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "sqz"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql://postgres@127.0.0.1:{port}/sqz"
     finally:
         subprocess.run(

@@ -16,25 +16,35 @@ def test_presets_load():
     assert load_space("paper-pct3x3-sweep").candidate({"pct_3x3": 0.25}).spec["sr"] == 0.5
     mcu = load_space("mcu-256k")
     assert [c.describe() for c in mcu.constraints] == [
-        "peak_activation_bytes <= 262144", "model_bytes <= 1.04858e+06", "latency_ms <= 20",
-    ]  # fmt: skip
+        "peak_activation_bytes <= 262144",
+        "model_bytes <= 1.04858e+06",
+        "latency_ms <= 20",
+    ]
     assert mcu.directions == ["maximize", "minimize", "minimize"]
 
 
 def test_param_kinds_and_sampling():
-    s = space_from_dict({
-        "params": {
-            "sr": [0.25, 0.5],
-            "base_e": {"low": 16, "high": 64, "step": 16},
-            "incr_e": {"low": 8, "high": 64, "log": True},
-            "dropout": {"low": 0.0, "high": 0.5},
-            "pool_after": [[2, 5], [3, 6]],
-            "pct_3x3": 0.5,
-        },
-    })  # fmt: skip
+    s = space_from_dict(
+        {
+            "params": {
+                "sr": [0.25, 0.5],
+                "base_e": {"low": 16, "high": 64, "step": 16},
+                "incr_e": {"low": 8, "high": 64, "log": True},
+                "dropout": {"low": 0.0, "high": 0.5},
+                "pool_after": [[2, 5], [3, 6]],
+                "pct_3x3": 0.5,
+            },
+        }
+    )
     kinds = {n: p.kind for n, p in s.params.items()}
-    assert kinds == {"sr": "choice", "base_e": "int", "incr_e": "int", "dropout": "float",
-                     "pool_after": "choice", "pct_3x3": "fixed"}  # fmt: skip
+    assert kinds == {
+        "sr": "choice",
+        "base_e": "int",
+        "incr_e": "int",
+        "dropout": "float",
+        "pool_after": "choice",
+        "pct_3x3": "fixed",
+    }
     assert s.params["base_e"].grid() == [16, 32, 48, 64]
     assert s.size() is None  # dropout is continuous
     rng = random.Random(1)
@@ -48,13 +58,20 @@ def test_param_kinds_and_sampling():
 
 
 def test_width_knob_family():
-    s = space_from_dict({
-        "model": ["squeezenet_small", "mobilenet_v2"],
-        "params": {"width_mult": [0.25, 0.5], "num_classes": 10, "in_chans": 1, "input_size": 32},
-    })  # fmt: skip
+    s = space_from_dict(
+        {
+            "model": ["squeezenet_small", "mobilenet_v2"],
+            "params": {
+                "width_mult": [0.25, 0.5],
+                "num_classes": 10,
+                "in_chans": 1,
+                "input_size": 32,
+            },
+        }
+    )
     c = s.candidate({"model": "mobilenet_v2", "width_mult": 0.25})
-    assert c.spec is None and c.model_args == {"width_mult": 0.25, "num_classes": 10, "in_chans": 1}
-    assert c.input_shape == (1, 32, 32)
+    assert c.spec is None and c.model_args == {"width_mult": 0.25}
+    assert (c.meta.num_classes, c.input_shape) == (10, (1, 32, 32))
     c = s.candidate({"model": "squeezenet_small", "width_mult": 0.25})
     assert c.spec["input_size"] == 32 and c.model_args == {}
 
@@ -62,7 +79,10 @@ def test_width_knob_family():
 @pytest.mark.parametrize(
     "data, needle",
     [
-        ({"params": {"sr": {"low": 0.5, "high": 0.1}}}, "params.sr: low=0.5 must be below high=0.1"),
+        (
+            {"params": {"sr": {"low": 0.5, "high": 0.1}}},
+            "params.sr: low=0.5 must be below high=0.1",
+        ),
         ({"params": {"base_e": {"low": 8.5, "high": 16}}}, "base_e is an integer field"),
         ({"params": {"sr": {"choices": []}}}, "params.sr.choices=[] is invalid"),
         ({"params": {"colour": [1, 2]}}, "params ['colour'] are unknown"),
@@ -70,11 +90,13 @@ def test_width_knob_family():
         ({"constraints": [{"metric": "params"}]}, "give exactly one of max or min"),
         ({"constraints": [{"metric": "model_bytes", "max": "2 parsecs"}]}, "constraints[0].max"),
         ({"search": {"sampler": "annealing"}}, "search.sampler='annealing' is invalid"),
-        ({"params": {"dropout": {"low": 0.0, "high": 0.5}}, "search": {"sampler": "grid"}},
-         "a grid needs choices"),
+        (
+            {"params": {"dropout": {"low": 0.0, "high": 0.5}}, "search": {"sampler": "grid"}},
+            "a grid needs choices",
+        ),
         ({"wat": 1}, "unknown top-level key(s) ['wat']"),
     ],
-)  # fmt: skip
+)
 def test_bad_spaces_name_the_field(data, needle):
     with pytest.raises(ConfigError) as e:
         space_from_dict(data)
@@ -92,8 +114,14 @@ def test_unknown_preset_and_model_and_bad_spec():
 
 
 def test_compressed_model_bytes_objective():
-    s = space_from_dict({"objectives": [
-        "accuracy", {"metric": "model_bytes", "compression": {"sparsity": 0.5, "bits": 4}}]})  # fmt: skip
+    s = space_from_dict(
+        {
+            "objectives": [
+                "accuracy",
+                {"metric": "model_bytes", "compression": {"sparsity": 0.5, "bits": 4}},
+            ]
+        }
+    )
     assert s.objectives[1].key == "model_bytes[sqz-s0.5-4bit]"
     assert s.objectives[1].compression == (0.5, 4)
     with pytest.raises(ConfigError, match="compression"):
@@ -103,8 +131,14 @@ def test_compressed_model_bytes_objective():
 
 
 def test_sizes_with_units():
-    s = space_from_dict({"constraints": [{"metric": "peak_activation_bytes", "max": "256KiB"},
-                                         {"metric": "model_bytes", "max": "1 MB"}]})  # fmt: skip
+    s = space_from_dict(
+        {
+            "constraints": [
+                {"metric": "peak_activation_bytes", "max": "256KiB"},
+                {"metric": "model_bytes", "max": "1 MB"},
+            ]
+        }
+    )
     assert [c.max for c in s.constraints] == [262144, 1e6]
 
 

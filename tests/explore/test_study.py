@@ -44,40 +44,51 @@ def test_infeasible_candidates_are_never_trained(tmp_path):
     )
     counts = run_study(space, tmp_path, train_fn=fake_train)
     res = load_study_results(str(tmp_path))
-    trained = [t for t in res["trials"] if t["state"] == "trained"]
-    infeasible = [t for t in res["trials"] if t["state"] == "infeasible"]
+    trained = [t for t in res.trials if t.state == "trained"]
+    infeasible = [t for t in res.trials if t.state == "infeasible"]
     # only two points fit: each trained exactly once, however often the sampler redraws it
-    assert counts.trained == len(trained) == 2 and infeasible, res["counts"]
+    assert counts.trained == len(trained) == 2 and infeasible, res.counts
     calls = _calls(tmp_path)
     assert len(calls) == len(trained)  # one training per trained trial, none for the others
     assert sorted(c["spec"]["sr"] for c in calls) == [0.125, 0.25]
-    for t in res["trials"]:
-        if t["state"] == "duplicate":
-            twin = next(x for x in trained if x["number"] == t["duplicate_of"])
-            assert t["params"] == twin["params"] and t["metrics"] == twin["metrics"]
+    for t in res.trials:
+        if t.state == "duplicate":
+            twin = next(x for x in trained if x.number == t.duplicate_of)
+            assert t.params == twin.params and t.metrics == twin.metrics
     for t in infeasible:
-        assert t["params"]["sr"] in (0.5, 1.0) and t["run_dir"] is None
-        assert t["metrics"]["accuracy"] is None and t["metrics"]["params"] > limit
-        assert t["constraints"][0] > 0 and not t["feasible"]
+        assert t.params["sr"] in (0.5, 1.0) and t.run_dir is None
+        assert t.metrics["accuracy"] is None and t.metrics["params"] > limit
+        assert t.constraints[0] > 0 and not t.feasible
     for t in trained:
-        assert t["feasible"] and t["constraints"][0] <= 0 and len(t["epoch_accuracy"]) == 2
-        assert all(k in t["metrics"] for k in ("params", "macs", "model_bytes", "energy_pj",
-                                                "latency_ms", "peak_activation_bytes"))  # fmt: skip
+        assert t.feasible and t.constraints[0] <= 0 and len(t.epoch_accuracy) == 2
+        assert all(
+            k in t.metrics
+            for k in (
+                "params",
+                "macs",
+                "model_bytes",
+                "energy_pj",
+                "latency_ms",
+                "peak_activation_bytes",
+            )
+        )
     # recorded through Optuna's constraints_func: the sampler's system attr matches
     import optuna
 
-    study = optuna.load_study(study_name="tiny", storage=res["storage"])
+    study = optuna.load_study(study_name="tiny", storage=res.storage)
     for t in study.trials:
         assert list(t.system_attrs["constraints"]) == t.user_attrs["constraints"]
-    assert set(res["pareto"]) <= {t["number"] for t in trained}
+    assert set(res.pareto) <= {t.number for t in trained}
     assert len(list((tmp_path / "trials").iterdir())) == len(trained)
 
 
 def test_no_feasible_point_names_the_tightest_constraint(tmp_path):
-    space = _space(constraints=[
-        {"metric": "params", "max": 1000},
-        {"metric": "model_bytes", "max": "1 GB"},
-    ])  # fmt: skip
+    space = _space(
+        constraints=[
+            {"metric": "params", "max": 1000},
+            {"metric": "model_bytes", "max": "1 GB"},
+        ]
+    )
     smallest = min(_params(space, sr) for sr in (0.125, 0.25, 0.5, 1.0))
     with pytest.raises(InfeasibleError) as e:
         run_study(space, tmp_path, train_fn=fake_train)
@@ -112,8 +123,8 @@ def test_invalid_points_are_recorded_not_trained(tmp_path):
     counts = run_study(space, tmp_path, train_fn=fake_train)
     assert (counts.trained, counts.invalid) == (1, 1)
     res = load_study_results(str(tmp_path))
-    bad = [t for t in res["trials"] if t["state"] == "invalid"][0]
-    assert "pct_3x3" in bad["invalid"] and bad["run_dir"] is None
+    bad = [t for t in res.trials if t.state == "invalid"][0]
+    assert "pct_3x3" in bad.invalid and bad.run_dir is None
 
 
 def test_study_show_json_and_table(tmp_path, capsys):
@@ -122,7 +133,10 @@ def test_study_show_json_and_table(tmp_path, capsys):
     assert main(["study", "show", str(tmp_path), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["counts"]["trained"] == 2 and res["objectives"][1] == {
-        "name": "params", "metric": "params", "direction": "minimize"}  # fmt: skip
+        "name": "params",
+        "metric": "params",
+        "direction": "minimize",
+    }
     # accuracy grows with sr in the fake, params too: both points are on the front
     assert sorted(res["pareto"]) == [0, 1]
     assert main(["study", "show", str(tmp_path)]) == 0
@@ -138,11 +152,21 @@ def test_second_stage_retrains_the_front_once(tmp_path):
     run_study(space, tmp_path, train_fn=fake_train)
     recs = list(retrain_front(None, "tiny", tmp_path, train_fn=fake_train))
     res = load_study_results(str(tmp_path))
-    assert sorted(r["number"] for r in recs) == sorted(res["pareto"])
-    for tr in res["pareto_trials"]:
-        assert tr["final"]["run_dir"].endswith(f"final/{tr['number']:05d}")
-        assert len(tr["final"]["epoch_accuracy"]) == 2
+    assert sorted(r.number for r in recs) == sorted(res.pareto)
+    for tr in res.pareto_trials:
+        assert tr.final.run_dir.endswith(f"final/{tr.number:05d}")
+        assert len(tr.final.epoch_accuracy) == 2
     assert list(retrain_front(None, "tiny", tmp_path, train_fn=fake_train)) == []  # resumable
     run_study(_space(params={"sr": [0.125], **TINY}), tmp_path / "other", train_fn=fake_train)
     with pytest.raises(ConfigError, match="no 'final' section"):
         list(retrain_front(None, "tiny", tmp_path / "other", train_fn=fake_train))
+
+
+@pytest.mark.parametrize("verb", [["explore", "space.yaml"], ["worker", "--storage", "s"]])
+def test_out_is_a_deprecated_alias_of_output(verb, capsys):
+    from squeezelab.cli import build_parser
+
+    args = build_parser().parse_args([*verb, "--out", "runs/x"])
+    assert args.output == "runs/x"
+    assert "--out is deprecated" in capsys.readouterr().err
+    assert build_parser().parse_args([*verb, "-o", "runs/y"]).output == "runs/y"

@@ -17,27 +17,30 @@ TINY = {"base_e": 16, "incr_e": 16, "stem_channels": 16}
 
 
 def _space(name, srs, sleep_s):
-    return space_from_dict({
-        "name": name,
-        "model": "squeezenet_small",
-        "params": {"sr": srs, **TINY},
-        "objectives": ["accuracy", "params"],
-        "search": {"sampler": "grid"},
-        "train": {"epochs": 1, "fake_sleep_s": sleep_s},
-    })  # fmt: skip
+    return space_from_dict(
+        {
+            "name": name,
+            "model": "squeezenet_small",
+            "params": {"sr": srs, **TINY},
+            "objectives": ["accuracy", "params"],
+            "search": {"sampler": "grid"},
+            "train": {"epochs": 1, "fake_sleep_s": sleep_s},
+        }
+    )
 
 
 def test_two_workers_record_every_trial_exactly_once(postgres_url, tmp_path):
     srs = [0.125, 0.25, 0.5, 1.0]
-    counts = run_study(_space("two", srs, 0.3), tmp_path, storage=postgres_url, workers=2,
-                       train_fn=fake_train)  # fmt: skip
+    counts = run_study(
+        _space("two", srs, 0.3), tmp_path, storage=postgres_url, workers=2, train_fn=fake_train
+    )
     assert counts.trained == len(srs) and counts.failed == 0 and counts.running == 0
     res = load_study_results(postgres_url, "two")
-    trained = [t for t in res["trials"] if t["state"] == "trained"]
-    assert sorted(t["params"]["sr"] for t in trained) == srs  # each point once
+    trained = [t for t in res.trials if t.state == "trained"]
+    assert sorted(t.params["sr"] for t in trained) == srs  # each point once
     calls = [json.loads(x) for x in (tmp_path / "calls.jsonl").read_text().splitlines()]
     assert sorted(c["spec"]["sr"] for c in calls) == srs  # each trained once
-    assert sorted(c["run_dir"] for c in calls) == sorted(t["run_dir"] for t in trained)
+    assert sorted(c["run_dir"] for c in calls) == sorted(t.run_dir for t in trained)
     assert len({c["pid"] for c in calls}) == 2  # both workers took trials
 
 
@@ -45,8 +48,11 @@ def test_killed_worker_trial_is_retried_and_study_completes(postgres_url, tmp_pa
     srs = [0.125, 0.25, 0.5]
     init_study(_space("kill", srs, 0.0), tmp_path, storage=postgres_url)
     ctx = mp.get_context("spawn")
-    doomed = ctx.Process(target=run_worker, args=(postgres_url, "kill", str(tmp_path)),
-                         kwargs={"train_fn": stuck_train, "heartbeat_s": 1, "grace_s": 3})  # fmt: skip
+    doomed = ctx.Process(
+        target=run_worker,
+        args=(postgres_url, "kill", str(tmp_path)),
+        kwargs={"train_fn": stuck_train, "heartbeat_s": 1, "grace_s": 3},
+    )
     doomed.start()
     marker = tmp_path / "stuck_started"
     deadline = time.time() + 120
@@ -55,15 +61,16 @@ def test_killed_worker_trial_is_retried_and_study_completes(postgres_url, tmp_pa
     assert marker.exists(), "the first worker never started a trial"
     os.kill(doomed.pid, signal.SIGKILL)
     doomed.join()
-    counts = run_worker(postgres_url, "kill", str(tmp_path), train_fn=fake_train,
-                        heartbeat_s=1, grace_s=3)  # fmt: skip
+    counts = run_worker(
+        postgres_url, "kill", str(tmp_path), train_fn=fake_train, heartbeat_s=1, grace_s=3
+    )
     assert counts.trained == 3 and counts.failed == 1 and counts.running == 0
     res = load_study_results(postgres_url, "kill")
-    failed = [t for t in res["trials"] if t["state"] == "failed"]
-    retry = [t for t in res["trials"] if t["retry_of"] is not None]
+    failed = [t for t in res.trials if t.state == "failed"]
+    retry = [t for t in res.trials if t.retry_of is not None]
     assert len(failed) == 1 and len(retry) == 1
-    assert retry[0]["retry_of"] == failed[0]["number"] and retry[0]["state"] == "trained"
-    assert retry[0]["params"] == failed[0]["params"]
-    assert failed[0]["run_dir"] == marker.read_text()
-    assert sorted(t["params"]["sr"] for t in res["trials"] if t["state"] == "trained") == srs
-    assert res["counts"]["failed"] == 1 and res["counts"]["trained"] == 3
+    assert retry[0].retry_of == failed[0].number and retry[0].state == "trained"
+    assert retry[0].params == failed[0].params
+    assert failed[0].run_dir == marker.read_text()
+    assert sorted(t.params["sr"] for t in res.trials if t.state == "trained") == srs
+    assert res.counts.failed == 1 and res.counts.trained == 3

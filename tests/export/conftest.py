@@ -11,12 +11,21 @@ import numpy as np
 import pytest
 import torch
 
-from squeezelab.fileio import save_model_file
-from squeezelab.models import SQUEEZENET_SMALL, SqueezeNet
+from squeezelab.models import SQUEEZENET_SMALL, ModelMeta, SqueezeNet, save_model
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]  # fmt: skip
+CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 NORM = {"mean": [0.2860], "std": [0.3530]}
 
 
@@ -42,7 +51,7 @@ def fmnist():
 
 @pytest.fixture(scope="session")
 def trained(fmnist, tmp_path_factory):
-    """(model file path, module, meta) of a narrow squeezenet_small (13k params) after 200 Adam steps."""
+    """(model file path, module, ModelMeta) of a narrow squeezenet_small (13k params) after 200 Adam steps."""
     torch.manual_seed(0)
     spec = SQUEEZENET_SMALL.replace(base_e=16, incr_e=16, stem_channels=16, stem_stride=2)
     model = SqueezeNet(spec)
@@ -62,15 +71,9 @@ def trained(fmnist, tmp_path_factory):
         opt.step()
     torch.set_num_threads(threads)
     model.eval()
-    meta = {
-        "model": "squeezenet_small",
-        "spec": spec.to_dict(),
-        "num_classes": 10,
-        "in_chans": 1,
-        "input_size": 28,
-        "classes": CLASSES,
-        "normalization": NORM,
-    }
+    meta = ModelMeta.for_spec(spec, "squeezenet_small").replace(
+        classes=tuple(CLASSES), mean=tuple(NORM["mean"]), std=tuple(NORM["std"])
+    )
     path = tmp_path_factory.mktemp("trained") / "fmnist.safetensors"
-    save_model_file(path, model, meta)
+    save_model(path, model, meta)
     return path, model, meta

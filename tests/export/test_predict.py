@@ -20,18 +20,23 @@ def pngs(fmnist, tmp_path_factory):
 def test_predict_model_file_and_onnx_agree(trained, fmnist, pngs, tmp_path):
     path, model, meta = trained
     onnx_path = tmp_path / "m.onnx"
-    export_onnx(model, (1, 28, 28), onnx_path, meta=meta)
+    export_onnx(model, meta, onnx_path)
     a = predict(path, pngs, top_k=3)
     b = predict(onnx_path, pngs, top_k=3)
-    assert len(a) == 8 and len(a[0]["top"]) == 3
-    assert [r["top"][0]["index"] for r in a] == [r["top"][0]["index"] for r in b]
+    assert len(a) == 8 and len(a[0].top) == 3
+    assert [r.top[0].index for r in a] == [r.top[0].index for r in b]
     for ra, rb in zip(a, b, strict=True):
-        assert abs(ra["top"][0]["prob"] - rb["top"][0]["prob"]) < 1e-4
-        probs = [t["prob"] for t in ra["top"]]
+        assert abs(ra.top[0].prob - rb.top[0].prob) < 1e-4
+        probs = [t.prob for t in ra.top]
         assert probs == sorted(probs, reverse=True)
-    hits = sum(r["top"][0]["index"] == y for r, y in zip(a, fmnist["test_y"][:8], strict=True))
+    hits = sum(r.top[0].index == y for r, y in zip(a, fmnist["test_y"][:8], strict=True))
     assert hits >= 2  # better than chance (0.8 of 8) after a few hundred steps
-    assert a[0]["top"][0]["label"] in meta["classes"]
+    assert a[0].top[0].label in meta.classes
+    assert a[0].to_dict()["top"][0] == {
+        "index": a[0].top[0].index,
+        "label": a[0].top[0].label,
+        "prob": a[0].top[0].prob,
+    }
 
 
 def test_rgb_and_larger_images_are_converted(trained, fmnist, tmp_path):
@@ -41,7 +46,7 @@ def test_rgb_and_larger_images_are_converted(trained, fmnist, tmp_path):
     Image.fromarray(fmnist["test_x"][0, 0], "L").save(gray)
     Image.fromarray(fmnist["test_x"][0, 0], "L").convert("RGB").resize((56, 56)).save(rgb)
     a, b = predict(path, [gray, rgb], top_k=1)
-    assert a["top"][0]["index"] == b["top"][0]["index"]
+    assert a.top[0].index == b.top[0].index
 
 
 def test_bad_inputs_give_clear_errors(trained, tmp_path):

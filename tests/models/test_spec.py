@@ -17,8 +17,12 @@ def test_spec_round_trips(spec):
 
 def test_spec_model_spec_round_trip():
     spec = SqueezeNetSpec(base_e=64, incr_e=32, sr=0.25, num_classes=10, in_chans=1, input_size=32)
-    model = create_model("squeezenet1_0", **{k: v for k, v in spec.to_dict().items() if k not in ("num_classes", "in_chans")},
-                         num_classes=10, in_chans=1)  # fmt: skip
+    model = create_model(
+        "squeezenet1_0",
+        **{k: v for k, v in spec.to_dict().items() if k not in ("num_classes", "in_chans")},
+        num_classes=10,
+        in_chans=1,
+    )
     assert model.spec == spec
     assert SqueezeNetSpec.from_json(model.spec.to_json()) == spec
 

@@ -162,19 +162,36 @@ class _TvSqueezeNet(nn.Module):
         pool = lambda: nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # noqa: E731
         if version == "1_0":
             self.features = nn.Sequential(
-                nn.Conv2d(3, 96, kernel_size=7, stride=2), nn.ReLU(inplace=True), pool(),
-                _TvFire(96, 16, 64, 64), _TvFire(128, 16, 64, 64), _TvFire(128, 32, 128, 128), pool(),
-                _TvFire(256, 32, 128, 128), _TvFire(256, 48, 192, 192), _TvFire(384, 48, 192, 192),
-                _TvFire(384, 64, 256, 256), pool(), _TvFire(512, 64, 256, 256),
-            )  # fmt: skip
+                nn.Conv2d(3, 96, kernel_size=7, stride=2),
+                nn.ReLU(inplace=True),
+                pool(),
+                _TvFire(96, 16, 64, 64),
+                _TvFire(128, 16, 64, 64),
+                _TvFire(128, 32, 128, 128),
+                pool(),
+                _TvFire(256, 32, 128, 128),
+                _TvFire(256, 48, 192, 192),
+                _TvFire(384, 48, 192, 192),
+                _TvFire(384, 64, 256, 256),
+                pool(),
+                _TvFire(512, 64, 256, 256),
+            )
         else:
             self.features = nn.Sequential(
-                nn.Conv2d(3, 64, kernel_size=3, stride=2), nn.ReLU(inplace=True), pool(),
-                _TvFire(64, 16, 64, 64), _TvFire(128, 16, 64, 64), pool(),
-                _TvFire(128, 32, 128, 128), _TvFire(256, 32, 128, 128), pool(),
-                _TvFire(256, 48, 192, 192), _TvFire(384, 48, 192, 192),
-                _TvFire(384, 64, 256, 256), _TvFire(512, 64, 256, 256),
-            )  # fmt: skip
+                nn.Conv2d(3, 64, kernel_size=3, stride=2),
+                nn.ReLU(inplace=True),
+                pool(),
+                _TvFire(64, 16, 64, 64),
+                _TvFire(128, 16, 64, 64),
+                pool(),
+                _TvFire(128, 32, 128, 128),
+                _TvFire(256, 32, 128, 128),
+                pool(),
+                _TvFire(256, 48, 192, 192),
+                _TvFire(384, 48, 192, 192),
+                _TvFire(384, 64, 256, 256),
+                _TvFire(512, 64, 256, 256),
+            )
         self.classifier = nn.Sequential(
             nn.Dropout(p=0.5),
             nn.Conv2d(512, 1000, kernel_size=1),

@@ -14,10 +14,21 @@ SRS = (0.125, 0.25, 0.5, 0.75, 1.0)
 PCTS = (0.25, 0.5, 0.75, 0.99)
 LIMIT_BYTES = 1 << 20
 SPEC = {
-    "base_e": 32, "incr_e": 32, "freq": 2, "num_fire": 8, "stem_channels": 64,
-    "stem_kernel": 3, "stem_stride": 1, "pool_after": [1, 4, 8], "bypass": "none",
-    "batchnorm": True, "dropout": 0.5, "num_classes": 10, "in_chans": 1, "input_size": 28,
-}  # fmt: skip
+    "base_e": 32,
+    "incr_e": 32,
+    "freq": 2,
+    "num_fire": 8,
+    "stem_channels": 64,
+    "stem_kernel": 3,
+    "stem_stride": 1,
+    "pool_after": [1, 4, 8],
+    "bypass": "none",
+    "batchnorm": True,
+    "dropout": 0.5,
+    "num_classes": 10,
+    "in_chans": 1,
+    "input_size": 28,
+}
 
 
 def _trial(number: int, sr: float, pct: float, run_root) -> dict:
@@ -126,7 +137,7 @@ def make_results(run_root) -> dict:
             "candidates_per_s": 250.0,
             "best": {"model_bytes": 204_500},
             "best_values": {},
-        },  # fmt: skip
+        },
     }
 
 

@@ -5,7 +5,7 @@ import torch
 
 from squeezelab.data import load_dataset
 from squeezelab.errors import ConfigError, FormatError
-from squeezelab.fileio import load_model_file, read_model_meta
+from squeezelab.models import load_model
 from squeezelab.train import evaluate, finetune, fit
 from tests.train.conftest import tiny_config
 
@@ -16,24 +16,29 @@ def test_fit_writes_run_dir_and_learns(tmp_path):
     records = list(fit(tiny_config(epochs=3, train_subset=384), tmp_path))
     assert [r["epoch"] for r in records] == [1, 2, 3] and set(records[0]) == KEYS
     files = {p.name for p in tmp_path.iterdir()}
-    assert {"config.json", "metrics.jsonl", "last.safetensors", "best.safetensors",
-            "resume.safetensors"} <= files  # fmt: skip
+    assert {
+        "config.json",
+        "metrics.jsonl",
+        "last.safetensors",
+        "best.safetensors",
+        "resume.safetensors",
+    } <= files
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in lines] == records
     assert json.loads((tmp_path / "config.json").read_text())["optimizer"] == "sgd"
     assert records[-1]["train_loss"] < records[0]["train_loss"] and records[-1]["val_acc"] > 0.15
-    meta = read_model_meta(tmp_path / "last.safetensors")
-    assert meta["normalization"] == {"mean": [0.5], "std": [0.3]}
-    assert meta["input_size"] == 28 and len(meta["classes"]) == 10 and meta["spec"]["base_e"] == 8
-    assert meta["metrics"]["epoch"] == 3
+    _, meta = load_model(tmp_path / "last.safetensors")
+    assert meta.normalization == {"mean": [0.5], "std": [0.3]}
+    assert meta.input_size == 28 and len(meta.classes) == 10 and meta.spec.base_e == 8
+    assert meta.extra["metrics"]["epoch"] == 3
 
 
 def test_model_file_round_trip(tmp_path):
     list(fit(tiny_config(epochs=1), tmp_path))
-    model, meta = load_model_file(tmp_path / "last.safetensors")
+    model, meta = load_model(tmp_path / "last.safetensors")
     test = load_dataset("synthetic", "test")
     scores = evaluate(model, test)
-    again, _ = load_model_file(tmp_path / "last.safetensors")
+    again, _ = load_model(tmp_path / "last.safetensors")
     x = torch.randn(3, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
@@ -55,7 +60,7 @@ def test_model_file_with_pickle_payload_is_rejected_not_executed(tmp_path):
     path = tmp_path / "evil.safetensors"
     path.write_bytes(pickle.dumps({"state_dict": Evil()}))
     with pytest.raises(FormatError):
-        load_model_file(path)
+        load_model(path)
     assert not marker.exists()
 
 
@@ -73,8 +78,18 @@ def test_finetune_calls_on_step_and_keeps_model_in_place():
 
 def test_distillation_from_teacher_file(tmp_path):
     list(fit(tiny_config(epochs=1), tmp_path / "teacher"))
-    records = list(fit(tiny_config(epochs=1, teacher=str(tmp_path / "teacher" / "last.safetensors"),
-                                   optimizer="adamw", lr=2e-3, schedule="cosine"), tmp_path / "s"))  # fmt: skip
+    records = list(
+        fit(
+            tiny_config(
+                epochs=1,
+                teacher=str(tmp_path / "teacher" / "last.safetensors"),
+                optimizer="adamw",
+                lr=2e-3,
+                schedule="cosine",
+            ),
+            tmp_path / "s",
+        )
+    )
     assert records[0]["train_loss"] > 0
 
 
@@ -92,9 +107,10 @@ def test_bf16_autocast_and_contiguous_layout_train(tmp_path):
 
 
 def test_model_args_of_other_families_reach_the_builder_and_the_model_file(tmp_path):
-    cfg = tiny_config(model="mobilenet_v1", spec=None, model_args={"width_mult": 0.25}, epochs=1,
-                      train_subset=64)  # fmt: skip
+    cfg = tiny_config(
+        model="mobilenet_v1", spec=None, model_args={"width_mult": 0.25}, epochs=1, train_subset=64
+    )
     list(fit(cfg, tmp_path / "run"))
-    model, meta = load_model_file(tmp_path / "run" / "last.safetensors")
-    assert meta["model_args"] == {"width_mult": 0.25}
-    assert meta["params"] == sum(p.numel() for p in model.parameters())
+    model, meta = load_model(tmp_path / "run" / "last.safetensors")
+    assert meta.model_args == {"width_mult": 0.25}
+    assert meta.extra["params"] == sum(p.numel() for p in model.parameters())

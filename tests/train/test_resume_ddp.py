@@ -58,15 +58,42 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     import yaml
 
     spec = {**TINY_SPEC, "batchnorm": False, "dropout": 0.0}  # per-rank BN statistics differ
-    config = tiny_config(spec=spec, epochs=1, batch_size=32, train_subset=256, amp="off",
-                         schedule="constant")  # fmt: skip
+    config = tiny_config(
+        spec=spec, epochs=1, batch_size=32, train_subset=256, amp="off", schedule="constant"
+    )
     list(fit(config, tmp_path / "one"))
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "squeezelab", "train", "--model", str(tmp_path / "spec.yaml"),
-           "--data", "synthetic", "--epochs", "1", "--batch-size", "32", "--train-subset", "256",
-           "--lr", "0.05", "--schedule", "constant", "--amp", "off", "--device", "cpu",
-           "--out", str(tmp_path / "two"), "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "squeezelab",
+        "train",
+        "--model",
+        str(tmp_path / "spec.yaml"),
+        "--data",
+        "synthetic",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--train-subset",
+        "256",
+        "--lr",
+        "0.05",
+        "--schedule",
+        "constant",
+        "--amp",
+        "off",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "two"),
+        "--json",
+    ]
     out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.count('"epoch": 1') == 1  # only rank 0 prints

@@ -42,7 +42,12 @@ def test_weight_decay_on_weights_only():
 def test_recipe_fills_unset_fields_and_explicit_wins():
     c = TrainConfig(recipe="squeezenet-caffe", lr=0.01).resolved()
     assert (c.optimizer, c.momentum, c.weight_decay, c.schedule, c.poly_power) == (
-        "sgd", 0.9, 2e-4, "poly", 1.0)  # fmt: skip
+        "sgd",
+        0.9,
+        2e-4,
+        "poly",
+        1.0,
+    )
     assert c.lr == 0.01
     assert TrainConfig.from_dict(c.to_dict()) == c
 

@@ -1,0 +1,176 @@
+"""The CLI's one vocabulary: every verb adds its common flags through these functions.
+
+``MODEL`` is positional and goes through ``squeezelab.models.load_model``; outputs are
+``-o/--output``; hardware is ``--hardware``; data is ``--data`` plus ``--data-dir``;
+``--threads`` is one integer; ``--weight-bits``/``--activation-bits`` cost a model and
+``--bits`` only ever means codebook bits. Spellings users may have in scripts stay for one
+release as hidden aliases that print a deprecation line (:func:`deprecated_alias`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+import sys
+
+MODEL_HELP = "zoo name, spec .yaml/.json, .safetensors model file or .sqz file"
+
+
+def add_model(p, many: bool = False, help: str = MODEL_HELP, optional: bool = False) -> None:
+    """The positional ``MODEL`` (``many``: one or more, as ``args.models``; else ``args.model``).
+
+    ``optional``: ``MODEL`` may be left out (``args.model`` is then None), e.g. by
+    ``train --resume``.
+    """
+    if many:
+        p.add_argument("models", nargs="+", metavar="MODEL", help=help)
+    elif optional:
+        p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=help)
+    else:
+        p.add_argument("model", metavar="MODEL", help=help)
+
+
+def add_input(p) -> None:
+    """``--input CxHxW``: the input shape, overriding the model's own (``meta.input_shape``)."""
+    p.add_argument(
+        "--input",
+        metavar="CxHxW",
+        help="input shape, channels x height x width, e.g. 3x224x224 (default: the model's own)",
+    )
+
+
+def add_output(p, help: str, required: bool = False, default=None) -> None:
+    """``-o/--output``: the file or folder a verb writes."""
+    p.add_argument("-o", "--output", required=required, default=default, metavar="PATH", help=help)
+
+
+def add_hardware(p, default: str | None = "horowitz-45nm", help: str | None = None) -> None:
+    """``--hardware``: a packaged hardware profile name or a YAML file."""
+    p.add_argument(
+        "--hardware",
+        default=default,
+        help=help or f"hardware profile name or YAML file (default: {default})",
+    )
+
+
+def add_data(p, required: bool = False, help: str | None = None) -> None:
+    """``--data`` (a dataset name or folder) and ``--data-dir`` (where named datasets live)."""
+    p.add_argument(
+        "--data",
+        required=required,
+        metavar="DATASET",
+        help=help or "dataset: fashion-mnist, cifar10, or an ImageFolder path",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding the named dataset's files (default: the system's)",
+    )
+
+
+def add_json(p, what: str = "the result") -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout")
+
+
+def add_threads(p, default: int | None = None, shown: str = "PyTorch's setting") -> None:
+    """``--threads``: CPU threads (one integer everywhere)."""
+    shown = shown if default is None else str(default)
+    p.add_argument(
+        "--threads", type=int, default=default, help=f"CPU threads to use (default: {shown})"
+    )
+
+
+def add_cost_bits(p) -> None:
+    """``--weight-bits`` / ``--activation-bits``: storage widths the costing assumes."""
+    p.add_argument("--weight-bits", type=int, default=32, help="bits per weight (default: 32)")
+    p.add_argument(
+        "--activation-bits", type=int, default=32, help="bits per activation element (default: 32)"
+    )
+
+
+def add_batch_size(p, default: int, help: str = "images per batch") -> None:
+    p.add_argument("--batch-size", type=int, default=default, help=f"{help} (default: {default})")
+
+
+_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+?)\s*$")
+
+
+def field_help(cls) -> dict[str, str]:
+    """A dataclass's per-field help: ``metadata["help"]``, else the field's trailing comment."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # no source (frozen app): metadata only
+        source = ""
+    comments = {m[1]: m[2] for m in map(_COMMENT.match, source.splitlines()) if m}
+    return {
+        f.name: f.metadata.get("help") or comments.get(f.name, "") for f in dataclasses.fields(cls)
+    }
+
+
+def _scalar(annotation: str):
+    """``"int | None"`` -> ``int``: the one scalar type a flag parses (None: not a scalar)."""
+    names = {t.strip() for t in annotation.split("|")} - {"None"}
+    if len(names) != 1:
+        return None
+    return {"int": int, "float": float, "str": str, "bool": bool}.get(names.pop())
+
+
+def add_config_fields(
+    p, cls, names, choices: dict | None = None, shown: dict | None = None
+) -> None:
+    """One ``--field-name`` flag per dataclass field in ``names``, typed and defaulted by it.
+
+    The flag's type, default and help come from the field (:func:`field_help`), so a
+    verb that wraps a config cannot drift from it; ``args.<field>`` holds the value. A bool
+    field becomes ``--name/--no-name``. ``choices`` maps a field to its allowed values,
+    ``shown`` to the default the help names where the field's own is None.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    helps = field_help(cls)
+    for name in names:
+        f = fields[name]
+        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        kind = _scalar(annotation)
+        if kind is None:
+            raise TypeError(f"{cls.__name__}.{name}: {annotation!r} is not a flag type")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        text = helps[name] or name.replace("_", " ")
+        if default is not None or (shown and name in shown):
+            text += f" (default: {default if default is not None else shown[name]})"
+        flag = "--" + name.replace("_", "-")
+        kw: dict = {"dest": name, "default": default, "help": text.replace("%", "%%")}
+        if kind is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = kind
+            if choices and name in choices:
+                kw["choices"] = tuple(choices[name])
+        p.add_argument(flag, **kw)
+
+
+def config_values(args, names) -> dict:
+    """The values of :func:`add_config_fields` flags, by field name."""
+    return {name: getattr(args, name) for name in names}
+
+
+class _Deprecated(argparse.Action):
+    def __init__(self, option_strings, dest, new: str, **kw):
+        self.new = new
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(
+            f"warning: {option_string} is deprecated and goes in the next release; use {self.new}",
+            file=sys.stderr,
+        )
+        if self.nargs == 0:
+            values = self.const
+        setattr(namespace, self.dest, values)
+
+
+def deprecated_alias(p, old: str, new: str, dest: str, **kw) -> None:
+    """Accept ``old`` (hidden from --help) as ``new`` for one release, with a warning line."""
+    kw.setdefault("default", argparse.SUPPRESS)  # the new flag's default stands
+    p.add_argument(old, dest=dest, action=_Deprecated, new=new, help=argparse.SUPPRESS, **kw)

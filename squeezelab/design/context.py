@@ -1,0 +1,96 @@
+"""One design run's context: its settings, folder, state, and everything computed once.
+
+The searched space, the hardware profile, the data splits, the study's results and the
+decoded ``.sqz`` model are computed on first use and cached, so no stage repeats them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from squeezelab.design.config import DesignConfig
+from squeezelab.design.records import STATE_FILE, DesignState, Record, write_state
+
+Event = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunContext:
+    """What every stage reads: ``fn(ctx) -> StageResult``."""
+
+    config: DesignConfig
+    out: Path
+    state: DesignState
+    emit: Event
+
+    def result(self, stage: str) -> Record:
+        """The result of a finished earlier stage."""
+        return self.state.stages[stage]
+
+    def save(self) -> None:
+        write_state(self.out / STATE_FILE, self.state)
+
+    @functools.cached_property
+    def hardware(self):
+        from squeezelab.analysis import load_hardware
+
+        return load_hardware(self.config.hardware)
+
+    @functools.cached_property
+    def space(self):
+        """The searched space with the data set, the hardware and its memory limits applied."""
+        from squeezelab.explore import load_space, space_from_dict
+
+        c, hw = self.config, self.hardware
+        raw = load_space(c.space).to_dict()
+        raw["costing"] = {**(raw.get("costing") or {}), "hardware": c.hardware}
+        limits = {"model_bytes": hw.flash_bytes, "peak_activation_bytes": hw.sram_bytes}
+        own = [k for k in raw.get("constraints") or [] if k.get("metric") not in limits]
+        raw["constraints"] = own + [{"metric": m, "max": v} for m, v in limits.items() if v]
+        data = {"data": c.data, "data_dir": c.data_dir, "seed": c.seed}
+        raw["train"] = {**(raw.get("train") or {}), **data}
+        if c.trials is not None:
+            raw["search"] = {**(raw.get("search") or {}), "trials": c.trials}
+        return space_from_dict(raw, raw.get("name", "design"))
+
+    @functools.cached_property
+    def splits(self):
+        """``(train, val)``: the training split less the validation share, as ``fit`` sees it."""
+        from squeezelab.data import load_dataset, split_train_val
+        from squeezelab.train import TrainConfig
+
+        full = load_dataset(self.config.data, "train", self.config.data_dir)
+        share = self.space.train.get("val_fraction", TrainConfig.val_fraction)
+        return split_train_val(full, share, seed=0)
+
+    @property
+    def train(self):
+        return self.splits[0]
+
+    @property
+    def val(self):
+        return self.splits[1]
+
+    @functools.cached_property
+    def test(self):
+        from squeezelab.data import load_dataset
+
+        return load_dataset(self.config.data, "test", self.config.data_dir)
+
+    @functools.cached_property
+    def study(self):
+        """The study's results (after the explore stage)."""
+        from squeezelab.explore import load_study_results
+
+        return load_study_results(str(self.out / "study"))
+
+    @functools.cached_property
+    def sqz_model(self):
+        """``(module, ModelMeta)`` decoded from the run's ``.sqz`` file."""
+        from squeezelab.models import load_model
+
+        return load_model(self.result("compress").sqz_file)

@@ -1,0 +1,207 @@
+"""What each stage of a design run returns, and the ``design.json`` that holds them.
+
+Every stage result is a frozen dataclass with ``to_dict``/``from_dict``; ``design.json``
+stores the run's config, the retraining budget once planned, and the finished stages,
+so a killed run resumes after its last finished stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from squeezelab.errors import FormatError
+from squeezelab.export import Int8Result, OnnxExport
+from squeezelab.io import atomic_write_json
+from squeezelab.models import ModelMeta
+
+STATE_FILE = "design.json"
+STATE_FORMAT = "squeezelab-design"
+STATE_VERSION = 2  # version 1: the untyped state of squeezelab before issue 13
+
+
+class Record:
+    """A frozen dataclass that is stored as a flat JSON object."""
+
+    nested: ClassVar[dict[str, type]] = {}  # fields holding another Record
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: v.to_dict() if k in self.nested else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        if not isinstance(d, dict):
+            raise TypeError(f"{cls.__name__} must be an object, got {type(d).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [n for n in names if n not in d and _required(cls, n)]
+        if missing:
+            raise KeyError(f"{cls.__name__} lacks {', '.join(missing)}")
+        kw = {n: d[n] for n in names if n in d}
+        for n, sub in cls.nested.items():
+            kw[n] = sub.from_dict(kw[n])
+        return cls(**kw)
+
+
+def _required(cls, name: str) -> bool:
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+@dataclass(frozen=True)
+class BestTrial(Record):
+    """The trained trial the rest of the run builds on."""
+
+    nested: ClassVar[dict[str, type]] = {"arch": ModelMeta}
+
+    number: int
+    arch: ModelMeta  # its architecture
+    metrics: dict[str, Any]  # the study's metrics of the trial: accuracy, model_bytes, ...
+    run_dir: str | None
+
+
+@dataclass(frozen=True)
+class ExploreResult(Record):
+    nested: ClassVar[dict[str, type]] = {"best": BestTrial}
+
+    best: BestTrial
+    counts: dict[str, int]  # trials per state: trained, infeasible, ...
+    img_per_s: float | None  # training speed the trials measured (images seen / second)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RetrainBudget(Record):
+    """Epochs (and a subset when one epoch does not fit) of the final training."""
+
+    epochs: int
+    train_subset: int | None = None
+
+
+@dataclass(frozen=True)
+class RetrainResult(Record):
+    run_dir: str
+    model_file: str
+    model_file_bytes: int
+    epochs: int
+    train_subset: int | None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CompressResult(Record):
+    sqz_file: str
+    bytes: int
+    accuracy: dict[str, float]  # test top-1 per pipeline step: dense, pruned, shared, coded
+    accounting: dict[str, Any]  # bytes per stage (compress.Accounting.to_dict())
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExportResult(Record):
+    nested: ClassVar[dict[str, type]] = {"onnx": OnnxExport, "int8": Int8Result}
+
+    onnx_fp32: str
+    onnx_int8: str
+    fp32_bytes: int
+    int8_bytes: int
+    int8_form: str  # the chosen quantization, e.g. "U8S8/minmax"
+    int8_accuracy: float | None  # test top-1 of the int8 file on eval_images
+    eval_images: int
+    onnx: OnnxExport  # the fp32 export and its parity check
+    int8: Int8Result  # the int8 choice (every setting tried)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TargetCost(Record):
+    """Predicted int8 costs of the decoded model on the run's hardware profile."""
+
+    params: int
+    macs: int
+    model_bytes: int
+    energy_pj: float
+    latency_ms: float
+    peak_activation_bytes: int
+
+
+@dataclass(frozen=True)
+class BenchmarkResult(Record):
+    nested: ClassVar[dict[str, type]] = {"target": TargetCost}
+
+    latency_ms: dict[str, float]  # median batch-1 ms on this host, one thread, per backend
+    target: TargetCost
+    rows: list[dict[str, Any]] = field(default_factory=list)  # export.BenchRow.to_dict()s
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReportResult(Record):
+    report: str
+    summary: str
+    seconds: float = 0.0
+
+
+RESULTS: dict[str, type[Record]] = {
+    "explore": ExploreResult,
+    "retrain": RetrainResult,
+    "compress": CompressResult,
+    "export": ExportResult,
+    "benchmark": BenchmarkResult,
+    "report": ReportResult,
+}
+
+
+@dataclass
+class DesignState:
+    """``design.json``: the config, the planned retraining budget, the finished stages."""
+
+    config: dict[str, Any]
+    stages: dict[str, Record] = field(default_factory=dict)
+    retrain_budget: RetrainBudget | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "config": self.config,
+            "retrain_budget": self.retrain_budget and self.retrain_budget.to_dict(),
+            "stages": {k: v.to_dict() for k, v in self.stages.items()},
+        }
+
+
+def write_state(path: Path, state: DesignState) -> None:
+    atomic_write_json(path, state.to_dict())
+
+
+def read_state(path: Path) -> DesignState:
+    """Read ``design.json``; anything this version did not write is one ``FormatError``."""
+    fix = "start a new output folder, or pass --restart to run every stage again in this one"
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise FormatError(f"{path}: not a readable design state ({e}); {fix}") from None
+    version = raw.get("version", 1) if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or raw.get("format", STATE_FORMAT) != STATE_FORMAT:
+        raise FormatError(f"{path}: not a squeezelab design state; {fix}")
+    if version != STATE_VERSION:
+        raise FormatError(
+            f"{path}: design state version {version} (from an older squeezelab); this one reads "
+            f"version {STATE_VERSION}: {fix}"
+        )
+    try:
+        if not isinstance(raw["config"], dict) or not isinstance(raw["stages"], dict):
+            raise TypeError("config and stages must be objects")
+        unknown = sorted(set(raw["stages"]) - set(RESULTS))
+        if unknown:
+            raise KeyError(f"unknown stage(s) {', '.join(unknown)}")
+        stages = {k: RESULTS[k].from_dict(v) for k, v in raw["stages"].items()}
+        budget = raw.get("retrain_budget")
+        return DesignState(
+            raw["config"], stages, None if budget is None else RetrainBudget.from_dict(budget)
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise FormatError(f"{path}: damaged design state ({e}); {fix}") from None

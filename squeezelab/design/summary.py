@@ -1,0 +1,113 @@
+"""The summary of a finished design run: one row per artefact, plus headline figures."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from squeezelab.design.records import DesignState
+
+
+def baseline_fp32_bytes(num_classes: int, in_chans: int) -> int:
+    """fp32 bytes of the AlexNet-style baseline for the same task (the 50x reference)."""
+    from squeezelab.models import create_model
+
+    model = create_model("alexnet_small", num_classes=num_classes, in_chans=in_chans)
+    return 4 * sum(p.numel() for p in model.parameters())
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    artefact: str
+    bytes: int
+    test_accuracy: float | None
+    latency_ms: float | None  # median batch-1 on this host, one thread
+    reduction_vs_alexnet_small: float  # the baseline's fp32 bytes over this file's bytes
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """What ``design()`` returns and ``summary.json`` holds."""
+
+    model: str
+    spec: dict[str, Any] | None
+    params: int
+    baseline_fp32_bytes: int
+    hardware: str
+    target_energy_pj: float  # predicted per image at int8 on ``hardware``
+    target_latency_ms: float
+    target_peak_activation_bytes: int
+    rows: tuple[SummaryRow, ...]
+    trials: dict[str, int]  # trial counts per state
+    retrain_epochs: int
+    retrain_images: int | None  # the training subset when one epoch did not fit
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"rows": [dataclasses.asdict(r) for r in self.rows]}
+
+    def section(self) -> dict[str, Any]:
+        """The summary section of the HTML report."""
+        text = (
+            f"Best feasible design {self.model} ({self.params:,} params) on "
+            f"{self.hardware}: predicted {self.target_latency_ms:.2f} ms and "
+            f"{self.target_energy_pj / 1e6:.2f} uJ per image at int8; the AlexNet-style "
+            f"baseline's fp32 weights take {self.baseline_fp32_bytes:,} bytes."
+        )
+        rows = [dataclasses.asdict(r) for r in self.rows]
+        return {"title": "Summary", "rows": rows, "text": text}
+
+
+def summarize(state: DesignState) -> DesignResult:
+    """The summary of a run whose stages up to ``benchmark`` have finished."""
+    from squeezelab.io import read_model_meta
+    from squeezelab.models import ModelMeta
+
+    s = state.stages
+    explore, retrain, comp = s["explore"], s["retrain"], s["compress"]
+    exp, bench = s["export"], s["benchmark"]
+    meta = ModelMeta.from_dict(read_model_meta(retrain.model_file), where=retrain.model_file)
+    base = baseline_fp32_bytes(meta.num_classes, meta.in_chans)
+    lat = bench.latency_ms
+    cfg = state.config
+    rows = [
+        (
+            "fp32 model file (safetensors)",
+            retrain.model_file_bytes,
+            comp.accuracy.get("dense"),
+            lat.get("torch_channels_last"),
+        ),
+        (
+            f".sqz ({cfg['sparsity']:.0%} pruned, {cfg['bits']}-bit, entropy-coded)",
+            comp.bytes,
+            comp.accuracy.get("coded"),
+            None,
+        ),
+        (
+            "ONNX fp32 (from the .sqz)",
+            exp.fp32_bytes,
+            comp.accuracy.get("coded"),
+            lat.get("ort_fp32"),
+        ),
+        (
+            f"ONNX int8 ({exp.int8_form}; accuracy on {exp.eval_images:,} test images)",
+            exp.int8_bytes,
+            exp.int8_accuracy,
+            lat.get("ort_int8"),
+        ),
+    ]
+    t, arch = bench.target, explore.best.arch
+    return DesignResult(
+        model=arch.name,
+        spec=arch.spec.to_dict() if arch.spec is not None else None,
+        params=t.params,
+        baseline_fp32_bytes=base,
+        hardware=cfg["hardware"],
+        target_energy_pj=t.energy_pj,
+        target_latency_ms=t.latency_ms,
+        target_peak_activation_bytes=t.peak_activation_bytes,
+        rows=tuple(SummaryRow(*r, base / r[1]) for r in rows),
+        trials=dict(explore.counts),
+        retrain_epochs=retrain.epochs,
+        retrain_images=retrain.train_subset,
+    )

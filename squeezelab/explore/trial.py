@@ -1,0 +1,135 @@
+"""One trial of a study: sample a point, cost it, train it if it fits.
+
+:class:`TrialRunner` is the Optuna objective. Every candidate is costed first; an
+infeasible one is recorded through Optuna's constraints (user attr ``constraints``) and
+never trained. The architecture is stored as the trial user attr ``arch`` (ModelMeta JSON).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from squeezelab.errors import ConfigError, SpecError
+from squeezelab.explore.costs import cost_candidate, objective_values, violations
+from squeezelab.explore.space import Candidate, Space
+from squeezelab.explore.study import point_key
+
+# train_fn(candidate, train_config_fields, run_dir) yields per-epoch records with "val_acc"
+TrainFn = Callable[[Candidate, dict[str, Any], Path], Iterator[dict[str, Any]]]
+
+
+def train_candidate(candidate: Candidate, train: dict[str, Any], run_dir: Path) -> Iterator[dict]:
+    """The real trainer: :func:`squeezelab.train.fit` on the candidate, resuming its run dir."""
+    from squeezelab.train import TrainConfig, fit
+
+    fields = {**train, "model": candidate.model, "spec": candidate.spec}
+    if candidate.model_args:
+        fields["model_args"] = candidate.model_args
+    yield from fit(
+        TrainConfig.from_dict(fields), run_dir, resume=(run_dir / "config.json").is_file()
+    )
+
+
+def _suggest(trial, space: Space) -> dict[str, Any]:
+    out = {}
+    for name, p in space.params.items():
+        if p.kind == "fixed":
+            continue
+        if p.kind == "choice" or space.sampler == "grid":
+            out[name] = trial.suggest_categorical(name, p.grid())
+        elif p.kind == "int":
+            out[name] = trial.suggest_int(
+                name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log
+            )
+        else:
+            out[name] = trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
+    return out
+
+
+@dataclass
+class TrialRunner:
+    """The Optuna objective: screen, then train the feasible (``screen=False`` trains all)."""
+
+    space: Space
+    out_dir: Path
+    train_fn: TrainFn = train_candidate
+    screen: bool = True
+
+    def __call__(self, trial) -> list[float]:
+        import optuna
+
+        space = self.space
+        values = _suggest(trial, space)
+        try:
+            cand = space.candidate(values)
+            t0 = time.perf_counter()
+            metrics = cost_candidate(space, cand)
+        except SpecError as e:  # a hole in the space: not buildable, never trained
+            trial.set_user_attr("invalid", str(e))
+            trial.set_user_attr("constraints", [1.0] * len(space.constraints))
+            raise optuna.TrialPruned(str(e)) from None
+        trial.set_user_attr("screen_s", time.perf_counter() - t0)
+        trial.set_user_attr("arch", cand.to_dict())
+        trial.set_user_attr("metrics", metrics)
+        viol = violations(space.constraints, metrics)
+        trial.set_user_attr("constraints", viol)
+        if self.screen and any(v > 0 for v in viol):
+            trial.set_user_attr("feasible", False)
+            trial.set_user_attr("trained", False)
+            return objective_values(space.objectives, metrics)
+        twin = _trained_twin(trial, values)
+        if twin is not None:  # samplers redraw points; train each once, reuse its result
+            for k in ("metrics", "constraints", "feasible", "run_dir", "epoch_accuracy"):
+                trial.set_user_attr(k, twin.user_attrs.get(k))
+            trial.set_user_attr("duplicate_of", twin.number)
+            trial.set_user_attr("trained", False)
+            return list(twin.values)
+        run_dir = self.out_dir / "trials" / f"{trial.number:05d}"
+        trial.set_user_attr("run_dir", str(run_dir))
+        epoch_acc: list[float] = []
+        t0 = time.perf_counter()
+        for rec in self.train_fn(cand, space.train, run_dir):
+            if rec.get("val_acc") is None:
+                raise ConfigError(
+                    f"train.val_fraction={space.train.get('val_fraction')!r} leaves no validation "
+                    "split to rank candidates by; allowed: a share in (0, 1)"
+                )
+            epoch_acc.append(float(rec["val_acc"]))
+            trial.set_user_attr("epoch_accuracy", epoch_acc)
+        if not epoch_acc:
+            raise ConfigError(f"train.epochs={space.train.get('epochs')!r} trained no epoch")
+        metrics = {**metrics, **_trained_costs(space, cand, run_dir), "accuracy": max(epoch_acc)}
+        viol = violations(space.constraints, metrics)
+        trial.set_user_attr("train_s", time.perf_counter() - t0)
+        trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr("constraints", viol)
+        trial.set_user_attr("feasible", all(v <= 0 for v in viol))
+        trial.set_user_attr("trained", True)
+        return objective_values(space.objectives, metrics)
+
+
+def _trained_twin(trial, values: dict[str, Any]):
+    """A finished trained trial of the same study with the same parameters, or None."""
+    from optuna.trial import TrialState
+
+    key = point_key(values)
+    for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("trained") and point_key(t.params) == key:
+            return t
+    return None
+
+
+def _trained_costs(space: Space, cand: Candidate, run_dir: Path) -> dict[str, float]:
+    """Costs that depend on the trained weights: the compressed file of best.safetensors."""
+    comp = [o for o in space.metric_list() if o.compression]
+    if not comp or not (run_dir / "best.safetensors").is_file():
+        return {}
+    from squeezelab.explore.costs import compressed_bytes
+    from squeezelab.models import load_model
+
+    model, _ = load_model(run_dir / "best.safetensors")
+    return {o.key: compressed_bytes(model, cand, o.compression) for o in comp}
