@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = reference_fp32_bytes("alexnet_small")
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     t0 = time.perf_counter()
-    acc_fp32 = evaluate(model, test)["top1"]
+    acc_fp32 = evaluate(model, test).top1
     # the baseline's accuracy only where fmnist_accuracy.json trained *this* squeezenet_small
     # beside it (same file, same test accuracy); otherwise it belongs to another run
     sq_prior = prior.get("squeezenet_small") or {}
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         records = list(
             prune_iterative(pruned, args.sparsity, steps=args.prune_steps, finetune_config=finetune)
         )
-    acc_pruned = evaluate(pruned, test)["top1"]
+    acc_pruned = evaluate(pruned, test).top1
     print(
         f"pruned to {args.sparsity} in {args.prune_steps if args.sparsity else 0} round(s): test acc "
         f"{acc_pruned:.4f} after {len(records) - 1} epoch(s)",
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         decoded = load_model(path)[0]
         decode_s = time.perf_counter() - t
-        acc = evaluate(decoded, test)["top1"]
+        acc = evaluate(decoded, test).top1
         a = c.accounting
         rows.append(
             {

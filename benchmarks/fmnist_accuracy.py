@@ -61,9 +61,9 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
     scores = evaluate(model, test)
     return {
         "params": meta.extra["params"],
-        "test_accuracy": scores["top1"],
-        "test_top5": scores["top5"],
-        "per_class": scores["per_class"],
+        "test_accuracy": scores.top1,
+        "test_top5": scores.top5,
+        "per_class": scores.per_class,
         "epochs": len(records),
         "seconds": seconds,
         "img_per_s": [r["img_per_s"] for r in records],

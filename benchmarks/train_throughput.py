@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         "plain_img_per_s": plain,
         "ratio": ours / plain,
         "ratio_cpu_time": med("ours_cpu_img_per_s") / med("plain_cpu_img_per_s"),
-        "ours_test_accuracy": evaluate(ours_model, test)["top1"],
-        "plain_test_accuracy": evaluate(plain_model, test)["top1"],
+        "ours_test_accuracy": evaluate(ours_model, test).top1,
+        "plain_test_accuracy": evaluate(plain_model, test).top1,
         "rows": rows,
     }
     atomic_write_json(args.out, result)

@@ -5,16 +5,11 @@ target device, train, compress, export and search the design space. Heavy
 dependencies (onnxruntime, optuna, matplotlib) are imported only where used.
 """
 
-__version__ = "0.1.0"
+from squeezelab.lazy import lazy_attributes
 
+__version__ = "0.1.0"
 __all__ = ["__version__", "create_model", "load_model"]
 
-
-def __getattr__(name: str):
-    # `squeezelab.create_model` / `squeezelab.load_model` as timm has them; imported on
-    # first use so that `import squeezelab` (and `squeezelab --help`) stays light.
-    if name in ("create_model", "load_model"):
-        from squeezelab import models
-
-        return getattr(models, name)
-    raise AttributeError(f"module 'squeezelab' has no attribute {name!r}")
+# `squeezelab.create_model` / `squeezelab.load_model` as timm has them, imported on first
+# use so that `import squeezelab` (and `squeezelab --help`) stays light
+__getattr__ = lazy_attributes(__name__, {"create_model": "models", "load_model": "models"})

@@ -48,7 +48,7 @@ def run_evaluate(args) -> int:
         "model_file": args.model,
         "data": args.data,
         "split": args.split,
-        **evaluate(model, ds, args.batch_size, args.device),
+        **evaluate(model, ds, args.batch_size, args.device).to_dict(),
     }
     if args.json:
         print_json(result)

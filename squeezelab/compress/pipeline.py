@@ -101,7 +101,7 @@ def compress_steps(
             from squeezelab.train import evaluate as run_eval
 
             model.eval()
-            accuracy[stage] = float(run_eval(model, eval_dataset)["top1"])
+            accuracy[stage] = run_eval(model, eval_dataset).top1
             yield {"stage": "evaluate", "of": stage, "top1": accuracy[stage]}
 
     yield from evaluate("dense")

@@ -9,11 +9,25 @@ and write one HTML report. ``design`` runs :data:`STAGES`, a list of ``(name, fn
 """
 
 from squeezelab.design.config import DesignConfig
-from squeezelab.design.context import RunContext
-from squeezelab.design.records import STATE_FILE, DesignState, read_state
-from squeezelab.design.run import design
-from squeezelab.design.stages import STAGES
-from squeezelab.design.summary import DesignResult, SummaryRow, baseline_fp32_bytes, summarize
+from squeezelab.lazy import lazy_attributes
+
+# the rest is imported on first use, so that `squeezelab --help` reads DesignConfig's
+# fields without importing torch, onnx and optuna
+_LAZY = {
+    "RunContext": "context",
+    "STATE_FILE": "records",
+    "DesignState": "records",
+    "read_state": "records",
+    "design": "run",
+    "STAGES": "stages",
+    "DesignResult": "summary",
+    "SummaryRow": "summary",
+    "baseline_fp32_bytes": "summary",
+    "summarize": "summary",
+}
+
+__getattr__ = lazy_attributes(__name__, _LAZY)
+
 
 __all__ = [
     "STAGES",

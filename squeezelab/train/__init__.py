@@ -4,13 +4,27 @@
 in-memory module; ``evaluate(model, dataset)`` scores one. See docs/training.md.
 """
 
+from squeezelab.lazy import lazy_attributes
 from squeezelab.train.config import RECIPES, TrainConfig
-from squeezelab.train.loop import evaluate
-from squeezelab.train.run import build_run_model, finetune, fit, trained_meta
-from squeezelab.train.schedule import lr_at
+
+# the loop and run directories need torch: imported on first use, so that the CLI can
+# build its flags from TrainConfig without importing torch
+_LAZY = {
+    "Scores": "loop",
+    "evaluate": "loop",
+    "build_run_model": "run",
+    "finetune": "run",
+    "fit": "run",
+    "trained_meta": "run",
+    "lr_at": "schedule",
+}
+
+__getattr__ = lazy_attributes(__name__, _LAZY)
+
 
 __all__ = [
     "RECIPES",
+    "Scores",
     "TrainConfig",
     "build_run_model",
     "evaluate",

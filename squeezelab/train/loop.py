@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -217,18 +217,33 @@ def eval_sums(
     return float(packed[0]), confusion
 
 
+@dataclass(frozen=True)
+class Scores:
+    """What :func:`evaluate` measures on a dataset (accuracies are fractions)."""
+
+    top1: float  # top-1 accuracy
+    top5: float  # top-5 accuracy (top-k for fewer than 5 classes)
+    loss: float  # mean cross-entropy
+    per_class: dict[str, float]  # top-1 accuracy per class name
+    confusion: list[list[int]]  # rows: true class, columns: predicted class
+    n: int  # images scored
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def evaluate(
     model: nn.Module,
     dataset: Dataset,
     batch_size: int = 512,
     device: str | torch.device | None = None,
-) -> dict:
+) -> Scores:
     """Top-1, top-5, mean loss, per-class accuracy and confusion matrix of ``model``.
 
     ``dataset`` supplies the normalisation; the model is returned to its original mode.
 
     Example:
-        >>> evaluate(model, load_dataset("fashion-mnist", "test"))["top1"]  # doctest: +SKIP
+        >>> evaluate(model, load_dataset("fashion-mnist", "test")).top1  # doctest: +SKIP
         0.93
     """
     dev = pick_device(str(device)) if device is not None else next(model.parameters()).device
@@ -236,16 +251,16 @@ def evaluate(
     loss, confusion, top5 = eval_sums(model, dataset, batch_size, dev, topk=5)
     n = max(1, len(dataset))
     per_class_n = confusion.sum(1).clamp_min(1)
-    return {
-        "top1": float(confusion.trace()) / n,
-        "top5": top5 / n,
-        "loss": loss / n,
-        "per_class": {
+    return Scores(
+        top1=float(confusion.trace()) / n,
+        top5=top5 / n,
+        loss=loss / n,
+        per_class={
             name: float(confusion[i, i] / per_class_n[i]) for i, name in enumerate(dataset.classes)
         },
-        "confusion": confusion.tolist(),
-        "n": len(dataset),
-    }
+        confusion=confusion.tolist(),
+        n=len(dataset),
+    )
 
 
 def make_trainer(

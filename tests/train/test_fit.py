@@ -42,8 +42,9 @@ def test_model_file_round_trip(tmp_path):
     x = torch.randn(3, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
-    assert set(scores) >= {"top1", "top5", "loss", "per_class", "confusion"}
-    assert sum(map(sum, scores["confusion"])) == len(test) and 0 <= scores["top1"] <= scores["top5"]
+    assert set(scores.to_dict()) >= {"top1", "top5", "loss", "per_class", "confusion"}
+    assert sum(map(sum, scores.confusion)) == len(test) == scores.n
+    assert 0 <= scores.top1 <= scores.top5 and set(scores.per_class) == set(test.classes)
 
 
 def test_model_file_with_pickle_payload_is_rejected_not_executed(tmp_path):
