@@ -111,14 +111,16 @@ _BYTES = ("model_bytes", "dram_bytes", "peak_activation_bytes")
 def human(metric: str, value: float) -> str:
     """A short figure with its unit: ``human("params", 37752832) == "37.8M"``.
 
-    Bytes read "4.99 MB", MACs "819M MACs", energy "43.9 mJ", latency "21.2 ms".
+    Bytes read "4.76 MiB" (binary), MACs "819M MACs", energy "43.94 mJ", latency "21.2 ms".
     """
+    from squeezelab.analysis.units import format_bytes, format_energy
+
     if metric == "latency_ms":
         return f"{value:,.0f} ms" if abs(value) >= 1000 else f"{value:.3g} ms"
-    if metric == "energy_pj":
-        scales = ((1e9, " mJ"), (1e6, " uJ"), (1e3, " nJ"), (1, " pJ"))
-    elif metric in _BYTES:
-        scales = ((1e9, " GB"), (1e6, " MB"), (1e3, " kB"), (1, " B"))
+    if metric == "energy_pj":  # the one energy and size formatters of the CLI and the report
+        return format_energy(value)
+    if metric in _BYTES:
+        return format_bytes(value)
     else:
         unit = " MACs" if metric == "macs" else ""
         scales = ((1e9, "G" + unit), (1e6, "M" + unit), (1e3, "k" + unit), (1, unit))

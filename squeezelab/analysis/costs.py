@@ -147,7 +147,9 @@ def module_cost(module: nn.Module, in_shapes: list, out_shapes: list) -> OpCost:
     if isinstance(module, _POOL_MODULES):
         k = module.kernel_size
         window = math.prod(k) if isinstance(k, tuple | list) else k ** (len(out_shapes[0]) - 2)
-        return OpCost("pool", 0, out_elems * window, {"kernel": k, "stride": module.stride})
+        pad = getattr(module, "padding", 0)
+        attrs = {"kernel": k, "stride": module.stride, "padding": pad}
+        return OpCost("pool", 0, out_elems * window, attrs)
     if isinstance(module, _ADAPTIVE_POOL_MODULES):
         return OpCost("pool", 0, in_elems)
     if isinstance(module, _COPY_MODULES):

@@ -1,7 +1,8 @@
 """``profile(model, input_shape)``: what a design costs on a target device, as data.
 
 Per-layer records (params, MACs, bytes, DRAM traffic, energy, roofline latency) and
-totals, including peak activation memory and model bytes at a weight bit width. The
+totals, including peak activation memory and model bytes at a weight bit width, and at
+8 bits the TFLite Micro arena and ``.tflite`` size (:mod:`squeezelab.analysis.tflm_plan`). The
 systematic approach of Iandola et al. 2016 (arXiv 1602.07360, section 1) needs these
 numbers before any GPU hour is spent on a design.
 """
@@ -17,6 +18,7 @@ from torch import nn
 from squeezelab.analysis.hardware import Hardware, load_hardware
 from squeezelab.analysis.memory import liveness
 from squeezelab.analysis.roofline import layer_traffic
+from squeezelab.analysis.tflm_plan import tflm_plan
 from squeezelab.analysis.trace import trace
 from squeezelab.errors import ConfigError
 
@@ -71,6 +73,9 @@ class Profile:
     latency_ms: float
     peak_activation_bytes: int
     peak_layer: str  # the layer during which peak_activation_bytes are alive
+    # At 8-bit weights and activations, TFLite Micro's figures (analysis.tflm_plan); else None
+    tflm_arena_bytes: int | None = None  # the tensor arena: planned head + persistent tail
+    tflite_bytes: int | None = None  # the int8 .tflite flatbuffer (flash)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -183,6 +188,9 @@ def profile(
                 attrs=c.attrs,
             )
         )
+    plan = None
+    if weight_bits == 8 and activation_bits == 8 and len(input_shape) == 3:
+        plan = tflm_plan(model, input_shape, traced=t)
     peak = max(alive, default=sum(sizes[k] for k in t.input_buffers))
     peak_layer = layers[alive.index(peak)].name if layers else ""
     return Profile(
@@ -205,4 +213,6 @@ def profile(
         latency_ms=sum(x.latency_ms for x in layers),
         peak_activation_bytes=peak,
         peak_layer=peak_layer,
+        tflm_arena_bytes=plan and plan.arena_bytes,
+        tflite_bytes=plan and plan.tflite_bytes,
     )

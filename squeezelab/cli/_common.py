@@ -6,14 +6,63 @@ import json
 import sys
 from typing import Any
 
+from squeezelab.cli._flags import positive_int
 from squeezelab.errors import ConfigError
 
 
-def console(stderr: bool = False):
-    """A rich console; progress and tables for humans, never mixed into --json output."""
+def console(stderr: bool = False, wide: bool = False):
+    """A rich console; progress and tables for humans, never mixed into --json output.
+
+    Tables are laid out to fit 80 columns (a pipe's width); ``wide`` lets a table take
+    the width it needs (``--wide``) instead of folding it at the terminal's edge.
+    """
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    return Console(stderr=stderr, width=1000 if wide else None)
+
+
+def print_table(con, table, title: str | None = None, note: str | None = None) -> None:
+    """A title line, the table, a note line: outside the table, so that neither is folded
+    to the table's width (rich wraps a title or caption longer than its table)."""
+    if title:
+        con.print(f"[bold]{title}[/bold]", overflow="ellipsis", no_wrap=True)
+    con.print(table)
+    if note:
+        con.print(f"[dim]{note}[/dim]", overflow="ellipsis", no_wrap=True)
+
+
+def plain_table():
+    """A rich table without borders: 80 columns hold more of it (headers bold, underlined)."""
+    from rich.table import Table
+
+    return Table(box=None, pad_edge=False, header_style="bold underline")
+
+
+NAME_WIDTH = 24  # layer names longer than this are cut from the middle unless --wide
+
+
+def short(name: str, wide: bool, width: int = NAME_WIDTH) -> str:
+    """A layer name for a table cell: whole with ``--wide``, else cut from the middle."""
+    from squeezelab.analysis.units import abbreviate
+
+    return text(name if wide else abbreviate(str(name), width))
+
+
+def text(value: Any) -> str:
+    """``value`` as text for rich, its brackets escaped: strings from files are never markup."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def shape_errors(text_: str | None, fn, *args):
+    """``fn(*args)``; a model that cannot take the ``--input`` shape is one ConfigError line."""
+    try:
+        return fn(*args)
+    except RuntimeError as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        shown = f"--input={text_!r}" if text_ else "the model's input shape"
+        raise ConfigError(f"{shown}: the model cannot take this shape ({first})") from None
 
 
 def print_json(data: Any) -> None:
@@ -45,13 +94,13 @@ def add_heartbeat_args(p) -> None:
     """The worker-liveness flags shared by ``explore`` and ``worker``."""
     p.add_argument(
         "--heartbeat-s",
-        type=int,
+        type=positive_int,
         default=10,
         help="seconds between a worker's heartbeats (default 10)",
     )
     p.add_argument(
         "--grace-s",
-        type=int,
+        type=positive_int,
         default=40,
         help="seconds without a heartbeat before a trial is marked failed and retried (default 40)",
     )

@@ -12,10 +12,75 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import math
 import re
 import sys
 
 MODEL_HELP = "zoo name, spec .yaml/.json, .safetensors model file or .sqz file"
+
+
+# Typed argparse converters: a bad value is refused while parsing, before any work, with
+# one line naming the flag (argparse adds "argument --flag:") and the allowed values.
+
+
+def _number(text: str, kind, allowed: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed {allowed}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed {allowed} (finite)")
+    return value
+
+
+def int_range(lo: int | None = None, hi: int | None = None):
+    """An argparse type: an integer in ``[lo, hi]`` (``None``: unbounded on that side)."""
+    if lo is not None and hi is not None:
+        allowed = f"an integer in {lo}..{hi}"
+    else:
+        allowed = f"an integer >= {lo}" if lo is not None else f"an integer <= {hi}"
+
+    def parse(text: str) -> int:
+        value = _number(text, int, allowed)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed {allowed}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+positive_int = int_range(1)
+nonneg_int = int_range(0)
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    value = _number(text, float, "a number > 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed a number > 0")
+    return value
+
+
+def nonneg_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    value = _number(text, float, "a number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed a number >= 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    value = _number(text, float, "a number in [0, 1]")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed a number in [0, 1]")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: any finite number."""
+    return _number(text, float, "a number")
 
 
 def add_model(p, many: bool = False, help: str = MODEL_HELP, optional: bool = False) -> None:
@@ -41,9 +106,22 @@ def add_input(p) -> None:
     )
 
 
-def add_output(p, help: str, required: bool = False, default=None) -> None:
-    """``-o/--output``: the file or folder a verb writes."""
+def add_output(p, help: str, required: bool = False, default=None, kind: str = "file") -> None:
+    """``-o/--output``: the file (``kind="file"``) or folder (``"dir"``) a verb writes.
+
+    ``squeezelab.cli.main`` checks it is writable (:func:`check_output`) before the verb runs.
+    """
     p.add_argument("-o", "--output", required=required, default=default, metavar="PATH", help=help)
+    p.set_defaults(output_kind=kind)
+
+
+def check_output(path, kind: str = "file"):
+    """Refuse an unwritable ``-o`` before any work (``kind``: "file" or "dir"); returns it."""
+    if path is None:
+        return None
+    from squeezelab.io.atomic import check_writable
+
+    return check_writable(path, "-o", kind)
 
 
 def add_hardware(p, default: str | None = "horowitz-45nm", help: str | None = None) -> None:
@@ -74,24 +152,39 @@ def add_json(p, what: str = "the result") -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout")
 
 
+def add_wide(p) -> None:
+    """``--wide``: tables at full width (every column, whole names) instead of 80 columns."""
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="print tables at full width (every column, whole layer names); default fits 80",
+    )
+
+
 def add_threads(p, default: int | None = None, shown: str = "PyTorch's setting") -> None:
     """``--threads``: CPU threads (one integer everywhere)."""
     shown = shown if default is None else str(default)
     p.add_argument(
-        "--threads", type=int, default=default, help=f"CPU threads to use (default: {shown})"
+        "--threads",
+        type=positive_int,
+        default=default,
+        help=f"CPU threads to use (default: {shown})",
     )
 
 
 def add_cost_bits(p) -> None:
     """``--weight-bits`` / ``--activation-bits``: storage widths the costing assumes."""
-    p.add_argument("--weight-bits", type=int, default=32, help="bits per weight (default: 32)")
+    bits = int_range(1, 64)
+    p.add_argument("--weight-bits", type=bits, default=32, help="bits per weight (default: 32)")
     p.add_argument(
-        "--activation-bits", type=int, default=32, help="bits per activation element (default: 32)"
+        "--activation-bits", type=bits, default=32, help="bits per activation element (default: 32)"
     )
 
 
 def add_batch_size(p, default: int, help: str = "images per batch") -> None:
-    p.add_argument("--batch-size", type=int, default=default, help=f"{help} (default: {default})")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=default, help=f"{help} (default: {default})"
+    )
 
 
 _COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+?)\s*$")
@@ -115,6 +208,15 @@ def _scalar(annotation: str):
     if len(names) != 1:
         return None
     return {"int": int, "float": float, "str": str, "bool": bool}.get(names.pop())
+
+
+def _finite(kind):
+    """``int``/``float`` as an argparse type that refuses nan and inf in one line."""
+    return {float: finite_float, int: _plain_int}.get(kind, kind)
+
+
+def _plain_int(text: str) -> int:
+    return _number(text, int, "an integer")
 
 
 def add_config_fields(
@@ -144,7 +246,8 @@ def add_config_fields(
         if kind is bool:
             kw["action"] = argparse.BooleanOptionalAction
         else:
-            kw["type"] = kind
+            # a field's metadata may name a checking argparse type; else a finite number
+            kw["type"] = f.metadata.get("type") or _finite(kind)
             if choices and name in choices:
                 kw["choices"] = tuple(choices[name])
         p.add_argument(flag, **kw)

@@ -35,8 +35,11 @@ def register(sub) -> None:
     _flags.add_model(p)
     _flags.add_hardware(p)
     _flags.add_input(p)
-    p.add_argument("--top", type=int, default=5, help="layers to list per metric (default: 5)")
+    p.add_argument(
+        "--top", type=_flags.positive_int, default=5, help="layers to list per metric (default: 5)"
+    )
     _flags.add_json(p, "the advice")
+    _flags.add_wide(p)
     p.set_defaults(func=run_advise)
 
 
@@ -55,37 +58,37 @@ def run_advise(args) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        render(result)
+        render(result, args.wide)
     return 0
 
 
-def render(adv) -> None:
+def render(adv, wide: bool = False) -> None:
     """The advice as rich tables and panels."""
     import yaml
     from rich.markup import escape
-    from rich.table import Table
 
     from squeezelab.advise import SAVING_METRICS, human
+    from squeezelab.cli._common import plain_table, print_table, short
 
-    con = console()
+    con = console(wide=wide)
     t = adv.totals
     con.print(
         f"[bold]{escape(adv.model)}[/] at {'x'.join(map(str, adv.input_shape))} on "
-        f"[bold]{escape(adv.hardware)}[/]: {human('params', t['params'])} params, "
+        f"[bold]{escape(adv.hardware)}[/]:\n{human('params', t['params'])} params, "
         f"{human('macs', t['macs'])}, {human('model_bytes', t['model_bytes'])}, "
         f"{human('energy_pj', t['energy_pj'])}, {human('latency_ms', t['latency_ms'])}"
     )
     for line in adv.limits:
         con.print(f"[red]limit:[/] {escape(line)}")
     for metric, rows in adv.top.items():
-        table = Table(title=f"largest layers by {_TITLES[metric]}", title_justify="left")
-        table.add_column("layer")
-        table.add_column("op")
-        table.add_column(metric, justify="right")
-        table.add_column("share", justify="right")
+        table = plain_table()
+        table.add_column("layer", no_wrap=True)
+        table.add_column("op", no_wrap=True)
+        table.add_column(metric, justify="right", no_wrap=True)
+        table.add_column("share", justify="right", no_wrap=True)
         for r in rows:
-            table.add_row(escape(r.name), r.op, human(metric, r.value), f"{r.share:.1%}")
-        con.print(table)
+            table.add_row(short(r.name, wide, 40), r.op, human(metric, r.value), f"{r.share:.1%}")
+        print_table(con, table, f"largest layers by {_TITLES[metric]}")
     for i, s in enumerate(adv.suggestions, 1):
         con.print(
             f"\n[bold cyan]{i}. {s.technique}[/]"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from squeezelab.cli._common import console, parse_input_shape, print_json
-from squeezelab.cli._flags import MODEL_HELP, add_json, add_model, deprecated_alias
+from squeezelab.cli._flags import MODEL_HELP, add_json, add_model, deprecated_alias, positive_int
 
 # Kept in step with squeezelab.export.bench.BACKENDS (not imported: `--help` stays light).
 BACKENDS = ("torch", "torch_channels_last", "ort_fp32", "ort_int8")
@@ -28,7 +28,9 @@ def register(sub) -> None:
     p.add_argument(
         "--backends", default=",".join(BACKENDS), help=f"comma list from {', '.join(BACKENDS)}"
     )
-    p.add_argument("--rounds", type=int, default=6, help="timing rounds of 5 runs (default 6)")
+    p.add_argument(
+        "--rounds", type=positive_int, default=6, help="timing rounds of 5 runs (default 6)"
+    )
     p.add_argument(
         "--roofline",
         default="host",

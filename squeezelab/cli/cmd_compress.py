@@ -17,7 +17,7 @@ def register(sub) -> None:
     _flags.add_output(p, help=".sqz file to write", required=True)
     p.add_argument(
         "--sparsity",
-        type=float,
+        type=_flags.fraction,
         default=0.67,
         help="fraction of conv/fc weights removed, 0..1 (0.67 keeps a third)",
     )
@@ -27,22 +27,24 @@ def register(sub) -> None:
         default="layer",
         help="prune each layer to the sparsity, or rank all weights together",
     )
-    p.add_argument("--bits", type=int, default=6, help="index bits of conv layers, 2..8")
+    p.add_argument(
+        "--bits", type=_flags.int_range(2, 8), default=6, help="index bits of conv layers, 2..8"
+    )
     p.add_argument(
         "--fc-bits",
-        type=int,
+        type=_flags.int_range(2, 8),
         default=None,
         help="index bits of fully connected layers, 2..8 (default: --bits)",
     )
     p.add_argument(
         "--prune-steps",
-        type=int,
+        type=_flags.positive_int,
         default=1,
         help="pruning rounds of rising sparsity, each followed by fine-tuning",
     )
     p.add_argument(
         "--finetune-epochs",
-        type=int,
+        type=_flags.nonneg_int,
         default=0,
         help="epochs of fine-tuning after each pruning round and of the centroids",
     )
@@ -51,7 +53,9 @@ def register(sub) -> None:
         help="dataset for fine-tuning and per-stage test accuracy: fashion-mnist, cifar10, "
         "or an ImageFolder path",
     )
-    p.add_argument("--lr", type=float, default=0.01, help="fine-tuning peak learning rate")
+    p.add_argument(
+        "--lr", type=_flags.positive_float, default=0.01, help="fine-tuning peak learning rate"
+    )
     _flags.add_batch_size(p, 128, help="fine-tuning batch, images")
     p.add_argument(
         "--fp16", action="store_true", help="store biases and BatchNorm at 16 bits instead of 32"
@@ -63,6 +67,7 @@ def register(sub) -> None:
         "(default alexnet, or alexnet_small for inputs up to 64 px)",
     )
     _flags.add_json(p, "the accounting")
+    _flags.add_wide(p)
     p.set_defaults(func=run_compress)
 
 
@@ -117,7 +122,7 @@ def run_compress(args) -> int:
     from squeezelab.cli.cmd_inspect import render_accounting, render_header
 
     render_header(result.header)
-    render_accounting(result.accounting)
+    render_accounting(result.accounting, getattr(args, "wide", False))
     console().print(f"wrote {args.output}: {len(result.data):,} bytes")
     return 0
 

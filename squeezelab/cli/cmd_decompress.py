@@ -25,11 +25,15 @@ def run_decompress(args) -> int:
     from squeezelab.models import load_model, save_model
 
     path = Path(args.model)
+    if path.suffix == ".sqz" and not path.exists():
+        raise ConfigError(f"MODEL={args.model!r}: .sqz file does not exist")
     if not (path.is_file() and is_sqz(path)):
         raise ConfigError(f"MODEL={args.model!r} is invalid: allowed a .sqz file")
     model, meta = load_model(path)
     save_model(args.output, model, meta)
     params = sum(p.numel() for p in model.parameters())
     size = Path(args.output).stat().st_size
-    console().print(f"wrote {args.output}: {meta.name}, {params:,} params, {size:,} bytes")
+    console().print(
+        f"wrote {args.output}: {meta.name}, {params:,} params, {size:,} bytes", markup=False
+    )
     return 0

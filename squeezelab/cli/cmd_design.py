@@ -7,18 +7,11 @@ included), through the shared adders of ``_flags`` where the vocabulary has one.
 from __future__ import annotations
 
 import dataclasses
-import typing
 
 from squeezelab.cli import _flags
 from squeezelab.cli._common import console, print_json
 
 _SHARED = {"data", "data_dir", "hardware"}  # added by the shared adders
-
-
-def _flag_type(hint):
-    """``int``, ``float`` or ``str`` of a field's annotation (``X | None`` gives ``X``)."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
 
 
 def register(sub) -> None:
@@ -32,27 +25,19 @@ def register(sub) -> None:
         "OUTPUT/report.html. Run the same command again to resume an interrupted run.",
     )
     fields = {f.name: f for f in dataclasses.fields(DesignConfig)}
-    hints = typing.get_type_hints(DesignConfig)
     _flags.add_data(
         p, help=f"{fields['data'].metadata['help']} (default: {fields['data'].default})"
     )
     _flags.add_hardware(p, default=fields["hardware"].default)
     _flags.deprecated_alias(p, "--target", "--hardware", dest="hardware")
-    for name, f in fields.items():
-        if name in _SHARED:
-            continue
-        shown = "" if f.default is None else f" (default: {f.default})"
-        p.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=_flag_type(hints[name]),
-            default=f.default,
-            help=f.metadata["help"] + shown,
-        )
+    _flags.add_config_fields(p, DesignConfig, [n for n in fields if n not in _SHARED])
     p.set_defaults(data=fields["data"].default)
-    _flags.add_output(p, "output folder (study, model files, report); required")
+    _flags.add_output(p, "output folder (study, model files, report); required", kind="dir")
     _flags.deprecated_alias(p, "--out", "--output", dest="output")
     p.add_argument(
-        "--restart", action="store_true", help="ignore OUTPUT/design.json and run every stage again"
+        "--restart",
+        action="store_true",
+        help="move the previous run to OUTPUT/previous-N and run every stage again",
     )
     _flags.add_json(p, "the summary")
     p.set_defaults(func=run)

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from squeezelab.cli._common import add_heartbeat_args, console, print_json
-from squeezelab.cli._flags import add_data, add_json, add_output, deprecated_alias
+from squeezelab.cli._flags import (
+    add_data,
+    add_json,
+    add_output,
+    deprecated_alias,
+    positive_int,
+)
 
 
 def register(sub) -> None:
@@ -19,7 +25,7 @@ def register(sub) -> None:
         help="search space YAML, or a preset: paper-sr-sweep, "
         "paper-pct3x3-sweep, paper-bypass, mcu-256k",
     )
-    add_output(p, "study directory (run dirs, SQLite file); required")
+    add_output(p, "study directory (run dirs, SQLite file); required", kind="dir")
     deprecated_alias(p, "--out", "-o/--output", dest="output")
     p.add_argument(
         "--storage",
@@ -27,16 +33,20 @@ def register(sub) -> None:
         "directory); postgresql://USER@HOST:PORT/DB for many workers",
     )
     p.add_argument("--study", help="study name (default: the space's name)")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    p.add_argument("--trials", type=int, help="trained trials (overrides search.trials)")
+    p.add_argument(
+        "--workers", type=positive_int, default=1, help="local worker processes (default 1)"
+    )
+    p.add_argument("--trials", type=positive_int, help="trained trials (overrides search.trials)")
     p.add_argument(
         "--sampler",
         choices=["auto", "nsga2", "tpe", "random", "grid"],
         help="overrides search.sampler",
     )
-    p.add_argument("--epochs", type=int, help="epochs per trial (overrides train.epochs)")
+    p.add_argument("--epochs", type=positive_int, help="epochs per trial (overrides train.epochs)")
     p.add_argument(
-        "--train-subset", type=int, help="training images per trial (overrides train.train_subset)"
+        "--train-subset",
+        type=positive_int,
+        help="training images per trial (overrides train.train_subset)",
     )
     p.add_argument(
         "--final",
@@ -62,7 +72,9 @@ def run(args) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers={args.workers} is invalid: allowed an integer >= 1")
     space = load_space(args.space)
-    search = {k: v for k, v in (("trials", args.trials), ("sampler", args.sampler)) if v}
+    search = {
+        k: v for k, v in (("trials", args.trials), ("sampler", args.sampler)) if v is not None
+    }
     train = {
         k: v
         for k, v in (
@@ -71,7 +83,7 @@ def run(args) -> int:
             ("data", args.data),
             ("data_dir", args.data_dir),
         )
-        if v
+        if v is not None
     }
     costing = {"hardware": args.hardware} if args.hardware else {}
     sections = {"search": search, "train": train, "costing": costing}

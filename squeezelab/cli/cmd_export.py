@@ -13,6 +13,9 @@ from squeezelab.cli._flags import (
     add_output,
     add_threads,
     deprecated_alias,
+    fraction,
+    int_range,
+    positive_int,
 )
 
 
@@ -25,9 +28,28 @@ def register(sub) -> None:
         "within the tolerance.",
     )
     add_model(p)
-    add_output(p, "the fp32 .onnx file to write", required=True)
+    add_output(
+        p,
+        "the file to write: the fp32 .onnx, the .tflite, or (--format c) the stem of "
+        "STEM.tflite, STEM.c and STEM.h",
+        required=True,
+    )
+    p.add_argument(
+        "--format",
+        choices=("onnx", "tflite", "c"),
+        default="onnx",
+        help="onnx (ONNX Runtime), tflite (int8 for LiteRT / TFLite Micro), or c (the "
+        ".tflite as a C array with the measured arena) (default: onnx)",
+    )
+    p.add_argument("--fp32", action="store_true", help="tflite / c: a float32 file instead of int8")
+    p.add_argument(
+        "--calib",
+        choices=("random",),
+        help="tflite / c: calibrate int8 on random inputs instead of --data (a runnable "
+        "demo file; its accuracy means nothing)",
+    )
     p.add_argument("--input", help="input CxHxW, e.g. 3x224x224 (default: the model's own)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 13; default 17)")
+    p.add_argument("--opset", type=int_range(13), default=17, help="ONNX opset (>= 13; default 17)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch dimension to 1")
     p.add_argument("--int8", action="store_true", help="also write an int8 QDQ model")
     p.add_argument("--int8-output", help="int8 file (default: OUTPUT with .int8.onnx)")
@@ -37,16 +59,18 @@ def register(sub) -> None:
         "split); without it int8 calibrates on random inputs: fine for latency, not accuracy",
     )
     deprecated_alias(p, "--calib-data", "--data", dest="data")
-    p.add_argument("--calib-size", type=int, default=512, help="calibration images (default 512)")
+    p.add_argument(
+        "--calib-size", type=positive_int, default=512, help="calibration images (default 512)"
+    )
     p.add_argument(
         "--eval-size",
-        type=int,
+        type=positive_int,
         default=1000,
         help="test images scoring each int8 setting (default 1000)",
     )
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=fraction,
         default=0.005,
         help="allowed top-1 drop as a fraction (default 0.005 = 0.5 points)",
     )
@@ -98,6 +122,8 @@ def run_export(args) -> int:
     from squeezelab.export import export_onnx, quantize_int8
     from squeezelab.models import load_model
 
+    if args.format != "onnx":
+        return _run_tflite(args)
     model, meta = load_model(args.model)
     shape = parse_input_shape(args.input) if args.input else meta.input_shape
     fp32 = export_onnx(
@@ -129,6 +155,64 @@ def run_export(args) -> int:
         print_json(report)
         return 0
     _render(fp32, int8)
+    return 0
+
+
+def _run_tflite(args) -> int:
+    """``--format tflite`` / ``c``: the .tflite (and its C array with the measured arena)."""
+    from squeezelab.errors import ConfigError
+    from squeezelab.export.tflite import export_tflite, require_deploy
+    from squeezelab.models import load_model
+
+    require_deploy("litert_torch")  # before loading anything: name the extra first
+    if args.input:
+        raise ConfigError("--input: not allowed with --format tflite/c (the model's own is used)")
+    if args.fp32 and args.calib:
+        raise ConfigError("--calib: not allowed with --fp32 (a float file is not calibrated)")
+    if args.int8:
+        raise ConfigError("--int8: ONNX only; .tflite files are int8 unless --fp32")
+    model, meta = load_model(args.model)
+    calib = None
+    if not args.fp32:
+        if args.data:
+            from squeezelab.data import load_dataset, subset
+
+            train = load_dataset(args.data, split="train", data_dir=args.data_dir)
+            calib = subset(train, args.calib_size, seed=0).images.numpy()
+        elif args.calib:
+            calib = args.calib
+    out = Path(args.output)
+    path = out.with_suffix(".tflite") if args.format == "c" else out
+    exp = export_tflite(model, meta, path, int8=not args.fp32, calib=calib, n_calib=args.calib_size)
+    report = {"tflite": exp.to_dict()}
+    if args.format == "c":
+        from squeezelab.export import check_tflite, write_c_array
+
+        chk = check_tflite(path)
+        stem = out.with_suffix("") if out.suffix in (".c", ".h", ".tflite") else out
+        c_path, h_path = write_c_array(path, stem, chk.arena_bytes, exp.to_dict())
+        report["check"] = chk.to_dict()
+        report["c"], report["h"] = str(c_path), str(h_path)
+    if args.json:
+        print_json(report)
+        return 0
+    con = console()
+    kind = f"int8, calibrated on {exp.calibration}" if exp.int8 else "float32"
+    con.print(f"tflite: {exp.path} ({exp.tflite_bytes} bytes, {kind})")
+    con.print(f"ops: {', '.join(exp.ops)} (all in TFLite Micro's builtin kernels)")
+    layout = "x".join(map(str, exp.input_shape))
+    con.print(
+        f"input {layout} NHWC: x = (pixel/255 - mean) / std with mean {list(exp.mean)}, "
+        f"std {list(exp.std)}"
+        + (f"; q = round(x / {exp.input_scale:.6g}) + {exp.input_zero_point}" if exp.int8 else "")
+    )
+    if exp.int8:
+        con.print(f"output: logit = {exp.output_scale:.6g} * (q - {exp.output_zero_point})")
+    if args.format == "c":
+        con.print(
+            f"c: {report['c']} and {report['h']}, arena {report['check']['arena_bytes']} "
+            "bytes (measured in TFLite Micro)"
+        )
     return 0
 
 

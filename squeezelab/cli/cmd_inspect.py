@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from squeezelab.cli import _flags
-from squeezelab.cli._common import console, print_json
+from squeezelab.cli._common import console, print_json, text
 
 
 def register(sub) -> None:
@@ -19,6 +19,7 @@ def register(sub) -> None:
         "have no header; `squeezelab profile` costs them)",
     )
     _flags.add_json(p, "header and table")
+    _flags.add_wide(p)
     p.set_defaults(func=run_inspect)
 
 
@@ -29,6 +30,8 @@ def run_inspect(args) -> int:
     from squeezelab.errors import ConfigError
     from squeezelab.io import is_sqz, read_sqz_layout
 
+    if Path(args.model).suffix == ".sqz" and not Path(args.model).exists():
+        raise ConfigError(f"MODEL={args.model!r}: .sqz file does not exist")
     if not (Path(args.model).is_file() and is_sqz(args.model)):
         raise ConfigError(f"MODEL={args.model!r} is invalid: allowed a .sqz file")
     header, entries = read_sqz_layout(args.model)
@@ -37,7 +40,7 @@ def run_inspect(args) -> int:
         print_json({"header": header, "accounting": table.to_dict()})
         return 0
     render_header(header)
-    render_accounting(table)
+    render_accounting(table, args.wide)
     return 0
 
 
@@ -47,75 +50,71 @@ def render_header(header: dict) -> None:
     comp = comp if isinstance(comp, dict) else {}
     out = console()
     out.print(
-        f"[bold]{meta.get('model')}[/]  input {meta.get('in_chans')}x"
-        f"{meta.get('input_size')}x{meta.get('input_size')}, "
-        f"{meta.get('num_classes')} classes"
+        f"[bold]{text(meta.get('model'))}[/]  input {text(meta.get('in_chans'))}x"
+        f"{text(meta.get('input_size'))}x{text(meta.get('input_size'))}, "
+        f"{text(meta.get('num_classes'))} classes"
     )
-    if meta.get("classes"):
-        out.print(f"classes: {', '.join(map(str, meta['classes']))}")
+    if meta.get("classes"):  # every string from the file is text, never markup
+        out.print(f"classes: {', '.join(map(str, meta['classes']))}", markup=False)
     if meta.get("normalization"):
-        out.print(f"normalization: {meta['normalization']}")
+        out.print(f"normalization: {meta['normalization']}", markup=False)
     if comp:
         fc = comp.get("fc_bits") or comp.get("bits")
         out.print(
             f"compression: sparsity {comp.get('sparsity')} ({comp.get('scope')}), "
             f"{comp.get('bits')}-bit conv, {fc}-bit fc, "
-            f"plain tensors {'fp16' if comp.get('fp16_plain') else 'fp32'}"
+            f"plain tensors {'fp16' if comp.get('fp16_plain') else 'fp32'}",
+            markup=False,
         )
 
 
-def render_accounting(table) -> None:
-    from rich.table import Table
+def render_accounting(table, wide: bool = False) -> None:
+    """Bytes per layer and per stage; at 80 columns the main columns, ``wide`` all."""
+    from squeezelab.cli._common import plain_table, print_table, short
 
-    layers = Table(title="bytes per layer")
-    for col in (
-        "tensor",
-        "params",
-        "kept",
-        "bits",
-        "gap",
-        "dense",
-        "pruned",
-        "shared",
-        "coded",
-        "entropy",
-        "coders",
-    ):
-        layers.add_column(col, justify="left" if col in ("tensor", "coders") else "right")
+    cols = (  # header, cell, shown at 80 columns
+        ("tensor", lambda r: short(r.name.removesuffix(".weight"), wide, 20), True),
+        ("params", lambda r: f"{r.params:,}", True),
+        ("kept", lambda r: f"{r.nnz / r.params:.0%}" if r.params else "-", True),
+        ("bits", lambda r: str(r.bits or "-"), True),
+        ("gap", lambda r: str(r.gap_bits or "-"), False),
+        ("dense B", lambda r: f"{r.dense_bytes:,.0f}", True),
+        ("pruned B", lambda r: f"{r.pruned_bytes:,.0f}", False),
+        ("shared B", lambda r: f"{r.shared_bytes:,.0f}", False),
+        ("coded B", lambda r: f"{r.coded_bytes:,}", True),
+        (
+            "entropy B",
+            lambda r: f"{r.entropy_bytes:,.0f}" if r.entropy_bytes is not None else "-",
+            False,
+        ),
+        ("coders", lambda r: r.coders, False),
+    )
+    cols = [c for c in cols if wide or c[2]]
+    layers = plain_table()
+    for head, _, _ in cols:
+        layers.add_column(head, justify="left" if head in ("tensor", "coders") else "right")
     for r in table.layers:
-        kept = f"{r.nnz / r.params:.0%}" if r.params else "-"
-        ent = f"{r.entropy_bytes:,.0f}" if r.entropy_bytes is not None else "-"
-        layers.add_row(
-            r.name.removesuffix(".weight"),
-            f"{r.params:,}",
-            kept,
-            str(r.bits or "-"),
-            str(r.gap_bits or "-"),
-            f"{r.dense_bytes:,.0f}",
-            f"{r.pruned_bytes:,.0f}",
-            f"{r.shared_bytes:,.0f}",
-            f"{r.coded_bytes:,}",
-            ent,
-            r.coders,
-        )
-    stages = Table(title="bytes per stage")
+        layers.add_row(*(cell(r) for _, cell, _ in cols))
+    stages = plain_table()
     ref = table.reference
-    for col in ("stage", "bytes", f"reduction vs {ref.get('model', 'reference')}", "test acc"):
-        stages.add_column(col, justify="left" if col == "stage" else "right")
+    for col in (
+        "stage",
+        "bytes",
+        f"vs {text(ref.get('model', 'reference'))}",
+        "test acc",
+    ):
+        stages.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
     for s in table.stages:
         red = f"{s['reduction']:.0f}x" if s["reduction"] else "-"
         acc = f"{s['test_accuracy']:.2%}" if s["test_accuracy"] is not None else "-"
         name = "file (entropy-coded)" if s["stage"] == "coded" else s["stage"]
         stages.add_row(name, f"{s['bytes']:,}", red, acc)
-    out = console()
-    if not out.is_terminal:  # a pipe or a file gets the whole table, not 80 columns
-        from rich.console import Console
-
-        out = Console(width=150)
-    out.print(layers)
-    out.print(stages)
+    out = console(wide=wide)
+    more = "" if wide else " (--wide: every stage's bytes and the coders)"
+    print_table(out, layers, "bytes per layer" + more)
+    print_table(out, stages, "bytes per stage")
     line = f"coded streams: {table.stream_bytes:,} bytes"
     if table.stream_entropy_bytes:
         over = table.stream_bytes / table.stream_entropy_bytes - 1
-        line += f", empirical entropy {table.stream_entropy_bytes:,.0f} bytes ({over:+.2%})"
+        line += f", entropy {table.stream_entropy_bytes:,.0f} ({over:+.2%})"
     out.print(line)

@@ -16,10 +16,14 @@ def register(sub) -> None:
     _flags.add_model(p)
     _flags.add_input(p)
     _flags.add_batch_size(p, 1, help="images per call")
-    _flags.deprecated_alias(p, "--batch", "--batch-size", dest="batch_size", type=int)
+    _flags.deprecated_alias(
+        p, "--batch", "--batch-size", dest="batch_size", type=_flags.positive_int
+    )
     _flags.add_threads(p)
-    p.add_argument("--runs", type=int, default=30, help="timed calls (default: 30)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed calls first (default: 5)")
+    p.add_argument("--runs", type=_flags.positive_int, default=30, help="timed calls (default: 30)")
+    p.add_argument(
+        "--warmup", type=_flags.nonneg_int, default=5, help="untimed calls first (default: 5)"
+    )
     _flags.add_hardware(
         p, default=None, help="also show the latency this hardware profile (name or YAML) predicts"
     )
@@ -28,9 +32,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from squeezelab.analysis import measure_latency, profile
+    from squeezelab.analysis import load_hardware, measure_latency, profile
     from squeezelab.models import load_model
 
+    hardware = load_hardware(args.hardware) if args.hardware else None  # before timing
     model, meta = load_model(args.model)
     name, shape = meta.name, input_shape(args.input, meta)
     rows = []
@@ -42,7 +47,7 @@ def run(args) -> int:
             rows.append({"name": name, "input": list(shape), **r})
     predicted = None
     if args.hardware:
-        predicted = profile(model, shape, args.hardware).latency_ms * args.batch_size
+        predicted = profile(model, shape, hardware).latency_ms * args.batch_size
     if args.json:
         print_json({"measurements": rows, "predicted_ms": predicted})
         return 0

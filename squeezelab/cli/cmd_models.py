@@ -12,6 +12,7 @@ def register(sub) -> None:
         "pattern", nargs="?", default="*", help="glob filter on the name, e.g. 'squeezenet*'"
     )
     _flags.add_json(p, "the table")
+    _flags.add_wide(p)
     p.set_defaults(func=run_models)
 
     p = sub.add_parser(
@@ -54,9 +55,19 @@ def run_models(args) -> int:
     if args.json:
         print_json(rows)
         return 0
-    from rich.table import Table
+    from squeezelab.cli._common import plain_table, print_table
 
-    table = Table(title=f"squeezelab models ({len(rows)})")
+    cells = [
+        {
+            "name": r["name"],
+            "params": f"{r['params']:,}",
+            "input": r["input"],
+            "classes": str(r["num_classes"]),
+            "description": r["description"],
+        }
+        for r in rows
+    ]
+    table = plain_table()
     for col, just in (
         ("name", "left"),
         ("params", "right"),
@@ -64,12 +75,19 @@ def run_models(args) -> int:
         ("classes", "right"),
         ("description", "left"),
     ):
-        table.add_column(col, justify=just)
-    for r in rows:
-        table.add_row(
-            r["name"], f"{r['params']:,}", r["input"], str(r["num_classes"]), r["description"]
-        )
-    console().print(table)
+        table.add_column(col, justify=just, no_wrap=True)
+    # every column but the description keeps its whole width; that one is cut to fit 80
+    widths = (
+        [max([len(k), *(len(c[k]) for c in cells)]) for k in list(cells[0])[:4]] if cells else []
+    )
+    room = 80 - sum(widths) - 2 * len(widths)
+    for c in cells:
+        d = c["description"]
+        if not args.wide and len(d) > room:
+            d = d[: max(room - 1, 0)] + "…"
+        table.add_row(*list(c.values())[:4], d)
+    note = None if args.wide else "--wide: whole descriptions"
+    print_table(console(wide=args.wide), table, f"squeezelab models ({len(rows)})", note)
     return 0
 
 

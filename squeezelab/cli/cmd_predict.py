@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from squeezelab.cli._common import console, print_json
-from squeezelab.cli._flags import MODEL_HELP, add_json, add_model
+from squeezelab.cli._flags import MODEL_HELP, add_json, add_model, positive_int
 
 
 def register(sub) -> None:
@@ -16,7 +16,7 @@ def register(sub) -> None:
     )
     add_model(p, help=f"{MODEL_HELP}, or an exported .onnx file")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ... anything Pillow reads)")
-    p.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="classes per image (default 5)")
     p.add_argument(
         "--no-resize",
         action="store_true",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from squeezelab.cli._common import console, print_json
-from squeezelab.cli._flags import add_json
+from squeezelab.cli._common import console, print_json, text
+from squeezelab.cli._flags import add_json, add_wide
 
 if TYPE_CHECKING:
     from squeezelab.explore import StudyResults
@@ -31,6 +31,7 @@ def register(sub) -> None:
         "--storage", help="storage URL holding the study (postgresql://..., sqlite:///...)"
     )
     add_json(s, "the study results")
+    add_wide(s)
     s.set_defaults(func=run_show)
 
 
@@ -44,21 +45,20 @@ def run_show(args) -> int:
     if args.json:
         print_json(res.to_dict())
     else:
-        render_results(res)
+        render_results(res, args.wide)
     return 0
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float) and v < 1:
-        return f"{v:.4f}"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+def render_results(res: StudyResults, wide: bool = False) -> None:
+    """Print the front as a table and the counts as one line.
 
+    At 80 columns the table holds the varied parameters, accuracy and the objectives;
+    ``wide`` adds every cost and the run directory.
+    """
+    import os
 
-def render_results(res: StudyResults) -> None:
-    """Print the front as a table and the counts as one line."""
-    from rich.table import Table
+    from squeezelab.analysis.units import SIZE_NOTE, format_metric
+    from squeezelab.cli._common import plain_table, print_table, short
 
     varied = [
         k
@@ -66,19 +66,37 @@ def render_results(res: StudyResults) -> None:
         if isinstance(v, list) or isinstance(v, dict) and "value" not in v
     ]
     keys = [o.key for o in res.objectives if o.key != "accuracy"]
-    costs = keys + [c for c in _COSTS if c not in keys]
-    table = Table(title=f"study {res.study}: Pareto front ({len(res.pareto)} trials)")
-    for col in ["trial", *varied, "accuracy", *costs, "run dir"]:
-        table.add_column(col, justify="left" if col in ("run dir", *varied) else "right")
+    costs = keys + [c for c in _COSTS if c not in keys] if wide else keys
+    table = plain_table()
+    for col in ["trial", *varied, "accuracy", *costs]:
+        left = col in varied
+        table.add_column(text(col), justify="left" if left else "right", no_wrap=True)
+    if wide:
+        table.add_column("run dir", no_wrap=True)
     for tr in res.pareto_trials:
         arch = {**(tr.spec or {}), **tr.model_args, "model": tr.model}
-        row = [str(tr.number), *(str(tr.params.get(k, arch.get(k))) for k in varied)]
-        row += [_fmt(tr.metrics.get("accuracy")), *(_fmt(tr.metrics.get(k)) for k in costs)]
-        table.add_row(*row, tr.run_dir or "-")
-    out = console()
-    out.print(table)
+        row = [str(tr.number), *(text(tr.params.get(k, arch.get(k))) for k in varied)]
+        row += [format_metric(k, tr.metrics.get(k)) for k in ("accuracy", *costs)]
+        if wide:
+            rd = tr.run_dir
+            row.append(text(os.path.relpath(rd) if rd and not rd.startswith("..") else rd or "-"))
+        table.add_row(*row)
+    out = console(wide=wide)
+    note = SIZE_NOTE + ("" if wide else "; --wide: every cost and the run dirs")
+    print_table(
+        out,
+        table,
+        f"study {short(res.study, wide, 40)}: Pareto front ({len(res.pareto)} trials)",
+        note,
+    )
     c = res.counts
+    rest = [f"{getattr(c, k)} {k}" for k in ("invalid", "failed", "running") if getattr(c, k)]
     out.print(
-        f"trials: {c.trained} trained, {c.infeasible} infeasible (never trained), "
-        f"{c.invalid} invalid, {c.failed} failed, {c.running} running, {c.total} total"
+        ", ".join(
+            [
+                f"trials: {c.total} total, {c.trained} trained, {c.infeasible} infeasible "
+                f"(not trained), {c.duplicate} duplicate",
+                *rest,
+            ]
+        )
     )

@@ -58,8 +58,18 @@ def register(sub) -> None:
         help="zoo name or SqueezeNetSpec .yaml/.json file "
         "(trains from scratch; a .safetensors or .sqz file is refused)",
     )
-    _flags.add_output(p, help="run directory to create")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last epoch")
+    _flags.add_output(p, help="run directory to create", kind="dir")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a killed run from its last epoch (its own config; "
+        "a flag that contradicts it is refused)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in -o (default: refuse to touch it)",
+    )
     _flags.add_json(p, "one record per epoch")
     choices = {
         "recipe": RECIPES,
@@ -71,7 +81,7 @@ def register(sub) -> None:
     _flags.add_config_fields(p, _train_config(), FIELDS, choices=choices, shown=shown)
     _flags.deprecated_alias(p, "--model", "the positional MODEL", dest="model_flag")
     _flags.deprecated_alias(p, "--out", "-o/--output", dest="output")
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, train_defaults={n: p.get_default(n) for n in FIELDS})
 
 
 def _train_config():
@@ -81,18 +91,40 @@ def _train_config():
 
 
 def config_from_args(args):
-    """A TrainConfig from MODEL and the flags; ``--resume`` reads the run's own config.json."""
-    import json
-
+    """A TrainConfig from MODEL and the flags; ``--resume`` reads the run's own config.json
+    and refuses every flag (and MODEL, -o) that contradicts it, naming each."""
     from squeezelab.errors import ConfigError
     from squeezelab.train import TrainConfig
+    from squeezelab.train.run import RESUME_FREE, read_run_config
 
     if args.resume:
-        path = Path(args.resume) / "config.json"
-        if not path.is_file():
-            raise ConfigError(f"--resume={args.resume!r} is invalid: no config.json in it")
-        config = TrainConfig.from_dict(json.loads(path.read_text()))
-        config.device, config.compile = args.device, args.compile
+        if not Path(args.resume).is_dir():
+            raise ConfigError(f"--resume={args.resume!r} is invalid: not a run directory")
+        saved = read_run_config(args.resume)
+        config = TrainConfig.from_dict(saved)
+        defaults = getattr(args, "train_defaults", {})
+        given = {n: getattr(args, n) for n in FIELDS if getattr(args, n) != defaults.get(n)}
+        for name in RESUME_FREE & set(given):
+            setattr(config, name, given.pop(name))
+        clash = ["--overwrite (a resumed run keeps its files)"] if args.overwrite else []
+        clash += [
+            f"--{n.replace('_', '-')}={v!r} (run: {saved.get(n)!r})"
+            for n, v in sorted(given.items())
+            if saved.get(n) != v
+        ]
+        ref = args.model or getattr(args, "model_flag", None)
+        if ref:
+            _, meta = _load(ref)
+            spec = meta.spec.to_dict() if meta.spec is not None else None
+            if meta.name != saved.get("model") or (spec and spec != saved.get("spec")):
+                clash.insert(0, f"MODEL={ref!r} (run: {saved.get('model')!r})")
+        if args.output and Path(args.output).resolve() != Path(args.resume).resolve():
+            clash.append(f"-o={args.output!r} (run: {args.resume!r})")
+        if clash:
+            raise ConfigError(
+                f"--resume {args.resume}: {', '.join(clash)} contradict the run's config; "
+                "allowed: --resume alone (or only --device/--compile/--data-dir)"
+            )
         return config, Path(args.resume)
     ref = args.model or getattr(args, "model_flag", None)
     if not ref or not args.output:
@@ -123,7 +155,7 @@ def run_train(args) -> int:
     from squeezelab.train import dist, fit
 
     config, out = config_from_args(args)
-    records = fit(config, out, resume=bool(args.resume))
+    records = fit(config, out, resume=bool(args.resume), overwrite=args.overwrite)
     main = dist.is_main()
     if args.json or not main:
         for r in records:

@@ -23,6 +23,7 @@ def register(sub) -> None:
         p,
         "directory for this worker's run dirs (default: the study directory when "
         "--storage is one, else the current directory)",
+        kind="dir",
     )
     deprecated_alias(p, "--out", "-o/--output", dest="output")
     add_heartbeat_args(p)

@@ -128,11 +128,12 @@ def reference_fp32_bytes(
     name: str, num_classes: int | None = None, in_chans: int | None = None
 ) -> int:
     """fp32 bytes of a zoo model's parameters (4 per parameter), built without memory."""
-    import torch
+    from squeezelab.models import ModelMeta, build_model, model_info
 
-    from squeezelab.models import create_model
-    from squeezelab.models.load import SkipInit
-
-    with torch.device("meta"), SkipInit():
-        model = create_model(name, num_classes=num_classes, in_chans=in_chans)
-    return 4 * sum(p.numel() for p in model.parameters())
+    info = model_info(name)
+    dims = {"num_classes": num_classes or info.num_classes, "in_chans": in_chans or info.in_chans}
+    if info.spec is not None:
+        meta = ModelMeta.for_spec(info.spec.replace(**dims), name)
+    else:
+        meta = ModelMeta(name, input_size=info.input_size, **dims)
+    return 4 * sum(p.numel() for p in build_model(meta, skeleton=True).parameters())

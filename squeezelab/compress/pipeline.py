@@ -9,6 +9,7 @@ decodes to the very weight-shared module that was encoded, bit for bit. The byte
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,11 @@ def write_sqz(path, data: bytes) -> int:
 
 def _meta_of(model: nn.Module, meta: ModelMeta | None) -> ModelMeta:
     """The metadata to store; a SqueezeNet's own spec wins (the module is what is encoded)."""
+    if meta is not None and not isinstance(meta, ModelMeta):
+        raise ConfigError(
+            f"meta is a {type(meta).__name__}: allowed a ModelMeta "
+            "(squeezelab.models.load_model returns one, ModelMeta.from_dict reads a dict)"
+        )
     spec = getattr(model, "spec", None)
     if meta is None:
         if spec is None:
@@ -63,8 +69,10 @@ def _meta_of(model: nn.Module, meta: ModelMeta | None) -> ModelMeta:
         return ModelMeta.for_spec(spec)
     if spec is not None and spec != meta.spec:
         dims = {k: getattr(spec, k) for k in ("num_classes", "in_chans", "input_size")}
-        meta = meta.replace(spec=spec, model_args={}, **dims)
-    return meta
+        same_io = dims["num_classes"] == meta.num_classes and dims["in_chans"] == meta.in_chans
+        keep = {} if same_io else {"classes": None, "mean": (), "std": ()}
+        meta = dataclasses.replace(meta, spec=spec, model_args={}, **dims, **keep)
+    return ModelMeta.from_dict(meta.to_dict())  # what the decoder will check, checked now
 
 
 def compress_steps(

@@ -159,7 +159,12 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
     return tuple(x.mean(1).tolist()), tuple(x.std(1).clamp_min(1e-3).tolist())
 
 
-def load_dataset(name_or_dir: str, split: str = "train", data_dir: str | None = None) -> Dataset:
+def load_dataset(
+    name_or_dir: str,
+    split: str = "train",
+    data_dir: str | None = None,
+    input_size: int | None = None,
+) -> Dataset:
     """Load a named dataset or a directory's split into uint8 tensors.
 
     Args:
@@ -167,6 +172,9 @@ def load_dataset(name_or_dir: str, split: str = "train", data_dir: str | None = 
             or a directory of IDX files, CIFAR python batches or an ImageFolder tree.
         split: ``"train"`` or ``"test"``.
         data_dir: where to look for a named dataset first (``--data-dir``).
+        input_size: an ImageFolder's images are resized to this square side (shorter side,
+            then centre crop); ``None`` keeps a one-size tree as it is and resizes a
+            mixed one to its lower-median shorter side. Other formats ignore it.
 
     Example:
         >>> ds = load_dataset("fashion-mnist", "test")  # doctest: +SKIP
@@ -175,6 +183,8 @@ def load_dataset(name_or_dir: str, split: str = "train", data_dir: str | None = 
     """
     if split not in ("train", "test"):
         raise DatasetError(f"split={split!r} is invalid: allowed 'train' or 'test'")
+    if input_size is not None and (type(input_size) is not int or not 1 <= input_size <= 8192):
+        raise DatasetError(f"input_size={input_size!r} is invalid: allowed an integer 1..8192")
     if name_or_dir in DATASETS:
         info = DATASETS[name_or_dir]
         if info.reader == "synthetic":
@@ -195,12 +205,14 @@ def load_dataset(name_or_dir: str, split: str = "train", data_dir: str | None = 
     elif fmt == "cifar":
         images, labels, classes = readers.read_cifar_split(path, split)
     else:
-        images, labels, classes = readers.read_image_folder(readers.image_folder_split(path, split))
+        images, labels, classes = readers.read_image_folder(path, split, input_size)
     if info is not None:
         mean, std = info.mean, info.std
     else:  # a user directory: statistics of its training split, so test data uses the same
         mean, std = _channel_stats(
-            images if split == "train" else load_dataset(name_or_dir, "train").images
+            images
+            if split == "train"
+            else load_dataset(name_or_dir, "train", None, input_size).images
         )
     return Dataset(images, labels, classes, mean, std, f"{info.name if info else path}:{split}")
 
@@ -209,3 +221,12 @@ def default_augment(name_or_dir: str) -> tuple[str, ...]:
     """The training augmentation a dataset gets unless the config names one."""
     info = DATASETS.get(name_or_dir)
     return info.augment if info else ("crop", "flip")
+
+
+def dataset_ref(name_or_dir: str) -> str:
+    """What a model file records as its dataset: a known name, or the absolute directory
+    (so ``squeezelab evaluate MODEL`` finds it from any working directory).
+    """
+    if name_or_dir in DATASETS or not Path(name_or_dir).is_dir():
+        return name_or_dir
+    return str(Path(name_or_dir).resolve())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from squeezelab.errors import ConfigError
 
 
 def _f(default, help: str):
@@ -29,9 +32,38 @@ class DesignConfig:
     calib_size: int = _f(512, "training images that calibrate int8")
     seed: int = _f(0, "seed of the search, training and calibration")
 
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, allowed: str) -> None:
+            if not ok:
+                value = getattr(self, name)
+                raise ConfigError(f"{name}={value!r} is invalid: allowed {allowed}")
+
+        def num(v) -> bool:
+            return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+        def integer(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        for name in ("data", "hardware", "space"):
+            need(isinstance(getattr(self, name), str) and getattr(self, name), name, "a name")
+        need(num(self.budget_minutes) and self.budget_minutes > 0, "budget_minutes", "a number > 0")
+        need(
+            self.trials is None or (integer(self.trials) and self.trials >= 1),
+            "trials",
+            "an integer >= 1",
+        )
+        need(num(self.sparsity) and 0 <= self.sparsity < 1, "sparsity", "a number in [0, 1)")
+        need(integer(self.bits) and 2 <= self.bits <= 8, "bits", "an integer in 2..8")
+        need(integer(self.calib_size) and self.calib_size >= 1, "calib_size", "an integer >= 1")
+        need(integer(self.seed), "seed", "an integer")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DesignConfig:
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(d, dict) or set(names) - set(d):
+            missing = sorted(set(names) - set(d)) if isinstance(d, dict) else names
+            raise ConfigError(f"design config lacks field(s) {missing}")
+        return cls(**{n: d[n] for n in names})

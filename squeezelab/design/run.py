@@ -33,6 +33,21 @@ def load_state(config: DesignConfig, out: Path, restart: bool = False) -> Design
     return state
 
 
+def set_aside(out: Path) -> Path | None:
+    """Move a previous run's files into ``OUT/previous-N`` so a restart starts clean."""
+    entries = [p for p in out.iterdir() if not p.name.startswith("previous-")]
+    if not entries:
+        return None
+    n = 1
+    while (out / f"previous-{n}").exists():
+        n += 1
+    dest = out / f"previous-{n}"
+    dest.mkdir()
+    for p in entries:
+        p.rename(dest / p.name)
+    return dest
+
+
 def design(
     config: DesignConfig, out_dir, on_event: Event | None = None, restart: bool = False
 ) -> DesignResult:
@@ -40,7 +55,8 @@ def design(
 
     Each stage of :data:`STAGES` is ``fn(ctx) -> StageResult``; its result is saved in
     ``OUT/design.json`` before the next one starts, so a killed run resumes after the last
-    finished stage. ``restart`` ignores a saved state and runs every stage again.
+    finished stage. ``restart`` moves a previous run's files to ``OUT/previous-N`` and
+    runs every stage again.
 
     Example:
         >>> result = design(DesignConfig(budget_minutes=10), "out")  # doctest: +SKIP
@@ -50,6 +66,8 @@ def design(
     ctx = RunContext(config, out, DesignState(config.to_dict()), on_event or (lambda ev: None))
     _ = ctx.hardware  # an unknown profile fails before anything runs
     out.mkdir(parents=True, exist_ok=True)
+    if restart and (moved := set_aside(out)) is not None:
+        ctx.emit({"stage": "design", "message": f"restart: the previous run moved to {moved}"})
     ctx.state = load_state(config, out, restart)
     for name, fn in STAGES:
         if name in ctx.state.stages:

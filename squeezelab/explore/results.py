@@ -58,20 +58,23 @@ def hypervolume(points: list[list[float]], directions: list[str], reference: lis
     return float(compute_hypervolume(np.stack(pts), ref))
 
 
-def _trial_record(t, final: dict[str, Any] | None) -> TrialRecord:
+def _trial_record(t, final: dict[str, Any] | None, base: Path | None) -> TrialRecord:
     from optuna.trial import TrialState
 
     ua = t.user_attrs
     metrics = dict(ua.get("metrics") or {})
     metrics.setdefault("accuracy", None)
     trained = bool(ua.get("trained"))
-    if not trained and "duplicate_of" not in ua:
+    duplicate = "duplicate_of" in ua  # PRUNED now, COMPLETE in studies before issue 17
+    if not trained and not duplicate:
         metrics["accuracy"] = None
     state = {TrialState.FAIL: "failed"}.get(t.state, t.state.name.lower())
     if t.state == TrialState.COMPLETE:
-        state = "trained" if trained else "duplicate" if "duplicate_of" in ua else "infeasible"
+        state = "trained" if trained else "duplicate" if duplicate else "infeasible"
     elif t.state == TrialState.PRUNED:
-        state = "invalid"
+        state = "duplicate" if duplicate else "invalid"
+    if final:
+        final = {**final, "run_dir": resolve_run_dir(final.get("run_dir"), base)}
     return TrialRecord(
         number=t.number,
         state=state,
@@ -79,8 +82,10 @@ def _trial_record(t, final: dict[str, Any] | None) -> TrialRecord:
         arch=arch_from_attrs(ua.get("arch"), ua.get("spec")),  # "spec": studies before "arch"
         metrics=metrics,
         constraints=tuple(ua.get("constraints") or ()),
-        feasible=bool(ua.get("feasible")) if t.state == TrialState.COMPLETE else False,
-        run_dir=ua.get("run_dir"),
+        feasible=bool(ua.get("feasible"))
+        if state in ("trained", "infeasible", "duplicate")
+        else False,
+        run_dir=resolve_run_dir(ua.get("run_dir"), base),
         epoch_accuracy=tuple(ua.get("epoch_accuracy") or ()),
         invalid=ua.get("invalid"),
         retry_of=t.system_attrs.get("failed_trial"),
@@ -91,16 +96,41 @@ def _trial_record(t, final: dict[str, Any] | None) -> TrialRecord:
     )
 
 
+def resolve_run_dir(run_dir: str | None, base: Path | None) -> str | None:
+    """A stored run dir as an absolute path: relative ones are relative to the study dir.
+
+    Studies before issue 17 stored the path as given on the command line (relative to
+    where ``explore`` ran); such a path is kept when it exists and ``base/run_dir`` does not.
+    """
+    if not run_dir:
+        return None
+    path = Path(run_dir)
+    if path.is_absolute() or base is None:
+        return str(path)
+    if not (base / path).exists() and path.exists():
+        return str(path.resolve())
+    return str(base / path)
+
+
+def _study_dir(url: str, study) -> Path | None:
+    """What run dirs are relative to: the SQLite file's folder, else the recorded dir."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).resolve().parent
+    recorded = study.user_attrs.get("study_dir")
+    return Path(recorded) if recorded else None
+
+
 def load_study_results(study_dir_or_url: str | Path, study_name: str | None = None) -> StudyResults:
     """Everything about a study, as typed records.
 
     Args:
-        study_dir_or_url: a study directory (made by ``explore -o``), ``sqlite:///FILE``
-            or ``postgresql://...``.
+        study_dir_or_url: a study directory (made by ``explore -o``; one whose study is in
+            PostgreSQL points to it), ``sqlite:///FILE`` or ``postgresql://USER@HOST:PORT/DB``.
         study_name: the study; None when the storage holds exactly one.
 
     Returns:
-        The :class:`StudyResults`; accuracy is ``None`` for untrained trials;
+        The :class:`StudyResults`; accuracy is ``None`` for untrained trials; run dirs are
+        absolute (stored relative to the study dir);
         ``.to_dict()`` is the JSON of ``study show --json``.
 
     Example:
@@ -109,15 +139,20 @@ def load_study_results(study_dir_or_url: str | Path, study_name: str | None = No
         8
     """
     from squeezelab.explore.screen import ScreenReport
-    from squeezelab.explore.storage import storage_url
+    from squeezelab.explore.storage import recorded_storage, storage_url
     from squeezelab.explore.study import open_study, trial_counts
 
     where = str(study_dir_or_url)
+    pointer = None if "://" in where else recorded_storage(where)
+    if pointer is not None:  # a study dir whose study lives elsewhere (PostgreSQL)
+        where, study_name = pointer[0], study_name or pointer[1]
     is_url = "://" in where
     study, space = open_study(None, where, study_name, None if is_url else where)
     attrs = study.user_attrs
+    base = _study_dir(storage_url(where), study)
     trials = [
-        _trial_record(t, attrs.get(f"final_{t.number}")) for t in study.get_trials(deepcopy=False)
+        _trial_record(t, attrs.get(f"final_{t.number}"), base)
+        for t in study.get_trials(deepcopy=False)
     ]
     keys = [o.key for o in space.objectives]
     dirs = space.directions

@@ -13,6 +13,7 @@ from pathlib import Path
 from squeezelab.errors import ConfigError
 
 DB_NAME = "study.db"
+POINTER_NAME = "study.json"  # in a study dir whose study lives elsewhere (PostgreSQL)
 HEARTBEAT_S = 10  # a live worker touches its trial this often
 GRACE_S = 40  # a trial silent this long is failed and retried
 
@@ -36,6 +37,35 @@ def storage_url(storage: str | None, study_dir: str | Path | None = None) -> str
     if storage.startswith("postgresql://"):  # SQLAlchemy 2.1 would pick psycopg 3; we ship psycopg2
         return "postgresql+psycopg2://" + storage.removeprefix("postgresql://")
     return storage
+
+
+def record_storage(study_dir: str | Path, url: str, study_name: str) -> None:
+    """Note in ``study_dir`` where its study lives, so ``study show DIR`` finds it.
+
+    The password of a URL is left out (libpq then reads PGPASSWORD or ~/.pgpass).
+    """
+    from squeezelab.io import atomic_write_json
+
+    if url.startswith("sqlite:///"):
+        return
+    from sqlalchemy.engine import make_url
+
+    safe = make_url(url).set(password=None).render_as_string(hide_password=False)
+    atomic_write_json(Path(study_dir) / POINTER_NAME, {"storage": safe, "study": study_name})
+
+
+def recorded_storage(study_dir: str | Path) -> tuple[str, str] | None:
+    """``(storage URL, study name)`` noted by :func:`record_storage`, or None."""
+    import json
+
+    path = Path(study_dir) / POINTER_NAME
+    if (Path(study_dir) / DB_NAME).is_file() or not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text())
+        return str(d["storage"]), str(d["study"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: not a study pointer ({e}); allowed: {{storage, study}}") from e
 
 
 @contextmanager

@@ -8,6 +8,7 @@ Worker processes that run the trials live in :mod:`squeezelab.explore.workers`.
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,34 @@ from squeezelab.errors import ConfigError
 from squeezelab.explore.records import TrialCounts
 from squeezelab.explore.space import Space
 from squeezelab.explore.space_checks import space_from_dict
-from squeezelab.explore.storage import GRACE_S, HEARTBEAT_S, open_storage, quiet_experimental
+from squeezelab.explore.storage import (
+    GRACE_S,
+    HEARTBEAT_S,
+    open_storage,
+    quiet_experimental,
+    storage_url,
+)
+from squeezelab.io.atomic import exclusive_lock
 
 _SEARCH_KEYS = ("params", "model", "objectives", "constraints", "costing")
+
+
+def claim_lock_path(storage: str | None, study_dir) -> Path | None:
+    """The lock file that serialises claiming trials on a SQLite study (None: PostgreSQL).
+
+    SQLite has no row locks, so two processes could pop the same queued trial or queue
+    the same grid point; every SQLite worker takes this OS lock around its claims.
+    """
+    url = storage_url(storage, study_dir)
+    return (
+        Path(url.removeprefix("sqlite:///") + ".claim.lock") if url.startswith("sqlite:") else None
+    )
+
+
+def claim_lock(storage: str | None, study_dir):
+    """A context holding :func:`claim_lock_path` (waiting for other workers), or nothing."""
+    path = None
+    return exclusive_lock(path, f"study {path}", wait=True) if path else nullcontext()
 
 
 def _constraints(trial) -> list[float]:
@@ -63,8 +89,8 @@ def trial_counts(study) -> TrialCounts:
             else:
                 n["infeasible"] += 1
             seen.add(point_key(t.params))
-        elif t.state == TrialState.PRUNED:
-            n["invalid"] += 1
+        elif t.state == TrialState.PRUNED:  # a duplicate (explore/trial.py) or not buildable
+            n["duplicate" if "duplicate_of" in t.user_attrs else "invalid"] += 1
             seen.add(point_key(t.params))
         elif t.state == TrialState.FAIL:
             n["failed"] += 1
@@ -188,8 +214,23 @@ def init_study(
 
     Path(study_dir).mkdir(parents=True, exist_ok=True)
     report = check_feasible(space) if check else None
-    study, space = open_study(space, storage, study_name, study_dir)
-    if report is not None:
-        study.set_user_attr("screen", report.to_dict())
-    queue_pending(study, space)
+    with claim_lock(storage, study_dir):  # two `explore` starting together queue once
+        study, space = open_study(space, storage, study_name, study_dir)
+        if report is not None:
+            study.set_user_attr("screen", report.to_dict())
+        _describe(study, space, storage, study_dir)
+        queue_pending(study, space)
     return study
+
+
+def _describe(study, space: Space, storage: str | None, study_dir) -> None:
+    """Metric names (optuna-dashboard's axes), the study dir that run dirs are relative
+    to, and a pointer from that dir to a study stored elsewhere (PostgreSQL)."""
+    from squeezelab.explore.storage import record_storage, storage_url
+
+    names = [o.key for o in space.objectives]
+    with quiet_experimental():
+        if study.metric_names != names:
+            study.set_metric_names(names)
+    study.set_user_attr("study_dir", str(Path(study_dir).resolve()))
+    record_storage(study_dir, storage_url(storage, study_dir), study.study_name)

@@ -3,6 +3,8 @@
 :class:`TrialRunner` is the Optuna objective. Every candidate is costed first; an
 infeasible one is recorded through Optuna's constraints (user attr ``constraints``) and
 never trained. The architecture is stored as the trial user attr ``arch`` (ModelMeta JSON).
+Each metric is also its own user attr (sortable in optuna-dashboard); a point already
+trained is recorded PRUNED with ``duplicate_of`` so it is never a second Pareto member.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class TrialRunner:
             raise optuna.TrialPruned(str(e)) from None
         trial.set_user_attr("screen_s", time.perf_counter() - t0)
         trial.set_user_attr("arch", cand.to_dict())
-        trial.set_user_attr("metrics", metrics)
+        _set_metrics(trial, metrics)
         viol = violations(space.constraints, metrics)
         trial.set_user_attr("constraints", viol)
         if self.screen and any(v > 0 for v in viol):
@@ -83,14 +85,21 @@ class TrialRunner:
             return objective_values(space.objectives, metrics)
         twin = _trained_twin(trial, values)
         if twin is not None:  # samplers redraw points; train each once, reuse its result
-            for k in ("metrics", "constraints", "feasible", "run_dir", "epoch_accuracy"):
+            # PRUNED, not COMPLETE: the twin is the Pareto member, in our report and in
+            # optuna-dashboard alike; this trial stays listed, pointing at it
+            for k in ("constraints", "feasible", "run_dir", "epoch_accuracy"):
                 trial.set_user_attr(k, twin.user_attrs.get(k))
+            _set_metrics(trial, twin.user_attrs.get("metrics") or {})
             trial.set_user_attr("duplicate_of", twin.number)
             trial.set_user_attr("trained", False)
-            return list(twin.values)
-        run_dir = self.out_dir / "trials" / f"{trial.number:05d}"
-        trial.set_user_attr("run_dir", str(run_dir))
+            raise optuna.TrialPruned(f"duplicate of trial {twin.number}")
+        rel = f"trials/{trial.number:05d}"  # relative to the study dir: the study can move
+        run_dir = self.out_dir / rel
+        trial.set_user_attr("run_dir", rel)
         epoch_acc: list[float] = []
+        # intermediate values are single-objective only in Optuna (learning curves in
+        # optuna-dashboard); "epoch_accuracy" holds the same curve for every study
+        report = [o.key for o in space.objectives] == ["accuracy"]
         t0 = time.perf_counter()
         for rec in self.train_fn(cand, space.train, run_dir):
             if rec.get("val_acc") is None:
@@ -100,16 +109,25 @@ class TrialRunner:
                 )
             epoch_acc.append(float(rec["val_acc"]))
             trial.set_user_attr("epoch_accuracy", epoch_acc)
+            if report:
+                trial.report(epoch_acc[-1], step=len(epoch_acc) - 1)
         if not epoch_acc:
             raise ConfigError(f"train.epochs={space.train.get('epochs')!r} trained no epoch")
         metrics = {**metrics, **_trained_costs(space, cand, run_dir), "accuracy": max(epoch_acc)}
         viol = violations(space.constraints, metrics)
         trial.set_user_attr("train_s", time.perf_counter() - t0)
-        trial.set_user_attr("metrics", metrics)
+        _set_metrics(trial, metrics)
         trial.set_user_attr("constraints", viol)
         trial.set_user_attr("feasible", all(v <= 0 for v in viol))
         trial.set_user_attr("trained", True)
         return objective_values(space.objectives, metrics)
+
+
+def _set_metrics(trial, metrics: dict[str, Any]) -> None:
+    """``metrics`` as one dict (what the report reads) and each as its own user attr."""
+    trial.set_user_attr("metrics", metrics)
+    for k, v in metrics.items():
+        trial.set_user_attr(k, v)
 
 
 def _trained_twin(trial, values: dict[str, Any]):

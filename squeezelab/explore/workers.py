@@ -17,8 +17,59 @@ from squeezelab.errors import ConfigError
 from squeezelab.explore.records import TrialCounts
 from squeezelab.explore.space import Space
 from squeezelab.explore.storage import GRACE_S, HEARTBEAT_S, quiet_experimental
-from squeezelab.explore.study import init_study, is_done, open_study, trial_counts
+from squeezelab.explore.study import (
+    claim_lock,
+    init_study,
+    is_done,
+    open_study,
+    trial_counts,
+)
 from squeezelab.explore.trial import TrainFn, TrialRunner, train_candidate
+
+
+class _Claim:
+    """The claim lock of a study (SQLite only), held from picking a trial until training.
+
+    Optuna's RDB storage relies on row locks to hand each queued trial to one worker;
+    SQLite has none, so without this two workers could train the same point.
+    """
+
+    def __init__(self, storage: str | None, out_dir) -> None:
+        self.storage, self.out_dir, self._held = storage, out_dir, None
+
+    def acquire(self) -> None:
+        if self._held is None:
+            self._held = claim_lock(self.storage, self.out_dir)
+            self._held.__enter__()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.__exit__(None, None, None)
+
+
+def _released_on_start(train_fn: TrainFn, claim: _Claim) -> TrainFn:
+    """``train_fn`` that lets the next worker claim once this trial is costed and named."""
+
+    def train(candidate, fields, run_dir):
+        claim.release()
+        yield from train_fn(candidate, fields, run_dir)
+
+    return train
+
+
+def check_train_fields(space: Space) -> None:
+    """Check a space's training fields as TrainConfig would, before any trial starts."""
+    import dataclasses
+
+    from squeezelab.train import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    fields = {k: v for k, v in space.train.items() if k in known}
+    try:
+        TrainConfig(**fields).resolved()
+    except ConfigError as e:
+        raise ConfigError(f"train.{e}") from None
 
 
 def run_worker(
@@ -45,18 +96,28 @@ def run_worker(
     out_dir = Path(out_dir)
     seed = os.getpid() if seed is None else seed
     study, space = open_study(None, storage, study_name, out_dir, heartbeat_s, grace_s, seed=seed)
-    runner = TrialRunner(space, out_dir, train_fn or train_candidate, screen)
+    # a failed trial's error reaches the caller (the CLI prints one line): no log traceback
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    claim = _Claim(storage, out_dir)
+    runner = TrialRunner(
+        space, out_dir, _released_on_start(train_fn or train_candidate, claim), screen
+    )
     while True:
-        with quiet_experimental():
-            optuna.storages.fail_stale_trials(study)
-        p = trial_counts(study)
-        if is_done(space, p):
-            return p
-        if space.sampler == "grid" and not p.waiting:  # the rest runs elsewhere, or died there
-            time.sleep(min(heartbeat_s, 5))
-            continue
-        with quiet_experimental():
-            study.optimize(runner, n_trials=1, gc_after_trial=False)
+        claim.acquire()
+        try:
+            with quiet_experimental():
+                optuna.storages.fail_stale_trials(study)
+            p = trial_counts(study)
+            if is_done(space, p):
+                return p
+            if space.sampler == "grid" and not p.waiting:  # the rest runs elsewhere, or died
+                claim.release()
+                time.sleep(min(heartbeat_s, 5))
+                continue
+            with quiet_experimental():
+                study.optimize(runner, n_trials=1, gc_after_trial=False)
+        finally:
+            claim.release()
         if on_trial:
             on_trial(trial_counts(study))
 
@@ -88,6 +149,7 @@ def run_study(
         >>> from squeezelab.explore import load_space, run_study
         >>> run_study(load_space("paper-sr-sweep"), "runs/sr")  # doctest: +SKIP
     """
+    check_train_fields(space)
     study = init_study(space, study_dir, storage, study_name, check)
     kw = dict(
         storage=storage,

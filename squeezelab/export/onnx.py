@@ -224,6 +224,11 @@ def export_onnx(
     import onnx
     import torch
 
+    if not isinstance(meta, ModelMeta):
+        raise ConfigError(
+            f"meta is a {type(meta).__name__}: allowed a ModelMeta (export_onnx(model, meta, "
+            "path); squeezelab.models.load_model returns one)"
+        )
     if opset < MIN_OPSET:
         raise ConfigError(f"opset={opset} is too old: allowed >= {MIN_OPSET}")
     shape = meta.input_shape if input_shape is None else tuple(int(d) for d in input_shape)

@@ -6,7 +6,8 @@ entropy-coded indices and relative-position gaps with filler zeros, Han et al. 2
 section 2), and a CRC32 over everything. Only numpy here: building the module is
 ``squeezelab.models.load_model``'s job, choosing what to store is ``squeezelab.compress``'s.
 The reader trusts nothing: every length is bounded by the file size and the tensor sizes
-in the header before anything is allocated.
+in the header before anything is allocated, and the tensors together may hold at most
+``squeezelab.io.limits.element_limit`` elements (4096 per file byte, 300M at most).
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import numpy as np
 
 from squeezelab.errors import FormatError
 from squeezelab.io.coding import decode_stream, encode_stream, read_varint, write_varint
+from squeezelab.io.limits import SQZ_ELEMENTS_PER_BYTE, element_limit, how_to_raise
 
 MAGIC = b"\x89SQZ\r\n\x1a\n"
 VERSION = 1
 _PREFIX = struct.Struct("<8sHI")  # magic, version, header length
 _CRC = struct.Struct("<I")
 MAX_HEADER_BYTES = 1 << 24
-MAX_PARAMS = 300_000_000  # a file may not ask the decoder for more elements than this
 MAX_GAP_BITS = 8
 MIN_BITS, MAX_BITS = 2, 8  # codebook index widths a record may hold
 PLAIN_DTYPES = {"float32": "<f4", "float16": "<f2", "int64": "<i8"}  # record codes 0, 1, 2
@@ -212,8 +213,10 @@ def _split(data: bytes) -> tuple[dict[str, Any], memoryview]:
 def read_sqz_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a ``.sqz`` file; ``FormatError`` if there is no such file."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FormatError(f".sqz file {str(path)!r} does not exist")
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise FormatError(f".sqz file {str(path)!r} is not a regular file")
     return path.read_bytes()
 
 
@@ -232,7 +235,9 @@ def read_sqz_header(path: str | os.PathLike) -> dict[str, Any]:
     return parse_sqz_header(read_sqz_bytes(path))
 
 
-def _tensor_list(header: dict[str, Any], max_params: int) -> list[tuple[str, tuple[int, ...]]]:
+def _tensor_list(
+    header: dict[str, Any], limit: int, nbytes: int
+) -> list[tuple[str, tuple[int, ...]]]:
     tensors = header.get("tensors")
     if not isinstance(tensors, list):
         raise _bad("header lacks the tensor list")
@@ -244,9 +249,12 @@ def _tensor_list(header: dict[str, Any], max_params: int) -> list[tuple[str, tup
         if not ok:
             raise _bad(f"tensor list entry {str(item)[:80]} is not [name, [dims]]")
         shape = tuple(item[1])
-        total += math.prod(shape) if all(d <= max_params for d in shape) else max_params + 1
-        if total > max_params:
-            raise _bad(f"tensors hold more than {max_params} elements")
+        total += math.prod(shape) if all(d <= limit for d in shape) else limit + 1
+        if total > limit:
+            raise _bad(
+                f"tensors claim more than {limit} elements, more than a {nbytes}-byte file may "
+                f"decode to; {how_to_raise()}"
+            )
         out.append((item[0], shape))
     if len({name for name, _ in out}) != len(out):
         raise _bad("tensor list names a tensor twice")
@@ -335,17 +343,26 @@ def _read_record(r: _Reader, name: str, shape: tuple[int, ...]) -> dict[str, Any
     }
 
 
-def read_records(data: bytes, max_params: int = MAX_PARAMS):
-    """``(header, records)`` of ``.sqz`` bytes: each record's fields and undecoded blobs."""
+def sqz_element_limit(nbytes: int, max_params: int | None = None) -> int:
+    """Elements ``nbytes`` of ``.sqz`` may decode to (``max_params`` raises the ceiling)."""
+    return element_limit(nbytes, SQZ_ELEMENTS_PER_BYTE, max_params)
+
+
+def read_records(data: bytes, max_params: int | None = None):
+    """``(header, records)`` of ``.sqz`` bytes: each record's fields and undecoded blobs.
+
+    The tensor list may claim at most :func:`sqz_element_limit` elements in all.
+    """
     header, body = _split(data)
     r = _Reader(body)
-    records = [_read_record(r, n, s) for n, s in _tensor_list(header, max_params)]
+    tensors = _tensor_list(header, sqz_element_limit(len(data), max_params), len(data))
+    records = [_read_record(r, n, s) for n, s in tensors]
     if r.pos != len(body):
         raise _bad(f"{len(body) - r.pos} bytes left over after the last tensor")
     return header, records
 
 
-def read_sqz_layout(path: str | os.PathLike, max_params: int = MAX_PARAMS):
+def read_sqz_layout(path: str | os.PathLike, max_params: int | None = None):
     """``(header, entries)``: per tensor its widths, counts, coders and byte sizes.
 
     Reads the record headers only; no stream is decoded (what ``squeezelab inspect`` shows).

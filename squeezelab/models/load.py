@@ -75,18 +75,62 @@ def build_model(meta: ModelMeta, *, skeleton: bool = False) -> nn.Module:
 
 
 def _checked_skeleton(meta: ModelMeta, max_elements: int, where: str) -> dict[str, torch.Tensor]:
+    """The state_dict ``meta`` needs, on the meta device, once its size is within bounds.
+
+    Counts tensor elements against ``max_elements`` and one forward pass's activations
+    against ``MAX_ACTIVATIONS`` before anything real is allocated.
+    """
+    from squeezelab.io.limits import MAX_ACTIVATIONS, how_to_raise, raised_ceiling
+
     try:
         model = build_model(meta, skeleton=True)
     except SqueezelabError as e:
         raise FormatError(f"{where}: cannot rebuild model {meta.name!r}: {e}") from e
+    except (ValueError, TypeError, RuntimeError, OverflowError, MemoryError) as e:
+        raise FormatError(
+            f"{where}: cannot rebuild model {meta.name!r} from its metadata "
+            f"({e.__class__.__name__})"
+        ) from e
     expected = model.state_dict()
     total = sum(t.numel() for t in expected.values())
     if total > max_elements:
         raise FormatError(
-            f"{where}: model {meta.name!r} has {total} elements, more than the file can hold "
-            f"({max_elements})"
+            f"{where}: model {meta.name!r} has {total} elements, more than the file may hold "
+            f"({max_elements}); {how_to_raise()}"
+        )
+    limit = max(MAX_ACTIVATIONS, raised_ceiling() or 0)
+    acts = _activations(model.eval(), meta, where)
+    if acts > limit:
+        raise FormatError(
+            f"{where}: model {meta.name!r} at input {list(meta.input_shape)} produces {acts} "
+            f"activations per image, more than {limit}; {how_to_raise()}"
         )
     return expected
+
+
+def _activations(model: nn.Module, meta: ModelMeta, where: str) -> int:
+    """Output elements of every leaf module for one image, from a pass on the meta device."""
+    total = 0
+
+    def count(_module, _inputs, output) -> None:
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel()
+
+    leaves = [m for m in model.modules() if not next(m.children(), None)]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, *meta.input_shape, device="meta"))
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        raise FormatError(
+            f"{where}: model {meta.name!r} cannot take its input {list(meta.input_shape)} "
+            f"({e.__class__.__name__})"
+        ) from e
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
 
 
 def _fill(meta: ModelMeta, state: dict[str, torch.Tensor], where: str) -> nn.Module:
@@ -101,22 +145,30 @@ def _fill(meta: ModelMeta, state: dict[str, torch.Tensor], where: str) -> nn.Mod
 
 def load_model_file(path: str | os.PathLike) -> tuple[nn.Module, ModelMeta]:
     """A ``.safetensors`` model file -> ``(module in eval mode, meta)``."""
+    from squeezelab.io.limits import element_limit
     from squeezelab.io.modelfile import read_model_meta, read_model_tensors
 
     meta = ModelMeta.from_dict(read_model_meta(path), where=str(path))
-    _checked_skeleton(meta, Path(path).stat().st_size, str(path))  # >= 1 byte per element
+    # safetensors stores every element densely, in at least one byte
+    limit = element_limit(Path(path).stat().st_size, 1, floor=0)
+    _checked_skeleton(meta, limit, str(path))
     return _fill(meta, read_model_tensors(path), str(path)), meta
 
 
 def decode_sqz(data: bytes, max_params: int | None = None) -> tuple[nn.Module, ModelMeta, dict]:
-    """``.sqz`` bytes -> ``(module in eval mode, meta, header)``; ``FormatError`` if bad."""
+    """``.sqz`` bytes -> ``(module in eval mode, meta, header)``; ``FormatError`` if bad.
+
+    The file may decode to at most ``sqzfile.sqz_element_limit(len(data))`` elements
+    (4096 per byte, 300M in all); ``max_params`` (or ``SQUEEZELAB_MAX_ELEMENTS``)
+    replaces that bound for a file you trust.
+    """
     from squeezelab.io import sqzfile
 
-    max_params = sqzfile.MAX_PARAMS if max_params is None else max_params
+    limit = sqzfile.sqz_element_limit(len(data), max_params)
     try:
         header, records = sqzfile.read_records(data, max_params)
         meta = ModelMeta.from_dict(header.get("meta"), where=".sqz header meta")
-        expected = _checked_skeleton(meta, max_params, ".sqz file")
+        expected = _checked_skeleton(meta, limit, ".sqz file")
         names = {e["name"] for e in records}
         if names != set(expected):
             diff = sorted(set(expected) ^ names)[:3]
@@ -136,7 +188,15 @@ def decode_sqz(data: bytes, max_params: int | None = None) -> tuple[nn.Module, M
         return _fill(meta, state, ".sqz file"), meta, header
     except FormatError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RuntimeError) as e:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        RuntimeError,
+        MemoryError,
+    ) as e:
         # every check above should fire first; this keeps a missed one a FormatError
         raise FormatError(f".sqz file: malformed ({e.__class__.__name__}: {e})") from e
 

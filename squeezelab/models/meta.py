@@ -10,17 +10,21 @@ model) and raises ``FormatError`` naming the field.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from squeezelab.errors import FormatError, SqueezelabError
+from squeezelab.io.limits import MAX_INPUT_ELEMENTS
 from squeezelab.models.spec import SqueezeNetSpec
 
 TASKS = ("classification",)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MAX_DIM = 1 << 16  # no class count, channel count or input side of a real model comes near
 MAX_FIRE = 256
+MAX_DEPTH = 32  # JSON nesting of any metadata value (real files nest 3 deep)
 _FIELDS = (
     "model",
     "num_classes",
@@ -118,17 +122,13 @@ class ModelMeta:
         name = d.get("model")
         if not isinstance(name, str) or not name:
             raise bad("lacks the model name ('model')")
+        for key, value in d.items():
+            _shallow(value, bad, str(key))
         spec = d.get("spec")
         if spec is not None:
             if not isinstance(spec, Mapping):
                 raise bad(f"spec is a {type(spec).__name__}, not a mapping of fields")
-            _bounded(spec, bad)
-            if isinstance(spec.get("num_fire"), int) and spec["num_fire"] > MAX_FIRE:
-                raise bad(f"spec num_fire={spec['num_fire']} exceeds {MAX_FIRE}")
-            try:
-                spec = SqueezeNetSpec.from_dict(dict(spec))
-            except SqueezelabError as e:
-                raise bad(f"spec: {e}") from e
+            spec = _checked_spec(dict(spec), bad, "spec")
             defaults = {k: getattr(spec, k) for k in ("num_classes", "in_chans", "input_size")}
         else:
             try:
@@ -146,10 +146,16 @@ class ModelMeta:
             if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_DIM:
                 raise bad(f"{key}={v!r} is invalid: allowed an integer 1..{MAX_DIM}")
             dims[key] = v
+        if dims["in_chans"] * dims["input_size"] ** 2 > MAX_INPUT_ELEMENTS:
+            raise bad(
+                f"in_chans={dims['in_chans']} x input_size={dims['input_size']}^2 exceeds "
+                f"{MAX_INPUT_ELEMENTS} input elements per image"
+            )
         model_args = d.get("model_args") or {}
         if not isinstance(model_args, Mapping):
             raise bad("model_args is not a mapping of builder keywords")
-        _bounded(model_args, bad)
+        if spec is None:
+            _check_model_args(info, dict(model_args), dims, bad)
         task = d.get("task", "classification")
         if task not in TASKS:
             raise bad(f"task={task!r} is invalid: allowed {', '.join(TASKS)}")
@@ -182,10 +188,61 @@ class ModelMeta:
         )
 
 
-def _bounded(fields: Mapping[str, Any], bad) -> None:
+def _bounded(fields: Mapping[str, Any], bad, where: str) -> None:
     for key, value in fields.items():
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_DIM:
-            raise bad(f"field {key}={value} is out of any model's range (|value| <= {MAX_DIM})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad(f"{where} field {key}={value} is invalid: allowed a finite number")
+        if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_DIM:
+            raise bad(
+                f"{where} field {key}={value} is out of any model's range (|value| <= {MAX_DIM})"
+            )
+
+
+def _checked_spec(fields: dict[str, Any], bad, where: str) -> SqueezeNetSpec:
+    """A spec from a file's fields, under the same limits as a spec written by hand."""
+    _bounded(fields, bad, where)
+    num_fire = fields.get("num_fire")
+    if isinstance(num_fire, int) and num_fire > MAX_FIRE:
+        raise bad(f"{where} num_fire={num_fire} exceeds {MAX_FIRE}")
+    try:
+        return SqueezeNetSpec.from_dict(fields)
+    except SqueezelabError as e:
+        raise bad(f"{where}: {e}") from e
+
+
+def _check_model_args(info, args: dict[str, Any], dims: dict[str, int], bad) -> None:
+    """``model_args`` of a file: only the builder's own keywords, bounded like a spec.
+
+    For the SqueezeNet family they are spec fields, so the merged spec passes the same
+    checks as a spec written by hand (a tiny file cannot ask for 20,000 Fire modules).
+    """
+    top = sorted(set(args) & {"num_classes", "in_chans", "input_size"})
+    if top:
+        raise bad(f"model_args may not set {top}: they are top-level fields of the metadata")
+    if info.spec is not None:
+        merged = {**info.spec.to_dict(), **dims, **args}
+        _checked_spec(merged, bad, "model_args")
+        return
+    params = inspect.signature(info.builder).parameters
+    allowed = sorted(k for k in params if k not in ("num_classes", "in_chans"))
+    for key, value in args.items():
+        if key not in allowed:
+            raise bad(f"model_args key {key!r} is not a keyword of {info.name}: allowed {allowed}")
+        if not isinstance(value, bool | int | float | str):
+            raise bad(f"model_args {key}={str(value)[:40]} is not a number, string or boolean")
+    _bounded(args, bad, "model_args")
+
+
+def _shallow(value: Any, bad, where: str, depth: int = 0) -> None:
+    """Refuse JSON nested deeper than ``MAX_DEPTH`` (printing or re-saving it would recurse)."""
+    if depth > MAX_DEPTH:
+        raise bad(f"field {where!r} nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, Mapping):
+        for v in value.values():
+            _shallow(v, bad, where, depth + 1)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _shallow(v, bad, where, depth + 1)
 
 
 def _normalization(norm: Any, in_chans: int, bad) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -194,7 +251,10 @@ def _normalization(norm: Any, in_chans: int, bad) -> tuple[tuple[float, ...], tu
     ok = isinstance(norm, Mapping) and all(
         isinstance(norm.get(k), list)
         and len(norm[k]) == in_chans
-        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in norm[k])
+        and all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            for x in norm[k]
+        )
         for k in ("mean", "std")
     )
     if not ok or min(norm["std"]) <= 0:

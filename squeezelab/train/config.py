@@ -8,6 +8,7 @@ Resolution order: built-in defaults < recipe < fields set explicitly (not ``None
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,8 +152,34 @@ def _need(ok: bool, field: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{field}={value!r} is invalid: allowed {allowed}")
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+_NUMERIC = (
+    "lr",
+    "momentum",
+    "poly_power",
+    "warmup_epochs",
+    "weight_decay",
+    "label_smoothing",
+    "val_fraction",
+    "distill_alpha",
+    "distill_temperature",
+)
+_INTEGER = ("epochs", "batch_size", "crop_padding", "seed")
+
+
 def validate(c: TrainConfig) -> None:
     """Raise ConfigError naming the first bad field of a resolved config."""
+    for name in _NUMERIC:
+        value = getattr(c, name)
+        _need(_finite(value), name, value, "a finite number")
+    for name in _INTEGER:
+        value = getattr(c, name)
+        _need(isinstance(value, int) and not isinstance(value, bool), name, value, "an integer")
+    for name in ("model", "data"):
+        _need(isinstance(getattr(c, name), str), name, getattr(c, name), "a name")
     _need(isinstance(c.epochs, int) and c.epochs >= 1, "epochs", c.epochs, "an integer >= 1")
     _need(
         isinstance(c.batch_size, int) and c.batch_size >= 1,

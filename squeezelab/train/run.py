@@ -2,7 +2,9 @@
 last/best model files and the resume state, atomically, after every epoch.
 
 A killed run continues with ``fit(config, out_dir, resume=True)`` and ends with the same
-weights as a run that was never interrupted. Under torchrun only rank 0 writes.
+weights as a run that was never interrupted. Under torchrun only rank 0 writes. A run
+directory is locked (``.lock``, an OS lock) for the run's life, so a second writer is
+refused, and a directory holding a run is never overwritten unless asked to.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from torch import nn
 
 from squeezelab.data import Dataset, load_dataset, split_train_val, subset
 from squeezelab.data.names import default_augment
-from squeezelab.errors import ConfigError
+from squeezelab.errors import ConfigError, FormatError
 from squeezelab.io import atomic_write_bytes, atomic_write_json
+from squeezelab.io.atomic import check_writable, exclusive_lock
 from squeezelab.models import ModelMeta, SqueezeNetSpec, build_model, model_info, save_model
 from squeezelab.train import dist
 from squeezelab.train.config import TrainConfig
@@ -25,7 +28,24 @@ from squeezelab.train.loop import make_trainer, pick_device
 from squeezelab.train.state import STATE_FILE, load_state, save_state
 
 # fields that may differ between a run and its resumption (they do not change the result)
-_RESUME_FREE = {"device", "compile", "data_dir"}
+RESUME_FREE = frozenset({"device", "compile", "data_dir"})
+LOCK_FILE = ".lock"
+# what a run writes; --overwrite removes these (and nothing else) before starting again
+RUN_FILES = ("config.json", "metrics.jsonl", "last.safetensors", "best.safetensors", STATE_FILE)
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """The saved ``config.json`` of a run directory as a dict; FormatError if malformed."""
+    path = Path(run_dir) / "config.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{run_dir}: no config.json in it; allowed: a run directory") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise FormatError(f"{path}: not a run config ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise FormatError(f"{path}: not a run config (a JSON object is needed)")
+    return data
 
 
 def load_splits(config: TrainConfig) -> tuple[Dataset, Dataset | None]:
@@ -88,21 +108,48 @@ def trained_meta(config: TrainConfig, model: nn.Module, ds: Dataset, record: dic
 
 def _check_same(saved: dict, config: TrainConfig, out: Path) -> None:
     now = config.to_dict()
-    for key in sorted(set(saved) | set(now)):
-        if key not in _RESUME_FREE and saved.get(key) != now.get(key):
-            raise ConfigError(
-                f"cannot resume {out}: {key}={now.get(key)!r} differs from the run's "
-                f"{key}={saved.get(key)!r}; allowed: the run's own config (or a new --out)"
-            )
+    diff = [
+        f"{k}={now.get(k)!r} (run: {saved.get(k)!r})"
+        for k in sorted(set(saved) | set(now))
+        if k not in RESUME_FREE and saved.get(k) != now.get(k)
+    ]
+    if diff:
+        raise ConfigError(
+            f"cannot resume {out}: {', '.join(diff)} differ from the run's config; "
+            "allowed: the run's own config (or a new -o directory)"
+        )
 
 
-def fit(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> Iterator[dict]:
+def _check_fresh(out: Path, overwrite: bool) -> None:
+    """Refuse to start a run over one already in ``out`` (``overwrite``: clear it first)."""
+    if not out.is_dir():
+        return
+    held = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    if not held:
+        return
+    if not overwrite:
+        state = "a finished or killed run" if (out / "config.json").is_file() else "files"
+        raise ConfigError(
+            f"-o={str(out)!r} already holds {state} ({', '.join(held[:4])}"
+            f"{', ...' if len(held) > 4 else ''}); allowed: --resume {out} to continue it, "
+            "--overwrite to replace it, or a new directory"
+        )
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def fit(
+    config: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite: bool = False
+) -> Iterator[dict]:
     """Train ``config`` into the run directory ``out_dir``; yield one record per epoch.
 
     Records hold ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
     ``lr``, ``img_per_s`` and ``seconds``. With ``resume=True`` a run directory holding
     a resume state continues after its last finished epoch (its records are not
-    yielded again); an empty one starts fresh.
+    yielded again), refusing a config that differs from the saved one; an empty one
+    starts fresh. Without it, a directory that already holds files is refused unless
+    ``overwrite=True`` (which removes the previous run's files). The directory is locked
+    for the run's life: a second ``fit`` on it raises ConfigError naming the holder.
 
     Example:
         >>> for rec in fit(TrainConfig(data="synthetic", epochs=2), "runs/demo"):  # doctest: +SKIP
@@ -112,34 +159,43 @@ def fit(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> Itera
     config = config.resolved()
     created = dist.init_if_launched(pick_device(config.device).type)
     try:
-        train, val = load_splits(config)
-        model = build_run_model(config, train)
-        trainer = make_trainer(model, config, train, val, load_teacher(config))
-        history: list[dict] = []
-        best = None
-        state_path = out / STATE_FILE
-        if resume and state_path.is_file():
-            saved = json.loads((out / "config.json").read_text())
-            _check_same(saved, config, out)
-            info = load_state(state_path, model, trainer.optimizer)
-            if trainer.scaler is not None and info.get("scaler"):
-                trainer.scaler.load_state_dict(info["scaler"])
-            history, best = info["history"], info["best_val_acc"]
-        elif dist.is_main():
-            atomic_write_json(out / "config.json", config.to_dict())
-        for epoch in range(len(history) + 1, config.epochs + 1):
-            record = trainer.run_epoch(epoch)
-            history.append(record)
-            if dist.is_main():
-                score = (
-                    record["val_acc"] if record["val_acc"] is not None else -record["train_loss"]
-                )
-                improved = best is None or score > best
-                best = score if improved else best
-                _write_epoch(out, config, trainer, train, record, history, best, improved)
-            yield record
+        if dist.is_main():  # the only writer; other ranks never touch the directory
+            check_writable(out, "-o", kind="dir")
+            with exclusive_lock(out / LOCK_FILE, f"run directory {out}"):
+                if not resume:
+                    _check_fresh(out, overwrite)
+                yield from _fit_locked(config, out, resume)
+        else:
+            yield from _fit_locked(config, out, resume)
     finally:
         dist.shutdown(created)
+
+
+def _fit_locked(config: TrainConfig, out: Path, resume: bool) -> Iterator[dict]:
+    """The body of :func:`fit`, run while the directory is locked."""
+    train, val = load_splits(config)
+    model = build_run_model(config, train)
+    trainer = make_trainer(model, config, train, val, load_teacher(config))
+    history: list[dict] = []
+    best = None
+    state_path = out / STATE_FILE
+    if resume and state_path.is_file():
+        _check_same(read_run_config(out), config, out)
+        info = load_state(state_path, model, trainer.optimizer)
+        if trainer.scaler is not None and info.get("scaler"):
+            trainer.scaler.load_state_dict(info["scaler"])
+        history, best = info["history"], info["best_val_acc"]
+    elif dist.is_main():
+        atomic_write_json(out / "config.json", config.to_dict())
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        record = trainer.run_epoch(epoch)
+        history.append(record)
+        if dist.is_main():
+            score = record["val_acc"] if record["val_acc"] is not None else -record["train_loss"]
+            improved = best is None or score > best
+            best = score if improved else best
+            _write_epoch(out, config, trainer, train, record, history, best, improved)
+        yield record
 
 
 def _write_epoch(

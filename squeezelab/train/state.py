@@ -55,8 +55,13 @@ def load_state(
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_state, strict=True)
-    except RuntimeError as e:
-        raise FormatError(f"{path}: model weights do not fit the configured model: {e}") from e
+    except RuntimeError as e:  # torch lists every mismatched tensor: keep the first
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        first = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+        raise FormatError(
+            f"{path}: model weights do not fit the configured model: {first}{more}"
+        ) from None
     state: dict[int, dict[str, Any]] = {}
     for k, v in tensors.items():
         if k.startswith("optim."):

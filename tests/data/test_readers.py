@@ -156,21 +156,62 @@ def write_folder(root, classes=("cat", "dog"), per_class=3, size=(12, 10), mode=
 
 
 def test_image_folder_decodes_once_then_reads_cache(tmp_path, monkeypatch):
-    write_folder(tmp_path / "train", mode="RGB")
-    write_folder(tmp_path / "test", per_class=1, mode="RGB")
-    ds = load_dataset(str(tmp_path))
+    data = tmp_path / "data"
+    write_folder(data / "train", mode="RGB")
+    write_folder(data / "test", per_class=1, mode="RGB")
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    ds = load_dataset(str(data))
     assert ds.images.shape == (6, 3, 10, 12) and ds.classes == ["cat", "dog"]
     assert ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
-    assert list((tmp_path / "train" / ".squeezelab-cache").glob("*.safetensors"))
-    test = load_dataset(str(tmp_path), "test")
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # data untouched
+    assert len(list((tmp_path / "user-cache").glob("imagefolder-*.safetensors"))) == 1
+    test = load_dataset(str(data), "test")
     assert len(test) == 2 and test.mean == ds.mean  # test data uses the train statistics
 
-    def no_decode(files):
+    def no_decode(files, size=None):
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(readers, "_decode", no_decode)
-    again = load_dataset(str(tmp_path))
+    again = load_dataset(str(data))
     assert torch.equal(again.images, ds.images)
+
+
+def test_cache_dir_follows_xdg_and_env(tmp_path, monkeypatch):
+    from squeezelab.data.files import cache_dir
+
+    monkeypatch.delenv("SQUEEZELAB_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "squeezelab"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "squeezelab"
+    monkeypatch.setenv("SQUEEZELAB_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
+
+
+def test_edited_image_invalidates_the_cache(tmp_path):
+    import os
+
+    from PIL import Image
+
+    root = write_folder(tmp_path / "f" / "train")
+    write_folder(tmp_path / "f" / "test", per_class=1)
+    first = load_dataset(str(tmp_path / "f"))
+    target = root / "dog" / "1.png"
+    Image.fromarray(np.full((10, 12), 7, np.uint8), "L").save(target)
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a later mtime, surely
+    second = load_dataset(str(tmp_path / "f"))
+    assert not torch.equal(first.images, second.images)
+    assert torch.equal(second.images[4, 0], torch.full((10, 12), 7, dtype=torch.uint8))
+    caches = list((tmp_path / "user-cache").glob("imagefolder-*.safetensors"))
+    assert len(caches) == 1  # the rebuilt cache replaced the stale one
+
+
+def split_tree(root, **kw):
+    """``root/train`` (as ``write_folder`` makes it, returned) and a one-per-class ``root/test``."""
+    write_folder(root / "test", per_class=1, **{k: v for k, v in kw.items() if k == "size"})
+    return write_folder(root / "train", **kw)
 
 
 def test_image_folder_bad_image_names_file(tmp_path):
@@ -180,11 +221,126 @@ def test_image_folder_bad_image_names_file(tmp_path):
         load_dataset(str(root))
 
 
-def test_image_folder_mixed_sizes(tmp_path):
+def test_mixed_sizes_are_resized_by_the_documented_rule(tmp_path):
+    from PIL import Image
+
+    from squeezelab.data.images import resize_crop
+
+    root = split_tree(tmp_path / "f", per_class=2, size=(12, 10))
+    write_folder(root, classes=("emu",), per_class=1, size=(40, 20))
+    write_folder(tmp_path / "f" / "test", classes=("emu",), per_class=1, size=(40, 20))
+    ds = load_dataset(str(tmp_path / "f"))  # lower median shorter side of 10,10,10,10,20: 10
+    assert ds.images.shape == (5, 1, 10, 10)
+    emu = Image.open(root / "emu" / "0.png")
+    want = np.asarray(resize_crop(emu, 10))  # shorter side to 10 (20x10), centre 10x10
+    assert torch.equal(ds.images[4, 0], torch.from_numpy(want))
+    assert want.shape == (10, 10) and np.array_equal(
+        want, np.asarray(emu.resize((20, 10), Image.Resampling.BILINEAR))[:, 5:15]
+    )
+    sized = load_dataset(str(tmp_path / "f"), "test", input_size=16)  # a model's input size
+    assert sized.images.shape == (3, 1, 16, 16)
+
+
+def test_flat_tree_gets_a_deterministic_split_with_a_note(tmp_path, caplog):
+    root = write_folder(tmp_path / "f", per_class=20)
+    with caplog.at_level("WARNING", logger="squeezelab.data"):
+        train = load_dataset(str(root), "train")
+        test = load_dataset(str(root), "test")
+    assert "carved a fixed split by file-name hash, 36 train / 4 test" in caplog.text
+    assert len(train) == 36 and len(test) == 4 and test.labels.tolist() == [0, 0, 1, 1]
+    assert test.mean == train.mean
+    files = readers.image_folder_files(root, "test")[2]
+    chosen = {f.name for f, _, _ in files}
+    again = {f.name for f, _, _ in readers.image_folder_files(root, "test")[2]}
+    assert chosen == again  # same files, same split
+    write_folder(root, classes=("cat",), per_class=30)  # ten more cats: 3 of 30 are test
+    after = [f for f, _, _ in readers.image_folder_files(root, "test")[2]]
+    assert len(after) == 5
+    kept = {f.name for f in after if f.parent.name == "dog"}
+    assert kept == {f.name for f, _, _ in files if f.parent.name == "dog"}  # dogs unmoved
+
+
+def test_empty_class_folder_is_refused(tmp_path):
     root = write_folder(tmp_path / "f")
-    write_folder(root, classes=("emu",), per_class=1, size=(7, 7))
-    with pytest.raises(DatasetError, match="differs from the first image's 12x10"):
+    (root / "emu").mkdir()
+    (root / "emu" / "notes.txt").write_text("no images here")
+    with pytest.raises(DatasetError, match=r"emu: class folder holds no images"):
         load_dataset(str(root))
+
+
+def test_symlink_loop_is_one_line(tmp_path):
+    root = write_folder(tmp_path / "f")
+    (root / "cat" / "loop.png").symlink_to(root / "cat" / "loop.png")
+    with pytest.raises(DatasetError, match=r"loop.png: symlink loop"):
+        load_dataset(str(root))
+
+
+def test_symlinked_image_is_read(tmp_path):
+    root = split_tree(tmp_path / "f")
+    (root / "cat" / "link.png").symlink_to(root / "dog" / "0.png")
+    assert len(load_dataset(str(tmp_path / "f"))) == 7
+
+
+def _in_subprocess(code: str, timeout: float = 20.0):
+    """Run ``code`` in a fresh interpreter; a hang fails the test instead of the suite."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_fifo_is_refused_quickly(tmp_path):
+    import os
+    import time
+
+    root = write_folder(tmp_path / "f")
+    os.mkfifo(root / "cat" / "x.png")
+    os.mkfifo(tmp_path / "in.png")
+    t = time.monotonic()
+    out = _in_subprocess(
+        "import sys\n"
+        "from squeezelab.data import load_dataset\n"
+        "from squeezelab.data.images import open_image\n"
+        "from squeezelab.errors import DatasetError\n"
+        "for call in (lambda: load_dataset(sys.argv[1]), lambda: open_image(sys.argv[2])):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except DatasetError as e:\n"
+        "        print(e)\n".replace("sys.argv[1]", repr(str(root))).replace(
+            "sys.argv[2]", repr(str(tmp_path / "in.png"))
+        )
+    )
+    assert time.monotonic() - t < 20
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2, out.stderr
+    assert lines[0].endswith("x.png: is a FIFO: allowed regular files only")
+    assert lines[1].endswith("in.png: is a FIFO: allowed regular files only")
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    # an 8-bit grayscale PNG header claiming 100000x100000 pixels, with almost no data
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    root = split_tree(tmp_path / "f")
+    (root / "cat" / "bomb.png").write_bytes(png + chunk(b"IEND", b""))
+    with pytest.raises(DatasetError, match=r"bomb.png: .*100000x100000.*decompression bomb"):
+        load_dataset(str(tmp_path / "f"))
+    # under Pillow's own limit but far more pixels than a 100-byte file can hold
+    ihdr = struct.pack(">IIBBBBB", 4000, 4000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    (root / "cat" / "bomb.png").write_bytes(png + chunk(b"IEND", b""))
+    with pytest.raises(DatasetError, match=r"bomb.png: header claims 4000x4000 pixels"):
+        load_dataset(str(tmp_path / "f"))
 
 
 # ---- names, splits --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Several workers on one PostgreSQL study (a real server started by the fixture)."""
+"""Several workers on one study: PostgreSQL (a real server started by the fixture) and
+SQLite (the claim lock: two `explore` processes on one study directory train each point once)."""
 
 import json
 import multiprocessing as mp
@@ -12,7 +13,7 @@ from squeezelab.explore import load_study_results, run_study, run_worker, space_
 from squeezelab.explore.study import init_study
 from tests.explore.fakes import fake_train, stuck_train
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+postgres = pytest.mark.postgres
 TINY = {"base_e": 16, "incr_e": 16, "stem_channels": 16}
 
 
@@ -29,6 +30,8 @@ def _space(name, srs, sleep_s):
     )
 
 
+@postgres
+@pytest.mark.slow
 def test_two_workers_record_every_trial_exactly_once(postgres_url, tmp_path):
     srs = [0.125, 0.25, 0.5, 1.0]
     counts = run_study(
@@ -44,6 +47,8 @@ def test_two_workers_record_every_trial_exactly_once(postgres_url, tmp_path):
     assert len({c["pid"] for c in calls}) == 2  # both workers took trials
 
 
+@postgres
+@pytest.mark.slow
 def test_killed_worker_trial_is_retried_and_study_completes(postgres_url, tmp_path):
     srs = [0.125, 0.25, 0.5]
     init_study(_space("kill", srs, 0.0), tmp_path, storage=postgres_url)
@@ -74,3 +79,26 @@ def test_killed_worker_trial_is_retried_and_study_completes(postgres_url, tmp_pa
     assert failed[0].run_dir == marker.read_text()
     assert sorted(t.params["sr"] for t in res.trials if t.state == "trained") == srs
     assert res.counts.failed == 1 and res.counts.trained == 3
+
+
+def _explore(space_dict, study_dir):
+    """What one `squeezelab explore SPACE -o DIR` process does (fake trainer)."""
+    run_study(space_from_dict(space_dict), study_dir, train_fn=fake_train)
+
+
+def test_two_sqlite_explore_processes_train_each_point_once(tmp_path):
+    srs = [0.125, 0.25, 0.5, 1.0]
+    space = _space("lite", srs, 0.3).raw
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_explore, args=(space, str(tmp_path))) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    calls = [json.loads(x) for x in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert sorted(c["spec"]["sr"] for c in calls) == srs  # each point trained once
+    res = load_study_results(str(tmp_path), "lite")
+    trained = [t for t in res.trials if t.state == "trained"]
+    assert sorted(t.params["sr"] for t in trained) == srs and res.counts.failed == 0
+    assert len({c["pid"] for c in calls}) == 2  # both processes trained: claims, not a queue
