@@ -68,7 +68,7 @@ def train_here(args, data: str) -> str:
         val_fraction=0.0,
         train_subset=args.train_subset,
     )
-    for rec in fit(config, run):
+    for rec in fit(config, run, overwrite=True):  # a rerun retrains from scratch
         print(f"train epoch {rec['epoch']}: train_acc {rec['train_acc']:.4f}", flush=True)
     return str(run / "last.safetensors")
 

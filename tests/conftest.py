@@ -1,7 +1,12 @@
 import os
+import tempfile
 
 import pytest
 import torch
+
+# decoded-dataset caches of the whole run go to one temporary folder, never the user's
+# ~/.cache (tests/data/conftest.py gives each of its tests its own)
+os.environ["SQUEEZELAB_CACHE"] = tempfile.mkdtemp(prefix="squeezelab-test-cache-")
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 

@@ -2,8 +2,10 @@
 
 A profile is a YAML file (shipped ones live in ``squeezelab/profiles/``) holding peak
 MAC/s and energy per MAC per data type, DRAM bandwidth, the on-chip buffer, energy per
-byte of DRAM and SRAM traffic (Horowitz, ISSCC 2014), per-op-type efficiencies and the
-runtime it describes. ``squeezelab calibrate`` writes one for the machine it runs on.
+byte of DRAM and SRAM traffic (Horowitz, ISSCC 2014), per-op-type efficiencies, the
+runtime whose speed it describes (``runtime``) and the runtimes its device deploys with
+(``deploy``: which file a design ships). ``squeezelab calibrate`` writes one for the
+machine it runs on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,20 @@ from squeezelab.io.packaged import load_packaged_yaml, packaged_dir, packaged_na
 
 PROFILE_DIR = packaged_dir("profiles")
 DTYPES = ("int8", "fp16", "fp32")  # narrow to wide
+# Runtimes a design can ship for, and the file each one runs.
+DEPLOY_RUNTIMES = {
+    "tflite-micro": "int8 .tflite + C array (TensorFlow Lite Micro)",
+    "litert": "int8 .tflite (LiteRT)",
+    "onnxruntime": "int8 .onnx (ONNX Runtime)",
+}
+# Profiles written before ``deploy`` existed: their kernel library implies the runtime.
+_DEPLOY_OF_RUNTIME = {
+    "cmsis-nn": ("tflite-micro",),
+    "tflite-micro": ("tflite-micro",),
+    "tflite-xnnpack": ("litert",),
+    "litert": ("litert",),
+    "onnxruntime": ("onnxruntime",),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,9 @@ class Hardware:
     efficiency: dict[str, float] = field(default_factory=dict)  # op class -> share of peak
     overhead_ms: dict[str, float] = field(default_factory=dict)  # op class -> fixed cost per op
     threads: int | None = None  # threads the runtime was calibrated with
+    # runtimes the device deploys with, preferred first (keys of DEPLOY_RUNTIMES); ():
+    # an analytic target, no file to ship
+    deploy: tuple[str, ...] = ()
     description: str = ""
     source: str = ""  # file it was read from
 
@@ -63,7 +82,13 @@ class Hardware:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("source")
+        d["deploy"] = list(self.deploy)
         return d
+
+    @property
+    def tflm(self) -> bool:
+        """Whether the device runs TensorFlow Lite Micro (so its arena must fit ``sram_bytes``)."""
+        return "tflite-micro" in self.deploy
 
     def to_yaml(self) -> str:
         import yaml
@@ -136,8 +161,25 @@ def hardware_from_dict(d: Any, where: str = "profile") -> Hardware:
                     v,
                     f"op classes {[*OP_CLASSES, 'default']} with numbers > 0",
                 )
+    deploy = d.get("deploy", _DEPLOY_OF_RUNTIME.get(d["runtime"], ()))
+    if isinstance(deploy, str):
+        deploy = [deploy]
+    if not isinstance(deploy, list | tuple) or any(
+        not isinstance(r, str) or r not in DEPLOY_RUNTIMES for r in deploy
+    ):
+        raise _bad(
+            where,
+            "deploy",
+            d.get("deploy"),
+            f"a runtime or a list of runtimes from {list(DEPLOY_RUNTIMES)} (or [])",
+        )
     return Hardware(
-        **{**d, "efficiency": d.get("efficiency") or {}, "overhead_ms": d.get("overhead_ms") or {}},
+        **{
+            **d,
+            "deploy": tuple(dict.fromkeys(deploy)),
+            "efficiency": d.get("efficiency") or {},
+            "overhead_ms": d.get("overhead_ms") or {},
+        },
         source=where,
     )
 

@@ -59,9 +59,9 @@ OP_DATA_BYTES = {
 # per-channel quantization of a constant: a float scale and an int64 zero point.
 FILE_TENSOR_BYTES = 96
 FILE_OP_BYTES = 64
-FILE_FIXED_BYTES = 1500
+FILE_FIXED_BYTES = 2500  # with the metadata record export.tflite writes
 FILE_PER_CHANNEL_BYTES = 12
-FILE_NAME_BYTES = 60  # the converter names each tensor by its module path
+FILE_NAME_BYTES = 135  # the converter names each tensor by its module path
 
 
 @dataclass(frozen=True)
@@ -169,16 +169,16 @@ def _is_view(node) -> bool:
     return node.cost.op == "view" and node.kind not in ("chunk", "split", "unbind")
 
 
-def _lower(t: Trace, input_shape: tuple[int, ...]) -> _Graph:
+def _lower(t: Trace, input_shape: tuple[int, ...], nhwc_input: bool) -> _Graph:
     """The traced graph as the int8 TFLite ops the converter writes (one byte per value)."""
     g = _Graph()
     tid: dict[int, int] = {}  # trace buffer key -> tensor id
     (in_key,) = t.input_buffers
     x = g.tensor(_elems(input_shape))
     tid[in_key] = x
-    # NCHW input to the NHWC layout TFLite kernels use: a RESHAPE when C == 1, else a TRANSPOSE
-    layout = "RESHAPE" if input_shape[0] == 1 else "TRANSPOSE"
-    (tid[in_key],) = g.op(layout, [x], [_elems(input_shape)])
+    if not nhwc_input:  # NCHW to TFLite's NHWC: a RESHAPE when C == 1, else a TRANSPOSE
+        layout = "RESHAPE" if input_shape[0] == 1 else "TRANSPOSE"
+        (tid[in_key],) = g.op(layout, [x], [_elems(input_shape)])
     g.input = x  # type: ignore[attr-defined]
     # Which convolution outputs reach a residual add with no activation between (through
     # fused BatchNorm and views): the converter leaves such an add in float.
@@ -236,10 +236,15 @@ def _lower(t: Trace, input_shape: tuple[int, ...]) -> _Graph:
         elif op == "pool":
             if "max" in kind.lower():
                 src = ins[0]
-                if g.producer.get(src) == "CONCATENATION":  # its output scale is requantized
+                bypassed = "add" in readers.get(node.outputs[0], [])
+                if g.producer.get(src) == "CONCATENATION" and not bypassed:
+                    # the pool takes a new scale, requantized, unless a bypass add fixes it
                     (src,) = g.op("QUANTIZE", [src], [g.sizes[src]])
                 k, st = attrs.get("kernel", 1), attrs.get("stride", 1)
-                k, st = (k if isinstance(k, int) else k[-1]), (st if isinstance(st, int) else st[-1])
+                k, st = (
+                    (k if isinstance(k, int) else k[-1]),
+                    (st if isinstance(st, int) else st[-1]),
+                )
                 pad = attrs.get("padding", 0)
                 pad = pad if isinstance(pad, int) else pad[-1]
                 p = pad and _needs_pad(node, {"kernel": [k], "stride": [st]})
@@ -321,7 +326,14 @@ def _arena(g: _Graph) -> tuple[int, int, int]:
 
 def _tensor_count(g: _Graph) -> int:
     used = {t for op in g.ops for t in (*op.inputs, *op.outputs)} | {g.input}  # type: ignore[attr-defined]
-    params = {"RESHAPE": 1, "TRANSPOSE": 1, "MEAN": 1, "SLICE": 2, "PAD": 1, "PADV2": 2}  # shape / axis constants
+    params = {
+        "RESHAPE": 1,
+        "TRANSPOSE": 1,
+        "MEAN": 1,
+        "SLICE": 2,
+        "PAD": 1,
+        "PADV2": 2,
+    }  # shape / axis constants
     return len(used) + sum(len(op.consts) + params.get(op.name, 0) for op in g.ops)
 
 
@@ -332,7 +344,10 @@ def _file_bytes(g: _Graph, tensors: int) -> int:
 
 
 def tflm_plan(
-    model: nn.Module, input_shape: tuple[int, ...], traced: Trace | None = None
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    traced: Trace | None = None,
+    nhwc_input: bool = True,
 ) -> TflmPlan:
     """Predict the TFLM tensor arena and the int8 ``.tflite`` size of ``model``.
 
@@ -340,15 +355,17 @@ def tflm_plan(
         model: any ``nn.Module`` (run once in eval mode, unchanged).
         input_shape: ``(C, H, W)`` without the batch.
         traced: the model's :func:`~squeezelab.analysis.trace.trace`, when already made.
+        nhwc_input: the file takes NHWC input, as ``export.export_tflite`` writes it;
+            False: NCHW, converted by a leading RESHAPE or TRANSPOSE.
 
     Example:
         >>> from squeezelab.models import create_model
         >>> p = tflm_plan(create_model("squeezenet_small"), (1, 28, 28))
-        >>> p.arena_head_bytes
-        106624
+        >>> p.arena_head_bytes, p.ops[:2]
+        (106624, ('DEPTHWISE_CONV_2D', 'CONV_2D'))
     """
     shape = tuple(input_shape)
-    g = _lower(traced if traced is not None else trace(model, shape), shape)
+    g = _lower(traced if traced is not None else trace(model, shape), shape, nhwc_input)
     head, tail, peak_op = _arena(g)
     tensors = _tensor_count(g)
     return TflmPlan(

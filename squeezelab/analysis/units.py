@@ -22,12 +22,14 @@ def _unit(value: float, base: int, units: tuple[str, ...]) -> tuple[float, str]:
 
 
 def _digits(v: float) -> str:
-    """Four significant digits for 10..999, three below: "121.0", "15.63", "1.01"."""
-    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.2f}"
+    """Three significant digits, whole numbers from 100 on: "121", "15.6", "1.01", "2.5"."""
+    if v and abs(v) < 0.01:  # no exponent in a table cell
+        return f"{v:.3f}"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def format_bytes(n: float | None, unit: str | None = None, bare: bool = False) -> str:
-    """A byte count in binary units: ``format_bytes(123_904) == "121.0 KiB"``.
+    """A byte count in binary units: ``format_bytes(123_904) == "121 KiB"``.
 
     Args:
         n: bytes (None prints "-").
@@ -37,7 +39,7 @@ def format_bytes(n: float | None, unit: str | None = None, bare: bool = False) -
 
     Example:
         >>> format_bytes(512), format_bytes(1_058_576), format_bytes(2**21, "KiB")
-        ('512 B', '1.01 MiB', '2,048.0 KiB')
+        ('512 B', '1.01 MiB', '2,048 KiB')
     """
     if n is None:
         return "-"
@@ -47,11 +49,11 @@ def format_bytes(n: float | None, unit: str | None = None, bare: bool = False) -
 
 
 def format_energy(pj: float | None, unit: str | None = None, bare: bool = False) -> str:
-    """Energy given in picojoules, in SI units: ``format_energy(15_632_590_000) == "15.63 mJ"``.
+    """Energy given in picojoules, in SI units: ``format_energy(15_632_590_000) == "15.6 mJ"``.
 
     Example:
         >>> format_energy(15_632_590_000), format_energy(2.5e6), format_energy(850)
-        ('15.63 mJ', '2.50 µJ', '850.0 pJ')
+        ('15.6 mJ', '2.5 µJ', '850 pJ')
     """
     if pj is None:
         return "-"
@@ -100,7 +102,7 @@ def format_metric(key: str, value) -> str:
 
     Example:
         >>> format_metric("model_bytes[4bit]", 2048), format_metric("accuracy", 0.8531)
-        ('2.00 KiB', '85.31 %')
+        ('2 KiB', '85.31 %')
     """
     if value is None:
         return "-"

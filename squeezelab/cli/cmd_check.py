@@ -16,7 +16,7 @@ def register(sub) -> None:
         "expected). The interpreter runs in a child process, so a hostile file cannot take "
         "the command down.",
     )
-    p.add_argument("file", metavar="FILE.tflite", help="the .tflite file to check")
+    p.add_argument("tflite", metavar="FILE.tflite", help="the .tflite file to check")
     add_data(p, help="dataset whose test split is scored (default: 16 random inputs, no accuracy)")
     p.add_argument(
         "--eval-size",
@@ -45,7 +45,7 @@ def run_check(args) -> int:
         if args.eval_size:
             test = subset(test, args.eval_size, seed=0)
         images, labels = test.images.numpy(), test.labels.numpy()
-    r = check_tflite(args.file, images, labels)
+    r = check_tflite(args.tflite, images, labels)
     if args.json:
         print_json(r.to_dict())
         return 0

@@ -21,8 +21,9 @@ def register(sub) -> None:
         "design",
         help="search, train, compress, export and report a small net for a device",
         description="Explore a design space under the hardware's limits, retrain the best "
-        "feasible design, compress it to .sqz, export fp32/int8 ONNX, time it and write "
-        "OUTPUT/report.html. Run the same command again to resume an interrupted run.",
+        "feasible design, compress it to .sqz, export fp32/int8 ONNX and the file the "
+        "target runs (int8 .tflite + C array for TFLite Micro, its arena measured), time it "
+        "and write OUTPUT/report.html. Run the same command again to resume an interrupted run.",
     )
     fields = {f.name: f for f in dataclasses.fields(DesignConfig)}
     _flags.add_data(
@@ -79,6 +80,7 @@ def render_summary(summary, con) -> None:
         f"Trials: {summary.trials.get('trained', 0)} trained, "
         f"{summary.trials.get('infeasible', 0)} infeasible."
     )
+    con.print(summary.ship_line(), style=None if summary.shipped else "bold red", markup=False)
 
 
 def run(args) -> int:

@@ -1,4 +1,7 @@
-"""``squeezelab evaluate MODEL --data NAME|DIR``: top-1, top-5, per-class, confusion."""
+"""``squeezelab evaluate MODEL [--data NAME|DIR]``: top-1, top-5, per-class, confusion.
+
+Without ``--data`` the dataset recorded in the model file (by ``train``) is scored.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,18 @@ def register(sub) -> None:
         "A zoo name or spec file is scored untrained (allowed, but only a baseline).",
     )
     _flags.add_model(p)
-    _flags.add_data(p, required=True)
+    _flags.add_data(
+        p,
+        help="dataset: fashion-mnist, cifar10, or an ImageFolder path "
+        "(default: the dataset the model file records, as train wrote it)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=_flags.int_range(1, 8192),
+        metavar="PX",
+        help="resize ImageFolder images to PXxPX (shorter side, then centre crop; "
+        "default: the model's input size)",
+    )
     p.add_argument(
         "--split",
         choices=("train", "test"),
@@ -36,13 +50,20 @@ def run_evaluate(args) -> int:
     from squeezelab.train import evaluate
 
     model, meta = load_model(args.model)
-    ds = load_dataset(args.data, args.split, args.data_dir)
+    data = args.data or meta.extra.get("dataset")
+    if not isinstance(data, str) or not data:
+        raise ConfigError(
+            f"MODEL={args.model!r} records no dataset (only model files written by train "
+            "do): pass --data NAME|DIR"
+        )
+    ds = load_dataset(data, args.split, args.data_dir, args.input_size or meta.input_size)
     if ds.shape[0] != meta.in_chans or len(ds.classes) != meta.num_classes:
         raise ConfigError(
             f"MODEL={args.model!r} takes {meta.in_chans} channel(s) and gives "
-            f"{meta.num_classes} classes; --data={args.data!r} has {ds.shape[0]} and "
+            f"{meta.num_classes} classes; --data={data!r} has {ds.shape[0]} and "
             f"{len(ds.classes)}: allowed a dataset of the model's shape"
         )
+    args.data = data
     ds = replace(ds, mean=meta.mean, std=meta.std)  # feed the model as it was trained
     result = {
         "model_file": args.model,

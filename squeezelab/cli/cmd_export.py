@@ -207,10 +207,10 @@ def _run_tflite(args) -> int:
         + (f"; q = round(x / {exp.input_scale:.6g}) + {exp.input_zero_point}" if exp.int8 else "")
     )
     if exp.int8:
-        con.print(f"output: logit = {exp.output_scale:.6g} * (q - {exp.output_zero_point})")
+        con.print(f"output: logit = {exp.output_scale:.6g} * (q {-exp.output_zero_point:+d})")
     if args.format == "c":
         con.print(
-            f"c: {report['c']} and {report['h']}, arena {report['check']['arena_bytes']} "
+            f"c: {report['c']} and {report['h']}\narena: {report['check']['arena_bytes']} "
             "bytes (measured in TFLite Micro)"
         )
     return 0

@@ -1,4 +1,6 @@
-"""``squeezelab predict MODEL IMAGE... [--top-k K]``: classify image files."""
+"""``squeezelab predict MODEL IMAGE... [--top-k K] [--json]``: classify image files,
+directories and globs; one table row (or JSON record) per image.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +17,13 @@ def register(sub) -> None:
         f"{MODEL_HELP}.",
     )
     add_model(p, help=f"{MODEL_HELP}, or an exported .onnx file")
-    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ... anything Pillow reads)")
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files (PNG, JPEG, ... anything Pillow reads), directories (every image "
+        "below them) or quoted globs such as 'photos/*.jpg' ('**' recurses)",
+    )
     p.add_argument("--top-k", type=positive_int, default=5, help="classes per image (default 5)")
     p.add_argument(
         "--no-resize",
@@ -33,8 +41,20 @@ def run_predict(args) -> int:
     if args.json:
         print_json([r.to_dict() for r in records])
         return 0
-    con = console()
+    from rich.table import Table
+    from rich.text import Text  # file names and labels are text, never markup
+
+    table = Table(title=Text(f"{args.model}: top-{args.top_k} of {len(records)} image(s)"))
+    table.add_column("image", overflow="fold")
+    table.add_column("class")
+    table.add_column("prob", justify="right", no_wrap=True)
+    if args.top_k > 1:
+        table.add_column("next", overflow="fold")
     for rec in records:
-        tops = ", ".join(f"{t.label} {t.prob:.3f}" for t in rec.top)
-        con.print(f"{rec.image}: {tops}", markup=False, highlight=False)
+        first, rest = rec.top[0], rec.top[1:]
+        row = [str(rec.image), first.label, f"{first.prob:.3f}"]
+        if args.top_k > 1:
+            row.append(", ".join(f"{t.label} {t.prob:.3f}" for t in rest))
+        table.add_row(*(Text(c) for c in row))
+    console().print(table)
     return 0

@@ -77,6 +77,9 @@ def _totals(p, hw, wide: bool = False) -> list[tuple[str, str]]:
     ]
 
 
+_OPS = {"elementwise": "eltwise"}  # short op names where 80 columns are tight
+
+
 def _layer_table(name: str, p, wide: bool = False):
     """Per-layer costs; without ``wide`` the columns that fit 80 and names cut to fit."""
     from squeezelab.analysis.units import (
@@ -92,8 +95,8 @@ def _layer_table(name: str, p, wide: bool = False):
     lu = byte_unit([x.live_bytes for x in layers])
     eu = energy_unit([x.energy_pj for x in layers])
     cols = {  # name: (header, cell); the narrow table keeps the ones marked True
-        "layer": ("layer", lambda x: short(x.name, wide, 22), True),
-        "op": ("op", lambda x: x.op, True),
+        "layer": ("layer", lambda x: short(x.name, wide, 26), True),
+        "op": ("op", lambda x: x.op if wide else _OPS.get(x.op, x.op), True),
         "output": ("output", lambda x: "x".join(map(str, x.output_shapes[0][1:])), False),
         "params": ("params", lambda x: f"{x.params:,}", True),
         "macs": ("MACs", lambda x: f"{x.macs:,}", True),

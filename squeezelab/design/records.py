@@ -20,7 +20,7 @@ from squeezelab.models import ModelMeta
 
 STATE_FILE = "design.json"
 STATE_FORMAT = "squeezelab-design"
-STATE_VERSION = 2  # version 1: the untyped state of squeezelab before issue 13
+STATE_VERSION = 3  # 1: the untyped state before issue 13; 2: before the deploy stage
 
 
 class Record:
@@ -117,6 +117,41 @@ class ExportResult(Record):
 
 
 @dataclass(frozen=True)
+class DeployResult(Record):
+    """The file the target's runtime runs, checked in that runtime against the target.
+
+    For a TFLite Micro target: ``model.tflite`` (int8) and ``model.c``/``.h``, run in TFLM's
+    host interpreter (arena measured against ``sram_bytes``, file against ``flash_bytes``,
+    int8 accuracy against fp32 on the same test images). ``problems`` lists the checks
+    that failed; a design with any is not shipped.
+    """
+
+    runtime: str  # the target's runtime (a key of analysis.hardware.DEPLOY_RUNTIMES)
+    ship: str  # the file to put on the device
+    tflite: str | None  # the int8 .tflite (None: the runtime takes ONNX)
+    c_source: str | None  # model.c holding the .tflite as a const array (TFLM targets)
+    tflite_bytes: int | None  # measured: the file = the flash it takes
+    predicted_tflite_bytes: int | None  # analysis.profile at 8 bits
+    arena_bytes: int | None  # measured: TFLM's smallest tensor arena (head + tail)
+    arena_head_bytes: int | None
+    arena_tail_bytes: int | None
+    predicted_arena_bytes: int | None  # analysis.profile at 8 bits (TFLM's planner)
+    sram_bytes: int | None  # the target's limits (None: unlimited)
+    flash_bytes: int | None
+    int8_accuracy: float | None  # test top-1 of the runtime's outputs on eval_images
+    fp32_accuracy: float | None  # test top-1 of the decoded fp32 model on the same images
+    eval_images: int
+    tolerance: float  # int8 may lose at most this much top-1 against fp32
+    tflm_vs_reference_max_lsb: int | None  # TFLM against LiteRT's reference kernels
+    problems: list[str] = field(default_factory=list)  # failed checks; any: not shipped
+    seconds: float = 0.0
+
+    @property
+    def shipped(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
 class TargetCost(Record):
     """Predicted int8 costs of the decoded model on the run's hardware profile."""
 
@@ -150,6 +185,7 @@ RESULTS: dict[str, type[Record]] = {
     "retrain": RetrainResult,
     "compress": CompressResult,
     "export": ExportResult,
+    "deploy": DeployResult,
     "benchmark": BenchmarkResult,
     "report": ReportResult,
 }

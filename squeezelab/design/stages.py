@@ -2,7 +2,9 @@
 
 explore (Optuna study under the hardware's limits) -> retrain the best feasible design ->
 compress it to ``.sqz`` (Han et al. 2016) -> export fp32 and int8 ONNX from the decoded
-file -> time them here and predict them on the device -> the HTML report.
+file -> deploy: write the file the target's runtime runs (int8 ``.tflite`` + C array for
+TFLite Micro) and check it there -> time them here and predict them on the device -> the
+HTML report.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from squeezelab.design.records import (
     BenchmarkResult,
     BestTrial,
     CompressResult,
+    DeployResult,
     ExploreResult,
     ExportResult,
     ReportResult,
@@ -31,6 +34,12 @@ FINETUNE_IMAGES = 5_000  # one epoch of fine-tuning after pruning and after shar
 MIN_RETRAIN_IMAGES = 2_000  # the final training sees at least this many images
 INT8_SETTINGS = ["U8S8/minmax", "U8S8/entropy", "S8S8/minmax"]
 INT8_EVAL_IMAGES = 2_000
+# The deploy check: TFLM's host interpreter runs about 1,000 small-net images a second;
+# 300 test images keep the check to seconds and the int8-vs-fp32 comparison (paired, on
+# the same images) to about a point. int8 may lose at most DEPLOY_TOLERANCE of top-1.
+DEPLOY_EVAL_IMAGES = 300
+DEPLOY_CALIB_IMAGES = 256  # PT2E calibration runs batch 1: more images, more seconds
+DEPLOY_TOLERANCE = 0.02
 
 
 class _OutOfTime(Exception):
@@ -173,6 +182,95 @@ def export(ctx: RunContext) -> ExportResult:
     )
 
 
+def deploy(ctx: RunContext) -> DeployResult:
+    """Write the file the target's runtime runs and check it in that runtime.
+
+    TFLite Micro (and LiteRT) targets get an int8 ``model.tflite`` calibrated on training
+    images; TFLM's host interpreter measures its arena and runs test images. TFLM targets
+    also get ``model.c``/``model.h`` (the array to flash, the measured arena as a define).
+    Other targets ship the int8 ONNX file of the export stage.
+    """
+    from squeezelab.analysis import profile
+    from squeezelab.export import check_tflite, export_tflite, write_c_array
+
+    hw, exp = ctx.hardware, ctx.result("export")
+    runtime = hw.deploy[0] if hw.deploy else "onnxruntime"
+    n = min(len(ctx.test), DEPLOY_EVAL_IMAGES)
+    if runtime == "onnxruntime":
+        none = dict.fromkeys(
+            ["tflite", "c_source", "tflite_bytes", "predicted_tflite_bytes", "arena_bytes"]
+            + ["arena_head_bytes", "arena_tail_bytes", "predicted_arena_bytes", "fp32_accuracy"]
+            + ["tflm_vs_reference_max_lsb"]
+        )
+        return DeployResult(
+            runtime=runtime,
+            ship=exp.onnx_int8,
+            sram_bytes=hw.sram_bytes,
+            flash_bytes=hw.flash_bytes,
+            int8_accuracy=exp.int8_accuracy,
+            eval_images=exp.eval_images,
+            tolerance=DEPLOY_TOLERANCE,
+            **none,
+        )
+    model, meta = ctx.sqz_model
+    path = ctx.out / "model.tflite"
+    ctx.emit({"stage": "deploy", "message": f"writing int8 {path.name} for {runtime}"})
+    calib = ctx.train.images[: min(ctx.config.calib_size, DEPLOY_CALIB_IMAGES)].numpy()
+    tfl = export_tflite(model, meta, path, calib=calib, n_calib=len(calib))
+    images, labels = ctx.test.images[:n].numpy(), ctx.test.labels[:n].numpy()
+    ctx.emit({"stage": "deploy", "message": f"running it in TFLite Micro on {n} test images"})
+    check = check_tflite(path, images, labels)
+    fp32 = _top1(model, meta, images, labels)
+    pred = profile(model, meta.input_shape, hardware=hw, weight_bits=8, activation_bits=8)
+    c_source = None
+    if hw.tflm:
+        c_path, _ = write_c_array(path, ctx.out / "model", check.arena_bytes, tfl.to_dict())
+        c_source = str(c_path)
+    problems = []
+    if hw.tflm and hw.sram_bytes and check.arena_bytes > hw.sram_bytes:
+        problems.append(
+            f"measured arena {check.arena_bytes:,} B exceeds the {hw.sram_bytes:,} B SRAM"
+        )
+    if hw.flash_bytes and check.flash_bytes > hw.flash_bytes:
+        problems.append(f"file {check.flash_bytes:,} B exceeds the {hw.flash_bytes:,} B flash")
+    if check.int8_top1 is not None and check.int8_top1 < fp32 - DEPLOY_TOLERANCE:
+        problems.append(
+            f"int8 top-1 {check.int8_top1:.2%} is more than {DEPLOY_TOLERANCE:.0%} below "
+            f"fp32 {fp32:.2%}"
+        )
+    return DeployResult(
+        runtime=runtime,
+        ship=c_source or str(path),
+        tflite=str(path),
+        c_source=c_source,
+        tflite_bytes=check.flash_bytes,
+        predicted_tflite_bytes=pred.tflite_bytes,
+        arena_bytes=check.arena_bytes,
+        arena_head_bytes=check.arena_head_bytes,
+        arena_tail_bytes=check.arena_tail_bytes,
+        predicted_arena_bytes=pred.tflm_arena_bytes,
+        sram_bytes=hw.sram_bytes,
+        flash_bytes=hw.flash_bytes,
+        int8_accuracy=check.int8_top1,
+        fp32_accuracy=fp32,
+        eval_images=n,
+        tolerance=DEPLOY_TOLERANCE,
+        tflm_vs_reference_max_lsb=check.tflm_vs_reference_max_lsb,
+        problems=problems,
+    )
+
+
+def _top1(model, meta, images, labels) -> float:
+    """Top-1 of the fp32 module on uint8 ``images``, normalised as its metadata says."""
+    import torch
+
+    from squeezelab.export import normalize
+
+    with torch.no_grad():
+        logits = model.eval()(torch.from_numpy(normalize(images, meta)))
+    return float((logits.argmax(1).numpy() == labels).mean())
+
+
 def benchmark(ctx: RunContext) -> BenchmarkResult:
     from squeezelab.analysis import profile
     from squeezelab.export import benchmark as run_benchmark
@@ -201,7 +299,7 @@ def report(ctx: RunContext) -> ReportResult:
         ctx.study,
         ctx.out / "report.html",
         title="squeezelab design",
-        extra_sections=[summary.section()],
+        extra_sections=[summary.section(), summary.deploy_section()],
     )
     return ReportResult(str(html), str(path))
 
@@ -211,6 +309,7 @@ STAGES = [
     ("retrain", retrain),
     ("compress", compress),
     ("export", export),
+    ("deploy", deploy),
     ("benchmark", benchmark),
     ("report", report),
 ]

@@ -1,4 +1,5 @@
-"""The summary of a finished design run: one row per artefact, plus headline figures."""
+"""The summary of a finished design run: one row per artefact, headline figures, and the
+file to ship with its measured figures beside the predicted ones."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from squeezelab.design.records import DesignState
+from squeezelab.design.records import DeployResult, DesignState
 
 
 def baseline_fp32_bytes(num_classes: int, in_chans: int) -> int:
@@ -42,9 +43,84 @@ class DesignResult:
     trials: dict[str, int]  # trial counts per state
     retrain_epochs: int
     retrain_images: int | None  # the training subset when one epoch did not fit
+    deploy: DeployResult  # the file the target's runtime runs, measured there
+    shipped: bool  # False: a check failed (deploy.problems), the design is infeasible
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"rows": [dataclasses.asdict(r) for r in self.rows]}
+
+    def ship_line(self) -> str:
+        """One sentence: which file to flash and how it measured, or why it is not shipped."""
+        d = self.deploy
+        if not self.shipped:
+            return f"NOT SHIPPED: infeasible on {self.hardware}: {'; '.join(d.problems)}."
+        what = f"Ship {d.ship} ({d.runtime})"
+        if d.arena_bytes is None:
+            return what + "."
+        figures = [
+            f"arena {_kb(d.arena_bytes)} measured ({_kb(d.predicted_arena_bytes)} predicted)"
+        ]
+        if d.sram_bytes:
+            figures[-1] += f" of {_kb(d.sram_bytes)} SRAM"
+        figures.append(
+            f"file {_kb(d.tflite_bytes)} ({_kb(d.predicted_tflite_bytes)} predicted)"
+            + (f" of {_kb(d.flash_bytes)} flash" if d.flash_bytes else "")
+        )
+        if d.int8_accuracy is not None and d.fp32_accuracy is not None:
+            figures.append(
+                f"int8 top-1 {d.int8_accuracy:.2%} vs fp32 {d.fp32_accuracy:.2%} on "
+                f"{d.eval_images:,} test images"
+            )
+        return f"{what}: {', '.join(figures)}."
+
+    def deploy_section(self) -> dict[str, Any]:
+        """The deployment section of the HTML report: measured beside predicted, per check."""
+        d = self.deploy
+
+        def row(figure, measured, predicted, limit, ok):
+            return {
+                "figure": figure,
+                "measured": measured,
+                "predicted": predicted,
+                "limit": limit,
+                "check": "-" if ok is None else "ok" if ok else "FAILED",
+            }
+
+        rows = []
+        if d.arena_bytes is not None:
+            fits = None if not d.sram_bytes else d.arena_bytes <= d.sram_bytes
+            rows.append(
+                row(
+                    "tensor arena (bytes)",
+                    d.arena_bytes,
+                    d.predicted_arena_bytes,
+                    d.sram_bytes,
+                    fits if d.runtime == "tflite-micro" else None,
+                )
+            )
+        if d.tflite_bytes is not None:
+            fits = None if not d.flash_bytes else d.tflite_bytes <= d.flash_bytes
+            rows.append(
+                row(
+                    ".tflite file (bytes)",
+                    d.tflite_bytes,
+                    d.predicted_tflite_bytes,
+                    d.flash_bytes,
+                    fits,
+                )
+            )
+        if d.int8_accuracy is not None and d.fp32_accuracy is not None:
+            rows.append(
+                row(
+                    f"int8 top-1 ({d.eval_images} test images)",
+                    round(d.int8_accuracy, 4),
+                    None,
+                    f"fp32 {d.fp32_accuracy:.4f} - {d.tolerance}",
+                    d.int8_accuracy >= d.fp32_accuracy - d.tolerance,
+                )
+            )
+        title = "Deployment" if self.shipped else "Deployment: infeasible, not shipped"
+        return {"title": title, "rows": rows, "text": self.ship_line()}
 
     def section(self) -> dict[str, Any]:
         """The summary section of the HTML report."""
@@ -56,6 +132,10 @@ class DesignResult:
         )
         rows = [dataclasses.asdict(r) for r in self.rows]
         return {"title": "Summary", "rows": rows, "text": text}
+
+
+def _kb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e3:.1f} kB"
 
 
 def summarize(state: DesignState) -> DesignResult:
@@ -96,6 +176,16 @@ def summarize(state: DesignState) -> DesignResult:
             lat.get("ort_int8"),
         ),
     ]
+    dep = s["deploy"]
+    if dep.tflite is not None:
+        rows.append(
+            (
+                f"model.tflite int8 ({dep.runtime}; accuracy on {dep.eval_images:,} test images)",
+                dep.tflite_bytes,
+                dep.int8_accuracy,
+                None,
+            )
+        )
     t, arch = bench.target, explore.best.arch
     return DesignResult(
         model=arch.name,
@@ -107,6 +197,8 @@ def summarize(state: DesignState) -> DesignResult:
         target_latency_ms=t.latency_ms,
         target_peak_activation_bytes=t.peak_activation_bytes,
         rows=tuple(SummaryRow(*r, base / r[1]) for r in rows),
+        deploy=dep,
+        shipped=dep.shipped,
         trials=dict(explore.counts),
         retrain_epochs=retrain.epochs,
         retrain_images=retrain.train_subset,

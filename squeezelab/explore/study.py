@@ -42,7 +42,7 @@ def claim_lock_path(storage: str | None, study_dir) -> Path | None:
 
 def claim_lock(storage: str | None, study_dir):
     """A context holding :func:`claim_lock_path` (waiting for other workers), or nothing."""
-    path = None
+    path = claim_lock_path(storage, study_dir)
     return exclusive_lock(path, f"study {path}", wait=True) if path else nullcontext()
 
 

@@ -15,8 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from squeezelab.errors import DatasetError, FormatError
+from squeezelab.data.images import open_image, resize_crop
+from squeezelab.data.readers import IMAGE_SUFFIXES
+from squeezelab.errors import DatasetError
 from squeezelab.models import ModelMeta
+
+BATCH = 256  # images per forward pass, so a directory of any size runs in bounded memory
 
 # 8-bit PIL modes that convert to L or RGB without losing the meaning of a pixel value.
 _MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr")
@@ -27,27 +31,18 @@ def load_image(image, in_chans: int, size: int, resize: bool = True) -> np.ndarr
     """An image path, PIL image or HxW[xC] uint8 array -> uint8 ``(in_chans, size, size)``.
 
     Raises:
-        FormatError: the file cannot be decoded as an image.
-        DatasetError: the image cannot be converted: not 8-bit, an unsupported channel
+        DatasetError: the file is missing, not a regular file, a decompression bomb or
+            not an image Pillow decodes; or it cannot be converted: not 8-bit, an unsupported channel
             count, a size other than ``size`` with ``resize=False``, or an aspect
             ratio beyond 2:1.
     """
-    from PIL import Image, UnidentifiedImageError
-
     name = str(image) if isinstance(image, str | os.PathLike) else f"<{type(image).__name__}>"
     if in_chans not in (1, 3):
         raise DatasetError(
             f"{name}: the model takes {in_chans} channels: allowed 1 or 3 for images"
         )
     if isinstance(image, str | os.PathLike):
-        try:
-            with Image.open(image) as im:
-                im.load()
-                img = im
-        except FileNotFoundError as e:
-            raise DatasetError(f"image {name!r} does not exist") from e
-        except (UnidentifiedImageError, OSError) as e:
-            raise FormatError(f"{name}: not an image Pillow can read ({e})") from e
+        img = open_image(image)  # regular files only, bounded in pixels
     elif isinstance(image, np.ndarray):
         img = _from_array(image, name)
     else:
@@ -69,7 +64,7 @@ def load_image(image, in_chans: int, size: int, resize: bool = True) -> np.ndarr
                 f"{name}: image is {w}x{h} (aspect {max(w, h) / min(w, h):.1f}:1); predict centre-crops "
                 f"to {size}x{size} and allows aspect ratios up to {MAX_ASPECT:g}:1: crop it first"
             )
-        img = _resize_crop(img, size)
+        img = resize_crop(img, size)
     x = np.asarray(img, dtype=np.uint8)
     x = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
     return np.ascontiguousarray(x)
@@ -89,18 +84,6 @@ def _from_array(a: np.ndarray, name: str):
     raise DatasetError(
         f"{name}: array of shape {a.shape} cannot be converted: allowed HxW, HxWx1, HxWx3, HxWx4"
     )
-
-
-def _resize_crop(img, size: int):
-    """Resize the shorter side to ``size`` (bilinear), then crop the centre square."""
-    from PIL import Image
-
-    w, h = img.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    img = img.resize((nw, nh), Image.Resampling.BILINEAR)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return img.crop((left, top, left + size, top + size))
 
 
 @dataclass(frozen=True)
@@ -124,6 +107,47 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         return {"image": self.image, "top": [t.to_dict() for t in self.top]}
+
+
+def expand_inputs(inputs) -> list:
+    """Files, directories (every image file below, sorted) and globs -> the images to read.
+
+    An argument naming an existing path is taken as it is; else one with ``*``, ``?`` or
+    ``[`` is a glob (``**`` recursive). Other values (PIL images, arrays) pass through.
+
+    Raises:
+        DatasetError: a path that does not exist, a glob or directory with no image.
+    """
+    import glob
+
+    out: list = []
+    for item in inputs:
+        if not isinstance(item, str | os.PathLike):
+            out.append(item)
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
+            if not found:
+                raise DatasetError(
+                    f"{path}: directory holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                )
+            out += found
+        elif os.path.lexists(path):
+            out.append(path)
+        elif glob.has_magic(str(item)):
+            found = sorted(Path(p) for p in glob.glob(str(item), recursive=True))
+            found = [p for p in found if not p.is_dir()]
+            if not found:
+                raise DatasetError(f"{item}: the pattern matches no file")
+            out += found
+        else:
+            raise DatasetError(f"image {str(item)!r} does not exist")
+    return out
 
 
 def _runner(model_ref) -> tuple[ModelMeta, tuple[int, int, int], Callable]:
@@ -153,7 +177,8 @@ def predict(model, images, top_k: int = 5, resize: bool = True) -> list[Predicti
     Args:
         model: a ``.onnx`` export, or anything :func:`squeezelab.models.load_model` takes
             (a ``.safetensors`` model file, a ``.sqz`` file, a zoo name, a spec file).
-        images: image paths, PIL images or uint8 arrays.
+        images: image paths, directories (every image below), globs, PIL images or uint8
+            arrays (see :func:`expand_inputs`).
         top_k: how many classes per image (capped at the number of classes).
         resize: resize and centre-crop images of another size; else such an image is
             an error.
@@ -171,9 +196,13 @@ def predict(model, images, top_k: int = 5, resize: bool = True) -> list[Predicti
 
     if top_k < 1:
         raise ConfigError(f"top_k={top_k} is invalid: allowed >= 1")
+    images = expand_inputs(images)
     meta, (c, size, _), logits = _runner(model)
-    batch = np.stack([load_image(im, c, size, resize) for im in images])
-    out = logits(normalize(batch, meta)).astype(np.float64)
+    outs = []
+    for i in range(0, len(images), BATCH):
+        batch = np.stack([load_image(im, c, size, resize) for im in images[i : i + BATCH]])
+        outs.append(logits(normalize(batch, meta)).astype(np.float64))
+    out = np.concatenate(outs) if outs else np.zeros((0, max(1, meta.num_classes)))
     prob = np.exp(out - out.max(1, keepdims=True))
     prob /= prob.sum(1, keepdims=True)
     classes = meta.classes or ()

@@ -28,7 +28,107 @@ MAX_META_BYTES = 1 << 20  # our record is a few hundred bytes; a bigger one is f
 # TFLite Micro's builtin kernels (tflite-micro's micro_mutable_op_resolver.h, the version
 # pinned in pyproject.toml; tests/export/test_tflite.py checks each against its runtime).
 TFLM_BUILTIN_OPS = frozenset(
-    ["ABS", "ADD", "ADD_N", "ARG_MAX", "ARG_MIN", "ASSIGN_VARIABLE", "AVERAGE_POOL_2D", "BATCH_MATMUL", "BATCH_TO_SPACE_ND", "BROADCAST_ARGS", "BROADCAST_TO", "CALL_ONCE", "CAST", "CEIL", "CONCATENATION", "CONV_2D", "COS", "CUMSUM", "DEPTHWISE_CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE", "DIV", "DYNAMIC_UPDATE_SLICE", "ELU", "EMBEDDING_LOOKUP", "EQUAL", "EXP", "EXPAND_DIMS", "FILL", "FLOOR", "FLOOR_DIV", "FLOOR_MOD", "FULLY_CONNECTED", "GATHER", "GATHER_ND", "GREATER", "GREATER_EQUAL", "HARD_SWISH", "IF", "L2_NORMALIZATION", "L2_POOL_2D", "LEAKY_RELU", "LESS", "LESS_EQUAL", "LOG", "LOGICAL_AND", "LOGICAL_NOT", "LOGICAL_OR", "LOGISTIC", "LOG_SOFTMAX", "MAXIMUM", "MAX_POOL_2D", "MEAN", "MINIMUM", "MIRROR_PAD", "MUL", "NEG", "NOT_EQUAL", "PACK", "PAD", "PADV2", "PRELU", "QUANTIZE", "READ_VARIABLE", "REDUCE_MAX", "REDUCE_MIN", "RELU", "RELU6", "RESHAPE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "REVERSE_V2", "ROUND", "RSQRT", "SELECT_V2", "SHAPE", "SIN", "SLICE", "SOFTMAX", "SPACE_TO_BATCH_ND", "SPACE_TO_DEPTH", "SPLIT", "SPLIT_V", "SQRT", "SQUARE", "SQUARED_DIFFERENCE", "SQUEEZE", "STRIDED_SLICE", "SUB", "SUM", "SVDF", "TANH", "TRANSPOSE", "TRANSPOSE_CONV", "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNPACK", "VAR_HANDLE", "WHILE", "ZEROS_LIKE"]
+    [
+        "ABS",
+        "ADD",
+        "ADD_N",
+        "ARG_MAX",
+        "ARG_MIN",
+        "ASSIGN_VARIABLE",
+        "AVERAGE_POOL_2D",
+        "BATCH_MATMUL",
+        "BATCH_TO_SPACE_ND",
+        "BROADCAST_ARGS",
+        "BROADCAST_TO",
+        "CALL_ONCE",
+        "CAST",
+        "CEIL",
+        "CONCATENATION",
+        "CONV_2D",
+        "COS",
+        "CUMSUM",
+        "DEPTHWISE_CONV_2D",
+        "DEPTH_TO_SPACE",
+        "DEQUANTIZE",
+        "DIV",
+        "DYNAMIC_UPDATE_SLICE",
+        "ELU",
+        "EMBEDDING_LOOKUP",
+        "EQUAL",
+        "EXP",
+        "EXPAND_DIMS",
+        "FILL",
+        "FLOOR",
+        "FLOOR_DIV",
+        "FLOOR_MOD",
+        "FULLY_CONNECTED",
+        "GATHER",
+        "GATHER_ND",
+        "GREATER",
+        "GREATER_EQUAL",
+        "HARD_SWISH",
+        "IF",
+        "L2_NORMALIZATION",
+        "L2_POOL_2D",
+        "LEAKY_RELU",
+        "LESS",
+        "LESS_EQUAL",
+        "LOG",
+        "LOGICAL_AND",
+        "LOGICAL_NOT",
+        "LOGICAL_OR",
+        "LOGISTIC",
+        "LOG_SOFTMAX",
+        "MAXIMUM",
+        "MAX_POOL_2D",
+        "MEAN",
+        "MINIMUM",
+        "MIRROR_PAD",
+        "MUL",
+        "NEG",
+        "NOT_EQUAL",
+        "PACK",
+        "PAD",
+        "PADV2",
+        "PRELU",
+        "QUANTIZE",
+        "READ_VARIABLE",
+        "REDUCE_MAX",
+        "REDUCE_MIN",
+        "RELU",
+        "RELU6",
+        "RESHAPE",
+        "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "REVERSE_V2",
+        "ROUND",
+        "RSQRT",
+        "SELECT_V2",
+        "SHAPE",
+        "SIN",
+        "SLICE",
+        "SOFTMAX",
+        "SPACE_TO_BATCH_ND",
+        "SPACE_TO_DEPTH",
+        "SPLIT",
+        "SPLIT_V",
+        "SQRT",
+        "SQUARE",
+        "SQUARED_DIFFERENCE",
+        "SQUEEZE",
+        "STRIDED_SLICE",
+        "SUB",
+        "SUM",
+        "SVDF",
+        "TANH",
+        "TRANSPOSE",
+        "TRANSPOSE_CONV",
+        "UNIDIRECTIONAL_SEQUENCE_LSTM",
+        "UNPACK",
+        "VAR_HANDLE",
+        "WHILE",
+        "ZEROS_LIKE",
+    ]
 )
 
 
@@ -36,8 +136,8 @@ def require_deploy(module: str):
     """Import ``module`` from the ``deploy`` extra, or raise a ConfigError naming the extra."""
     import importlib
 
-    try:
-        return importlib.import_module(module)
+    try:  # torchao and torch log import-time noise (missing CUDA kernels, deprecations)
+        return _quiet(lambda: importlib.import_module(module))
     except ImportError as e:
         raise ConfigError(
             f"TFLite export and checks need the deploy extra ({module} is missing): {DEPLOY_EXTRA}"
@@ -310,7 +410,9 @@ def export_tflite(
             "for a demo file whose accuracy means nothing, or --fp32 for a float file)"
         )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the converter's C++ chatter
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its progress lines on stdout
     litert_torch = require_deploy("litert_torch")
+    require_deploy("torchao.quantization.pt2e.quantize_pt2e")
     schema = require_deploy("tflite_micro.tensorflow.lite.micro.python.schema_py_generated")
     import torch
 
@@ -347,7 +449,7 @@ def export_tflite(
             )
         else:
             edge = _quiet(lambda: litert_torch.convert(wrapped, (sample,)))
-    data = bytes(edge.model_content())
+    data = bytes(_quiet(edge.model_content))
     where = str(path)
     info = read_tflite(data, where)
     check_tflm_ops(info, where)

@@ -108,8 +108,8 @@ def check_tflite(
                 f"{where}: has no squeezelab metadata (normalisation, input quantisation), "
                 "so images cannot be fed to it: allowed a file written by squeezelab export"
             )
-        spec = TfliteExport.from_dict(
-            {
+        try:
+            fields = {
                 "path": where,
                 "tflite_bytes": len(data),
                 "int8": int8,
@@ -120,9 +120,21 @@ def check_tflite(
                 "output_zero_point": rec["output"]["zero_point"],
                 "mean": rec["mean"],
                 "std": rec["std"],
-            },
-            where,
-        )
+            }
+        except (KeyError, TypeError) as e:
+            raise FormatError(f"{where}: malformed squeezelab metadata (missing {e})") from e
+        spec = TfliteExport.from_dict(fields, where)
+        c = info.input_shape[-1] if info.input_shape else 0
+        if (
+            len(spec.mean) != c
+            or len(spec.std) != c
+            or 0.0 in spec.std
+            or (int8 and not spec.input_scale > 0)
+        ):
+            raise FormatError(
+                f"{where}: squeezelab metadata does not fit the input {info.input_shape} "
+                "(mean/std per channel, std and input scale > 0)"
+            )
         x = np.asarray(images_uint8)
         want = info.input_shape[1:]  # NHWC
         if x.dtype != np.uint8 or x.ndim != 4 or (x.shape[2], x.shape[3], x.shape[1]) != want:

@@ -2,7 +2,8 @@
 
 The header metadata holds the JSON under the key ``squeezelab`` (the fields of
 ``squeezelab.models.ModelMeta.to_dict``). Nothing in the file can execute code when
-read, and the header is bounded by the file's size before it is parsed.
+read, the header is bounded by the file's size (and 16 MiB) before it is parsed, and
+``squeezelab.models.load_model`` counts the model it describes before building it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from squeezelab.errors import FormatError
 from squeezelab.io.atomic import atomic_path
 
 META_KEY = "squeezelab"
-MAX_HEADER_BYTES = 100_000_000
+MAX_HEADER_BYTES = 1 << 24  # the tensor index of a 10,000-tensor model is ~1 MB
 
 
 def save_model_file(path: str | os.PathLike, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
@@ -34,8 +35,10 @@ def save_model_file(path: str | os.PathLike, tensors: dict[str, Any], meta: dict
 def read_model_meta(path: str | os.PathLike) -> dict[str, Any]:
     """Only the JSON metadata of a model file (no weights are read)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FormatError(f"model file {str(path)!r} does not exist")
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise FormatError(f"model file {str(path)!r} is not a regular file")
     try:
         with open(path, "rb") as f:
             head = f.read(8)

@@ -138,9 +138,27 @@ def _fill(meta: ModelMeta, state: dict[str, torch.Tensor], where: str) -> nn.Mod
         model = build_model(meta)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise FormatError(f"{where}: weights do not fit model {meta.name!r}: {e}") from e
+    except RuntimeError as e:  # torch's message is one line per key: keep the first
+        first = str(e).strip().splitlines()[-1].strip()[:200]
+        raise FormatError(f"{where}: weights do not fit model {meta.name!r}: {first}") from e
     return model.eval()
+
+
+def _match(state: dict, expected: dict, meta: ModelMeta, where: str) -> None:
+    """One line naming the first tensor that is missing, extra or of the wrong shape."""
+    if set(state) != set(expected):
+        missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        raise FormatError(
+            f"{where}: tensors do not match model {meta.name!r} "
+            f"(missing {missing[:3]}, unexpected {extra[:3]})"
+        )
+    for k, ref in expected.items():
+        if tuple(state[k].shape) != tuple(ref.shape):
+            raise FormatError(
+                f"{where}: {k} has shape {list(state[k].shape)}, the model needs {list(ref.shape)}"
+            )
+        if state[k].dtype.is_floating_point != ref.dtype.is_floating_point:
+            raise FormatError(f"{where}: {k} is {state[k].dtype}, the model needs {ref.dtype}")
 
 
 def load_model_file(path: str | os.PathLike) -> tuple[nn.Module, ModelMeta]:
@@ -151,8 +169,10 @@ def load_model_file(path: str | os.PathLike) -> tuple[nn.Module, ModelMeta]:
     meta = ModelMeta.from_dict(read_model_meta(path), where=str(path))
     # safetensors stores every element densely, in at least one byte
     limit = element_limit(Path(path).stat().st_size, 1, floor=0)
-    _checked_skeleton(meta, limit, str(path))
-    return _fill(meta, read_model_tensors(path), str(path)), meta
+    expected = _checked_skeleton(meta, limit, str(path))
+    state = read_model_tensors(path)
+    _match(state, expected, meta, str(path))
+    return _fill(meta, state, str(path)), meta
 
 
 def decode_sqz(data: bytes, max_params: int | None = None) -> tuple[nn.Module, ModelMeta, dict]:

@@ -147,6 +147,12 @@ def fmt(name: str, value: Any) -> str:
     name = base_metric(name)
     if name.endswith("accuracy"):
         return f"{100 * value:.2f} %"
+    from squeezelab.analysis.units import format_bytes, format_energy  # lazy: torch-free import
+
+    if name.endswith("bytes"):  # the one size and energy formatters of CLI, report, advise
+        return format_bytes(value)
+    if name == "energy_pj":
+        return format_energy(value)
     if _units(name):
         divisor, unit = display_unit(name, [value])
         return f"{_digits(value / divisor)} {unit}".rstrip()
@@ -161,10 +167,12 @@ def _digits(v: float) -> str:
 
 
 def _units(name: str) -> tuple[int, list[str]] | None:
+    from squeezelab.analysis.units import BYTE_UNITS, ENERGY_UNITS
+
     if name.endswith("bytes"):
-        return 1024, ["B", "KiB", "MiB", "GiB", "TiB"]
+        return 1024, list(BYTE_UNITS)
     if name == "energy_pj":
-        return 1000, ["pJ", "nJ", "µJ", "mJ", "J"]
+        return 1000, list(ENERGY_UNITS)
     if name in ("params", "macs"):
         return 1000, ["", "k", "M", "G", "T"]
     if name == "latency_ms":

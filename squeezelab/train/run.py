@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from squeezelab.data import Dataset, load_dataset, split_train_val, subset
-from squeezelab.data.names import default_augment
+from squeezelab.data.names import dataset_ref, default_augment
 from squeezelab.errors import ConfigError, FormatError
 from squeezelab.io import atomic_write_bytes, atomic_write_json
 from squeezelab.io.atomic import check_writable, exclusive_lock
@@ -99,7 +99,7 @@ def trained_meta(config: TrainConfig, model: nn.Module, ds: Dataset, record: dic
     """The metadata written beside a trained ``model``: what it is, plus its metrics."""
     extra = {
         "metrics": record,
-        "dataset": config.data,
+        "dataset": dataset_ref(config.data),  # absolute, so evaluate finds it anywhere
         "recipe": config.recipe,
         "params": sum(p.numel() for p in model.parameters()),
     }

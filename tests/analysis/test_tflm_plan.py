@@ -39,7 +39,7 @@ def test_plan_is_more_than_the_bare_sum_of_live_activations():
     plan = tflm_plan(model, (1, 28, 28))
     assert p.tflm_arena_bytes == plan.arena_bytes
     assert plan.arena_head_bytes >= p.peak_activation_bytes  # fragmentation, alignment
-    assert plan.arena_tail_bytes > 0 and plan.ops[0] == "RESHAPE" and "CONCATENATION" in plan.ops
+    assert plan.arena_tail_bytes > 0 and "CONCATENATION" in plan.ops
     assert p.tflite_bytes > p.model_bytes  # int32 biases, quantisation, tables
     assert profile(model, (1, 28, 28)).tflm_arena_bytes is None  # only at 8 bits
 
@@ -64,4 +64,4 @@ def test_prediction_within_5_percent_of_tflm(tmp_path, name, overrides):
     plan = tflm_plan(model, meta.input_shape)
     assert abs(plan.arena_bytes / got.arena_bytes - 1) < 0.05, (plan, got)
     assert abs(plan.tflite_bytes / exp.tflite_bytes - 1) < 0.05, (plan, exp.tflite_bytes)
-    assert plan.ops == exp.ops
+    assert set(plan.ops) == set(exp.ops)  # the file lists each operator code once

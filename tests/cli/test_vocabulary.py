@@ -88,7 +88,8 @@ def test_outputs_are_o_output(verb):
 def test_threads_is_one_int(verb):
     for a in _visible(VERBS[verb]):
         if "--threads" in a.option_strings:
-            assert a.type is int and a.nargs is None, f"{verb}: --threads is not one integer"
+            one_int = a.type is _flags.positive_int and a.nargs is None
+            assert one_int, f"{verb}: --threads is not one positive integer"
 
 
 @pytest.mark.parametrize("verb", sorted(VERBS))

@@ -58,8 +58,25 @@ def _check_artefacts(out: Path) -> dict:
     for name in ("model.onnx", "model.int8.onnx"):
         assert read_onnx_meta(out / name).meta.name == "squeezenet_small"
     html = (out / "report.html").read_text()
-    assert "Summary" in html and "<img" in html
-    return json.loads((out / "summary.json").read_text())
+    assert "Summary" in html and "<img" in html and "Deployment" in html
+    summary = json.loads((out / "summary.json").read_text())
+    # the cortex-m7 runs TFLite Micro: the design ships an int8 .tflite and its C array,
+    # run in TFLM, its measured arena compared with the SRAM
+    from squeezelab.export.tflite import read_tflite
+
+    dep = summary["deploy"]
+    assert dep["runtime"] == "tflite-micro" and dep["ship"] == str(out / "model.c")
+    assert read_tflite((out / "model.tflite").read_bytes()).input_dtype == "int8"
+    assert dep["tflite_bytes"] == (out / "model.tflite").stat().st_size
+    header = (out / "model.h").read_text()
+    assert str(dep["arena_bytes"]) in header
+    assert 0 < dep["arena_head_bytes"] < dep["arena_bytes"] and dep["sram_bytes"] == 524288
+    assert dep["tflm_vs_reference_max_lsb"] == 0
+    assert dep["predicted_arena_bytes"] > 0 and dep["predicted_tflite_bytes"] > 0
+    fits = dep["arena_bytes"] <= dep["sram_bytes"] and dep["tflite_bytes"] <= dep["flash_bytes"]
+    assert summary["shipped"] == (fits and not dep["problems"])
+    assert 0 <= dep["int8_accuracy"] <= 1 and dep["eval_images"] == 300
+    return summary
 
 
 @pytest.mark.slow
@@ -68,8 +85,10 @@ def test_design_end_to_end(tmp_path, capsys):
     space.write_text(TINY_SPACE)
     out = tmp_path / "out"
     assert main([*_args(space, out), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
     assert summary == _check_artefacts(out)
+    assert "model.c" in captured.err  # the line that says which file to flash
     rows = {r["artefact"].split(" (")[0]: r for r in summary["rows"]}
     assert rows[".sqz"]["bytes"] < rows["fp32 model file"]["bytes"] / 2
     assert all(r["reduction_vs_alexnet_small"] > 50 for r in summary["rows"])
@@ -192,3 +211,47 @@ def test_retrain_budget_uses_the_measured_speed_and_the_real_split_size():
     b = retrain_budget(ctx(10_000, {"epochs": 5}), 3500 / seconds)
     assert (b.epochs, b.train_subset) == (1, 3500)
     assert retrain_budget(ctx(1000, {"epochs": 5}), None).epochs == 5  # nothing measured
+
+
+@pytest.mark.slow
+def test_deploy_over_sram_is_infeasible_not_shipped(tmp_path):
+    """A measured arena above the target's SRAM fails the check; the summary says so."""
+    import dataclasses
+    from types import SimpleNamespace as NS
+
+    from squeezelab.analysis import load_hardware
+    from squeezelab.data import Dataset
+    from squeezelab.data.readers import synthetic
+    from squeezelab.design.records import DeployResult
+    from squeezelab.design.stages import deploy
+    from squeezelab.design.summary import DesignResult
+    from squeezelab.models import load_model
+
+    hw = dataclasses.replace(load_hardware("cortex-m7"), sram_bytes=20_000)
+
+    def data(n, seed):
+        return Dataset(*synthetic(n, seed=seed), list("0123456789"), (0.5,), (0.3,), "synthetic")
+
+    ctx = NS(
+        hardware=hw,
+        out=tmp_path,
+        config=NS(calib_size=8),
+        train=data(8, 0),
+        test=data(40, 1),
+        sqz_model=load_model("squeezenet_small"),
+        result=lambda name: None,
+        emit=lambda ev: None,
+    )
+    res = deploy(ctx)
+    assert res.arena_bytes > 20_000 and not res.shipped
+    assert "exceeds the 20,000 B SRAM" in res.problems[0]
+    assert (tmp_path / "model.tflite").is_file() and (tmp_path / "model.c").is_file()
+    assert DeployResult.from_dict(json.loads(json.dumps(res.to_dict()))) == res
+    result = DesignResult(
+        "squeezenet_small", None, 1, 1, "cortex-m7", 1.0, 1.0, 1, (), {}, 1, None, res, False
+    )
+    assert result.ship_line().startswith("NOT SHIPPED: infeasible on cortex-m7")
+    section = result.deploy_section()
+    assert "not shipped" in section["title"]
+    arena = next(r for r in section["rows"] if r["figure"].startswith("tensor arena"))
+    assert arena["check"] == "FAILED" and arena["limit"] == 20_000

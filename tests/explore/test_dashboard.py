@@ -90,9 +90,7 @@ def test_dashboard_api_shows_names_costs_and_the_reports_front(study_dir):
     dups = [t for t in trials if t["state"] == "Pruned" and "duplicate_of" in _attrs(t)]
     assert len(dups) == res.counts.duplicate
     # the dashboard's feasible best trials are exactly the report's Pareto front
-    best = {
-        t["number"] for t in detail["best_trials"] if all(c <= 0 for c in t["constraints"])
-    }
+    best = {t["number"] for t in detail["best_trials"] if all(c <= 0 for c in t["constraints"])}
     assert best == set(res.pareto) and res.pareto
     # run dirs are relative to the study dir, and resolve to real folders from anywhere
     for t in trials:

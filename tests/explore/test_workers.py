@@ -81,16 +81,18 @@ def test_killed_worker_trial_is_retried_and_study_completes(postgres_url, tmp_pa
     assert res.counts.failed == 1 and res.counts.trained == 3
 
 
-def _explore(space_dict, study_dir):
+def _explore(space_dict, study_dir, start):
     """What one `squeezelab explore SPACE -o DIR` process does (fake trainer)."""
+    start.wait()  # both start at once: the race two users' commands would run
     run_study(space_from_dict(space_dict), study_dir, train_fn=fake_train)
 
 
 def test_two_sqlite_explore_processes_train_each_point_once(tmp_path):
-    srs = [0.125, 0.25, 0.5, 1.0]
-    space = _space("lite", srs, 0.3).raw
+    srs = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0]
+    space = _space("lite", srs, 0.05).raw
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_explore, args=(space, str(tmp_path))) for _ in range(2)]
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_explore, args=(space, str(tmp_path), start)) for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:

@@ -39,21 +39,26 @@ def _fp32_top1(model, meta, x, y):
     return float((logits.argmax(1).numpy() == y).mean())
 
 
-def test_trained_int8_runs_in_tflm_equal_to_reference_kernels(trained_tflite, fmnist):
+def test_trained_int8_in_tflm_equals_reference_kernels_and_keeps_accuracy(trained_tflite):
+    """All 10,000 Fashion-MNIST test images: 0 LSB from LiteRT's reference, top-1 within 1 pt."""
+    from squeezelab.data import load_dataset
+
     exp, model, meta = trained_tflite
     assert exp.int8 and set(exp.ops) <= TFLM_BUILTIN_OPS
     assert {"CONV_2D", "CONCATENATION", "MAX_POOL_2D"} <= set(exp.ops)
     assert exp.input_shape == (1, 28, 28, 1) and exp.input_scale > 0
-    x, y = fmnist["test_x"][:100], fmnist["test_y"][:100]
+    test = load_dataset("fashion-mnist", "test")
+    x, y = test.images.numpy(), test.labels.numpy()
     r = check_tflite(exp.path, x, y)
-    assert r.n_images == 100
+    assert r.n_images == 10_000
     assert r.tflm_vs_reference_max_lsb == 0
     assert r.flash_bytes == Path(exp.path).stat().st_size == exp.tflite_bytes
     assert r.arena_head_bytes + r.arena_tail_bytes == r.arena_bytes
     # the arena holds at least the largest activation pair (int8), and is not absurd
     assert 16 * 14 * 14 < r.arena_bytes < 1 << 20
-    # int8 keeps the trained model's accuracy (100 images: within 3 points)
-    assert abs(r.int8_top1 - _fp32_top1(model, meta, x, y)) <= 0.03
+    fp32 = _fp32_top1(model, meta, x, y)
+    assert fp32 > 0.3  # trained: far above chance, so the comparison means something
+    assert abs(r.int8_top1 - fp32) <= 0.01
     # the metadata says how to feed the file
     rec = read_tflite(Path(exp.path).read_bytes()).record
     assert rec["mean"] == list(meta.mean) and rec["std"] == list(meta.std)
@@ -194,7 +199,7 @@ def test_cli_export_c_writes_tflite_c_and_h_with_the_measured_arena(trained, tmp
     text = capsys.readouterr().out
     assert "q = round(x /" in text and "mean [0.286]" in text
     arena = check_tflite(tmp_path / "fm.tflite").arena_bytes
-    assert f"arena {arena} bytes" in text
+    assert f"arena: {arena} bytes" in text and "[START]" not in text
     assert f"#define FM_ARENA_BYTES {arena}" in (tmp_path / "fm.h").read_text()
     assert (tmp_path / "fm.c").is_file()
 

@@ -96,6 +96,17 @@ def test_unknown_names_list_close_ones_and_bad_spec_files_name_the_file(tmp_path
         ({"spec": "x"}, "spec"),
         ({"spec": {"base_e": 10**7}}, "base_e"),
         ({"spec": {"num_fire": 1000}}, "num_fire"),
+        ({"input_size": -5}, "input_size"),
+        ({"in_chans": 3000, "input_size": 4000}, "input elements"),
+        ({"normalization": {"mean": [0.5], "std": [float("nan")]}}, "normalization"),
+        ({"normalization": [[0.5], [0.5]]}, "normalization"),
+        ({"metrics": json.loads("[" * 500 + "]" * 500)}, "'metrics' nests deeper"),
+        ({"model_args": {"depth": 3}}, "model_args key 'depth'"),
+        ({"model_args": {"dropout": [0.5]}}, "model_args dropout"),
+        ({"model_args": {"dropout": float("inf")}}, "finite"),
+        ({"model": "squeezenet_small", "model_args": {"num_fire": 20_000}}, "num_fire=20000"),
+        ({"model": "squeezenet_small", "model_args": {"sr": 7}}, "sr=7"),
+        ({"model_args": {"num_classes": 5}}, "top-level"),
     ],
 )
 def test_bad_metadata_is_a_format_error_naming_the_field(change, field):

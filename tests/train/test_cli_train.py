@@ -67,7 +67,7 @@ def test_progress_output_and_errors(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "epoch 1/1" in captured.out and "run directory" in captured.out
     assert captured.err.count("is deprecated") == 2
-    assert main(["train", "squeezenet_small", "--data", "nope", "-o", str(run)]) == 2
+    assert main(["train", "squeezenet_small", "--data", "nope", "-o", str(tmp_path / "r2")]) == 2
     assert "unknown dataset (or directory) 'nope'" in capsys.readouterr().err
     assert (
         main(

@@ -80,6 +80,7 @@ def test_two_concurrent_trains_one_refused(tmp_path, spec):
     run = tmp_path / "run"
     argv = [sys.executable, "-m", "squeezelab", *_argv(spec, run)]
     argv[argv.index("64")] = "256"  # long enough for the two runs to overlap
+    argv[argv.index("--epochs") + 1] = "3"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 60
@@ -87,11 +88,14 @@ def test_two_concurrent_trains_one_refused(tmp_path, spec):
         assert time.time() < deadline and first.poll() is None
         time.sleep(0.02)
     second = subprocess.run(argv, capture_output=True, text=True, env=env)
+    overlapped = first.poll() is None
     out, _ = first.communicate(timeout=120)
-    assert first.returncode == 0 and json.loads(out.splitlines()[-1])["epoch"] == 1
+    assert first.returncode == 0 and json.loads(out.splitlines()[-1])["epoch"] == 3
     assert second.returncode == 2
     err = second.stderr.strip().splitlines()
-    assert len(err) == 1 and f"pid {first.pid}" in err[0], err
+    assert len(err) == 1, err
+    # while the first runs its lock refuses the second; once it ended, its files do
+    assert (f"pid {first.pid}" if overlapped else "already holds") in err[0], err
 
 
 def test_finished_run_is_not_overwritten_without_flag(tmp_path, capsys, spec):
