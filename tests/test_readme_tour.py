@@ -31,7 +31,7 @@ TINY = {
     "bench": ["--thread-counts", "1", "--rounds", "1", "--roofline", "none"],
     "export": ["--calib-size", "16", "--eval-size", "16"],
     "check": ["--eval-size", "16"],
-    "explore": ["--trials", "1", "--epochs", "1", "--train-subset", "64", "--data", "synthetic"],
+    "explore": ["--trials", "1", "--epochs", "1", "--train-subset", "128", "--data", "synthetic"],
     "design": ["--trials", "1", "--budget-minutes", "0.5"],
 }
 # Needs a PostgreSQL server at the URL as written: parsed (flags and values), not run.
@@ -124,7 +124,7 @@ def test_every_tour_command_runs(demo, monkeypatch, capsys):
         if PARSE_ONLY.search(line):
             build_parser().parse_args(argv)  # exits 2 on a flag or value the CLI refuses
             continue
-        code = main(argv)
+        import time; t0 = time.monotonic(); code = main(argv); open("/tmp/tour_timing.txt","a").write(f"{time.monotonic()-t0:.1f} {argv[:3]}\n")
         err = capsys.readouterr().err
         if code != 0:
             failed.append(f"exit {code}: squeezelab {' '.join(argv)}\n{err.strip()[-500:]}")

@@ -7,14 +7,15 @@ from squeezelab.cli._flags import MODEL_HELP, add_json, add_model, deprecated_al
 
 # Kept in step with squeezelab.export.bench.BACKENDS (not imported: `--help` stays light).
 BACKENDS = ("torch", "torch_channels_last", "ort_fp32", "ort_int8")
+LITERT_BACKENDS = ("litert_fp32", "litert_int8")  # on request: they need the deploy extra
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "bench",
         help="batch-1 latency across runtimes",
-        description="Time models at batch 1 in PyTorch eager (NCHW, channels_last) and ONNX "
-        "Runtime (fp32, int8 QDQ), against the fp32 roofline bound of the calibrated host.",
+        description="Time models at batch 1 in PyTorch eager (NCHW, channels_last), ONNX "
+        "Runtime (fp32, int8 QDQ) and on request LiteRT (fp32, int8 .tflite), against the fp32 roofline bound of the calibrated host.",
     )
     add_model(p, many=True, help=f"{MODEL_HELP}, or an exported .onnx file")
     p.add_argument("--input", help="input CxHxW, e.g. 3x224x224 (default: each model's own)")
@@ -26,7 +27,10 @@ def register(sub) -> None:
     )
     deprecated_alias(p, "--threads", "--thread-counts", dest="thread_counts")
     p.add_argument(
-        "--backends", default=",".join(BACKENDS), help=f"comma list from {', '.join(BACKENDS)}"
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"comma list from {', '.join(BACKENDS + LITERT_BACKENDS)} (default: "
+        f"{','.join(BACKENDS)}; the LiteRT ones convert to .tflite, XNNPACK delegate)",
     )
     p.add_argument(
         "--rounds", type=positive_int, default=6, help="timing rounds of 5 runs (default 6)"

@@ -204,7 +204,7 @@ def _run_tflite(args) -> int:
     con.print(
         f"input {layout} NHWC: x = (pixel/255 - mean) / std with mean {list(exp.mean)}, "
         f"std {list(exp.std)}"
-        + (f"; q = round(x / {exp.input_scale:.6g}) + {exp.input_zero_point}" if exp.int8 else "")
+        + (f"; q = round(x / {exp.input_scale:.6g}) {exp.input_zero_point:+d}" if exp.int8 else "")
     )
     if exp.int8:
         con.print(f"output: logit = {exp.output_scale:.6g} * (q {-exp.output_zero_point:+d})")

@@ -1,8 +1,10 @@
 """Batch-1 latency of one model across runtimes, against the analysis' roofline bound.
 
 Backends: PyTorch eager (NCHW and channels_last), ONNX Runtime fp32, ONNX Runtime int8
-(QDQ, the setting :func:`squeezelab.export.quantize_int8` finds fastest). All take the
-same input and are timed in interleaved rounds, so their ratios hold on a busy host.
+(QDQ, the setting :func:`squeezelab.export.quantize_int8` finds fastest), and on request
+LiteRT fp32 / int8 (the ``.tflite`` of :func:`squeezelab.export.export_tflite`, XNNPACK
+delegate: LiteRT's default; needs the deploy extra). All take the same input and are timed
+in interleaved rounds, so their ratios hold on a busy host.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from squeezelab.export.onnx import (
 from squeezelab.export.timing import time_interleaved
 from squeezelab.models import ModelMeta
 
-BACKENDS = ("torch", "torch_channels_last", "ort_fp32", "ort_int8")
+BACKENDS = ("torch", "torch_channels_last", "ort_fp32", "ort_int8")  # the default set
+LITERT_BACKENDS = ("litert_fp32", "litert_int8")  # on request: converting takes ~10 s each
+ALL_BACKENDS = BACKENDS + LITERT_BACKENDS
 # int8 settings tried when benchmarking: the type pairs with MinMax (the calibration
 # method moves accuracy, not speed).
 INT8_SETTINGS = ("U8S8/minmax", "U8S8r/minmax", "S8S8/minmax", "U8U8/minmax")
@@ -40,7 +44,7 @@ class BenchRow:
     """Batch-1 latency of one model on one backend at one thread count."""
 
     model: str
-    backend: str  # one of BACKENDS
+    backend: str  # one of ALL_BACKENDS
     threads: int  # intra-op threads
     input_shape: tuple[int, int, int]
     median_ms: float
@@ -170,7 +174,8 @@ def benchmark(
         meta: the module's :class:`~squeezelab.models.ModelMeta` (only with a module;
             optional for a SqueezeNet, whose spec says it).
         input_shape: ``(C, H, W)``; default: the model's own input.
-        backends: any of ``BACKENDS``.
+        backends: any of ``ALL_BACKENDS`` (default ``BACKENDS``; the LiteRT ones convert
+            the module to ``.tflite`` first, int8 calibrated on ``calibration_data``).
         thread_counts: intra-op thread counts to run each backend with.
         rounds, per_round: timed runs = ``rounds * per_round``, interleaved across backends.
         int8_path: an int8 ONNX file to time for ``ort_int8``; else the model is quantized
@@ -191,9 +196,11 @@ def benchmark(
     """
     import torch
 
-    unknown = [b for b in backends if b not in BACKENDS]
+    unknown = [b for b in backends if b not in ALL_BACKENDS]
     if unknown or not backends:
-        raise ConfigError(f"backends={list(backends)} is invalid: allowed {', '.join(BACKENDS)}")
+        raise ConfigError(
+            f"backends={list(backends)} is invalid: allowed {', '.join(ALL_BACKENDS)}"
+        )
     thread_counts = tuple(thread_counts)
     if not thread_counts or min(thread_counts) < 1:
         raise ConfigError(f"thread_counts={list(thread_counts)} is invalid: allowed integers >= 1")
@@ -224,6 +231,8 @@ def benchmark(
                 paths["ort_int8"], int8_choice = _int8(
                     given, fp32, calibration_data, int8_settings, tmp, input_shape
                 )
+        for name in [b for b in backends if b in LITERT_BACKENDS]:
+            paths[name] = _tflite(module, meta, name, input_shape, calibration_data, tmp)
         xt = torch.from_numpy(x)
         try:
             for t in thread_counts:
@@ -290,10 +299,48 @@ def _callables(backends, model, xt, x, paths, threads):
             fns[name] = functools.partial(
                 _torch_run, cl, xt.contiguous(memory_format=torch.channels_last)
             )
+        elif name in LITERT_BACKENDS:
+            fns[name] = _litert_invoke(paths[name], x, threads)
         else:
             sess = make_session(paths[name], threads)
             fns[name] = functools.partial(sess.run, None, {INPUT_NAME: x})
     return fns
+
+
+def _tflite(module, meta, backend, input_shape, calibration_data, tmp) -> str:
+    """Convert ``module`` to the ``.tflite`` a LiteRT backend times; -> its path."""
+    from squeezelab.export.tflite import export_tflite
+
+    c, h, w = input_shape
+    if c != meta.in_chans or h != w:
+        raise ConfigError(
+            f"{backend}: input {c}x{h}x{w} is invalid: allowed a square input with the "
+            f"model's {meta.in_chans} channel(s)"
+        )
+    meta = dataclasses.replace(meta, input_size=h)
+    path = os.path.join(tmp, f"{backend}.tflite")
+    int8 = backend == "litert_int8"
+    calib = calibration_data
+    if int8 and calib is None:  # random images time as well as real ones
+        calib = np.random.default_rng(1).integers(0, 256, (16, *input_shape), dtype=np.uint8)
+    export_tflite(module, meta, path, int8=int8, calib=calib if int8 else None, n_calib=16)
+    return path
+
+
+def _litert_invoke(path: str, x: np.ndarray, threads: int):
+    """LiteRT's interpreter (XNNPACK, ``threads`` threads) holding ``x``; -> its ``invoke``."""
+    from squeezelab.export.tflite import require_deploy
+
+    lite = require_deploy("ai_edge_litert.interpreter")
+    it = lite.Interpreter(model_path=path, num_threads=threads)
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    if d["dtype"] == np.int8:  # x is normalised already: quantise with the file's parameters
+        scale, zero = d["quantization"]
+        nhwc = np.clip(np.round(nhwc / scale) + zero, -128, 127).astype(np.int8)
+    it.set_tensor(d["index"], nhwc)
+    return it.invoke
 
 
 def _torch_run(model, x):
