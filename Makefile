@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: demo test bench reproduce lint data clean
+.PHONY: demo test bench reproduce lint data sysdeps _apt clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -13,16 +13,30 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-data:
-	@if [ ! -f $(FMNIST) ] && [ "$$(id -u)" = 0 ]; then \
-		(apt-get install -y -qq dataset-fashion-mnist || \
-		 (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)); \
+# Debian packages, installed when missing and we are root: the dataset for both targets,
+# PostgreSQL and Chromium for the tests that start a server or render the report.
+define apt_install
+	@if [ "$$(id -u)" = 0 ]; then \
+		(apt-get install -y -qq $(1) >/dev/null || \
+		 (apt-get update -qq && apt-get install -y -qq $(1) >/dev/null)); \
 	fi
+endef
+
+data:
+	@if [ ! -f $(FMNIST) ]; then $(MAKE) --no-print-directory _apt PKGS=dataset-fashion-mnist; fi
+
+sysdeps: data
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory _apt PKGS=postgresql; fi
+	@if [ ! -x /usr/bin/chromium ]; then $(MAKE) --no-print-directory _apt PKGS=chromium; fi
+
+_apt:
+	$(call apt_install,$(PKGS))
 
 demo: $(STAMP) data
 	$(PY) -m squeezelab.demo
 
-test: $(STAMP) data
+test: $(STAMP) sysdeps
 	$(PY) -m pytest -q
 
 bench: $(STAMP) data

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from squeezelab.errors import ConfigError, FormatError
+from squeezelab.errors import ConfigError, FormatError, SqueezelabError
 from squeezelab.models import ModelMeta
 
 META_KEY = "squeezelab"  # name of the metadata entry holding our JSON record
@@ -423,32 +423,41 @@ def export_tflite(
     wrapped = litert_torch.to_channel_last_io(model, args=[0]).eval()
     sample = torch.zeros(1, h, w, c)
     calibration = ""
-    with torch.no_grad():
-        if int8:
-            from litert_torch.quantize.pt2e_quantizer import (
-                PT2EQuantizer,
-                get_symmetric_quantization_config,
-            )
-            from litert_torch.quantize.quant_config import QuantConfig
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-            images, calibration = _calibration_images(calib, meta, n_calib)
-            x = torch.from_numpy(normalize(images, meta)).permute(0, 2, 3, 1).contiguous()
-            quantizer = PT2EQuantizer().set_global(
-                get_symmetric_quantization_config(is_per_channel=True)
-            )
-            graph = torch.export.export(wrapped, (sample,)).module()
-            prepared = prepare_pt2e(graph, quantizer)
-            for i in range(len(x)):  # the exported graph has batch 1
-                prepared(x[i : i + 1])
-            converted = convert_pt2e(prepared, fold_quantize=False)
-            edge = _quiet(
-                lambda: litert_torch.convert(
-                    converted, (sample,), quant_config=QuantConfig(pt2e_quantizer=quantizer)
+    try:
+        with torch.no_grad():
+            if int8:
+                from litert_torch.quantize.pt2e_quantizer import (
+                    PT2EQuantizer,
+                    get_symmetric_quantization_config,
                 )
-            )
-        else:
-            edge = _quiet(lambda: litert_torch.convert(wrapped, (sample,)))
+                from litert_torch.quantize.quant_config import QuantConfig
+                from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+                images, calibration = _calibration_images(calib, meta, n_calib)
+                x = torch.from_numpy(normalize(images, meta)).permute(0, 2, 3, 1).contiguous()
+                quantizer = PT2EQuantizer().set_global(
+                    get_symmetric_quantization_config(is_per_channel=True)
+                )
+                graph = torch.export.export(wrapped, (sample,)).module()
+                prepared = prepare_pt2e(graph, quantizer)
+                for i in range(len(x)):  # the exported graph has batch 1
+                    prepared(x[i : i + 1])
+                converted = convert_pt2e(prepared, fold_quantize=False)
+                edge = _quiet(
+                    lambda: litert_torch.convert(
+                        converted, (sample,), quant_config=QuantConfig(pt2e_quantizer=quantizer)
+                    )
+                )
+            else:
+                edge = _quiet(lambda: litert_torch.convert(wrapped, (sample,)))
+    except SqueezelabError:
+        raise
+    except Exception as e:  # torch.export / PT2E / the converter raise many kinds
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise FormatError(
+            f"{meta.name}: the LiteRT converter cannot convert this model "
+            f"({type(e).__name__}: {first})"
+        ) from e
     data = bytes(_quiet(edge.model_content))
     where = str(path)
     info = read_tflite(data, where)

@@ -264,3 +264,18 @@ def test_missing_deploy_extra_is_exit_2_naming_it(verb, monkeypatch, capsys, tmp
 def test_read_tflite_rejects_foreign_bytes():
     with pytest.raises(FormatError, match="TFL3"):
         read_tflite(b"\0" * 64, "x.tflite")
+
+
+def test_a_model_the_converter_cannot_lower_is_one_format_error(tmp_path):
+    import torch
+    from torch import nn
+
+    class Svd(nn.Module):  # no TFLite lowering for aten._linalg_svd
+        def forward(self, x):
+            return torch.linalg.svd(x.flatten(1))[0]
+
+    with pytest.raises(FormatError, match="LiteRT converter cannot convert") as e:
+        export_tflite(
+            Svd(), ModelMeta("alexnet_small", 10, 1, 8), tmp_path / "s.tflite", int8=False
+        )
+    assert "\n" not in str(e.value) and not (tmp_path / "s.tflite").exists()
