@@ -44,3 +44,16 @@ def unknown_name(kind: str, name: str, known: list[str]) -> UnknownNameError:
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     listing = ", ".join(sorted(known)[:20]) + (", ..." if len(known) > 20 else "")
     return UnknownNameError(f"unknown {kind} {name!r}{hint} (known: {listing})")
+
+
+def one_line(e: BaseException) -> str:
+    """A third-party exception as one line: YAML's problem and position, else the first line.
+
+    YAML parse errors carry a caret drawing and SQLAlchemy errors the SQL; a user needs the
+    problem and where it is, on one line, next to the file or flag the caller names.
+    """
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    if mark is not None and problem:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    return f"{type(e).__name__}: {lines[0][:300]}" if lines else type(e).__name__

@@ -10,7 +10,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from squeezelab.errors import ConfigError
+from squeezelab.errors import ConfigError, one_line
 
 DB_NAME = "study.db"
 POINTER_NAME = "study.json"  # in a study dir whose study lives elsewhere (PostgreSQL)
@@ -114,4 +114,4 @@ def open_storage(
     except Exception as e:  # sqlalchemy / driver errors: a bad URL, a server not up
         if isinstance(e, ConfigError):
             raise
-        raise ConfigError(f"--storage={url!r} cannot be opened: {e.__class__.__name__}: {e}") from e
+        raise ConfigError(f"--storage={url!r} cannot be opened: {one_line(e)}") from e

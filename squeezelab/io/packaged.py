@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from squeezelab.errors import FormatError, SqueezelabError, unknown_name
+from squeezelab.errors import FormatError, SqueezelabError, one_line, unknown_name
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,4 +55,4 @@ def load_packaged_yaml(
     try:
         return yaml.safe_load(path.read_text()), path
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise error(f"{path}: not valid YAML: {e}") from e
+        raise error(f"{path}: not valid YAML: {one_line(e)}") from e

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from squeezelab.errors import FormatError, SqueezelabError
+from squeezelab.errors import FormatError, SqueezelabError, one_line
 from squeezelab.models._registry import create_model, model_info
 from squeezelab.models.meta import ModelMeta
 from squeezelab.models.spec import SqueezeNetSpec
@@ -232,7 +232,7 @@ def read_spec_file(path: str | os.PathLike) -> tuple[SqueezeNetSpec, str | None]
         text = path.read_text()
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: cannot read a spec ({e.__class__.__name__}: {e})") from e
+        raise FormatError(f"{path}: cannot read a spec ({one_line(e)})") from e
     if not isinstance(data, dict):
         raise FormatError(f"{path}: a spec file holds a mapping of SqueezeNetSpec fields")
     data = dict(data)

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from squeezelab.errors import SpecError
+from squeezelab.errors import SpecError, one_line
 
 BYPASS_CHOICES = ("none", "simple", "complex")
 
@@ -112,7 +112,7 @@ class SqueezeNetSpec:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise SpecError(f"spec is not valid YAML: {e}") from e
+            raise SpecError(f"spec is not valid YAML: {one_line(e)}") from e
         if isinstance(data, dict) and "spec" in data and isinstance(data["spec"], dict):
             data = data["spec"]
         return cls.from_dict(data)

@@ -31,12 +31,13 @@ def test_profile_table_and_flags(capsys, monkeypatch):
                 "8",
                 "--hardware",
                 "cortex-m7",
+                "--wide",
             ]
         )
         == 0
     )
     out = capsys.readouterr().out
-    assert "features.3.expand3x3" in out and "387.7" in out and "cortex-m7" in out
+    assert "features.3.expand3x3" in out and "387,747,520" in out and "cortex-m7" in out
 
 
 def test_profile_compare(capsys):
@@ -61,7 +62,7 @@ def test_profile_spec_file(tmp_path, capsys):
         (["profile", "squeezenet1_0", "--hardware", "tpu9"], "unknown hardware profile"),
         (["profile", "squeezenet1_0", "--hardware", "missing.yaml"], "does not exist"),
         (["profile", "squeezenet1_0", "--input", "3x224"], "--input"),
-        (["profile", "squeezenet1_0", "--weight-bits", "0"], "weight_bits"),
+        (["profile", "squeezenet1_0", "--weight-bits", "0"], "--weight-bits"),
     ],
 )
 def test_profile_errors_exit_2(capsys, argv, match):

@@ -13,22 +13,12 @@ import torch
 
 from squeezelab.cli import main
 from squeezelab.compress import compress_model, write_sqz
-from squeezelab.models import SqueezeNetSpec, load_model, save_model
+from squeezelab.models import load_model, save_model
+from tests.conftest import TINY_SPEC
 
 REFS = ("zoo", "yaml", "json", "safetensors", "sqz")
 # a ~4k-parameter SqueezeNet sized for the `synthetic` dataset (1x28x28, 10 classes)
-TINY = SqueezeNetSpec(
-    base_e=8,
-    incr_e=8,
-    num_fire=2,
-    stem_channels=4,
-    stem_kernel=3,
-    stem_stride=1,
-    pool_after=(1,),
-    num_classes=10,
-    in_chans=1,
-    input_size=28,
-)
+TINY = TINY_SPEC.replace(num_classes=10, input_size=28)
 
 WORKS = dict.fromkeys(REFS, None)
 # verb -> ref -> None (works) or why it refuses

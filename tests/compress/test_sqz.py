@@ -11,22 +11,12 @@ from squeezelab.compress import compress_model, write_sqz
 from squeezelab.errors import FormatError
 from squeezelab.io import read_sqz_header, read_sqz_layout
 from squeezelab.io.sqzfile import MAGIC, VERSION
-from squeezelab.models import ModelMeta, SqueezeNetSpec, list_models, load_model
+from squeezelab.models import ModelMeta, list_models, load_model
 from squeezelab.models.load import decode_sqz
 from squeezelab.models.squeezenet import SqueezeNet
+from tests.conftest import TINY_SPEC
 
-TINY = SqueezeNetSpec(
-    base_e=8,
-    incr_e=8,
-    num_fire=2,
-    stem_channels=4,
-    stem_kernel=3,
-    stem_stride=1,
-    pool_after=(1,),
-    num_classes=3,
-    in_chans=1,
-    input_size=8,
-)
+TINY = TINY_SPEC
 
 
 def _bits(t: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ the deadline, and never much memory (the process's peak is checked after the run
 import json
 import math
 import re
-import resource
 import struct
 import zlib
 
@@ -22,22 +21,12 @@ from safetensors.torch import save_file
 from squeezelab.compress import compress_model
 from squeezelab.errors import FormatError
 from squeezelab.io import save_model_file
-from squeezelab.models import ModelMeta, SqueezeNetSpec, load_model
+from squeezelab.models import ModelMeta, load_model
 from squeezelab.models.load import decode_sqz
 from squeezelab.models.squeezenet import SqueezeNet
+from tests.conftest import TINY_SPEC, peak_rss_mib
 
-TINY = SqueezeNetSpec(
-    base_e=8,
-    incr_e=8,
-    num_fire=2,
-    stem_channels=4,
-    stem_kernel=3,
-    stem_stride=1,
-    pool_after=(1,),
-    num_classes=3,
-    in_chans=1,
-    input_size=8,
-)
+TINY = TINY_SPEC
 FUZZ = settings(
     max_examples=60,
     deadline=2000,  # ms per case: a decode that loops or allocates blows through this
@@ -114,14 +103,10 @@ def tiny_sqz() -> bytes:
     return compress_model(SqueezeNet(TINY), None, 0.67, 3).data
 
 
-@pytest.fixture(scope="module")
-def peak_before() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 @FUZZ
 @given(data=st.data())
-def test_sqz_header_mutations_load_or_raise_format_error(tiny_sqz, peak_before, data):
+def test_sqz_header_mutations_load_or_raise_format_error(tiny_sqz, data):
+    peak_before = peak_rss_mib(reset=True)  # each case measures its own peak
     hlen = struct.unpack_from("<I", tiny_sqz, 10)[0]
     header = json.loads(tiny_sqz[14 : 14 + hlen])
     extra = data.draw(st.sampled_from(["none", "tensor", "shape"]), label="tensors")
@@ -137,15 +122,14 @@ def test_sqz_header_mutations_load_or_raise_format_error(tiny_sqz, peak_before, 
         decode_sqz(_reseal(blob))
     except FormatError as e:
         assert "\n" not in str(e)
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    grown_mb = peak_rss_mib() - peak_before
     assert grown_mb < 400
 
 
 @FUZZ
 @given(data=st.data())
-def test_model_file_metadata_mutations_load_or_raise_format_error(
-    tmp_path_factory, peak_before, data
-):
+def test_model_file_metadata_mutations_load_or_raise_format_error(tmp_path_factory, data):
+    peak_before = peak_rss_mib(reset=True)  # each case measures its own peak
     torch.manual_seed(0)
     model = SqueezeNet(TINY)
     meta = ModelMeta.for_spec(TINY, "tiny").replace(classes=("a", "b", "c")).to_dict()
@@ -160,7 +144,7 @@ def test_model_file_metadata_mutations_load_or_raise_format_error(
         load_model(path)
     except FormatError as e:
         assert "\n" not in str(e)
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    grown_mb = peak_rss_mib() - peak_before
     assert grown_mb < 400
 
 
