@@ -44,18 +44,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt_bytes(n: int) -> str:
-    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
-
-
 def render_summary(summary, con) -> None:
     """Print a :class:`squeezelab.design.DesignResult` as a table and a line of figures."""
     from rich.table import Table
 
+    from squeezelab.analysis.units import format_bytes, format_energy
+
     table = Table(title=f"squeezelab design: {summary.model} ({summary.params:,} params)")
     for col in (
         "artefact",
-        "bytes",
+        "size",
         "test acc.",
         "latency here (1 thread)",
         "vs AlexNet-style fp32",
@@ -66,7 +64,7 @@ def render_summary(summary, con) -> None:
         lat = "-" if r.latency_ms is None else f"{r.latency_ms:.3f} ms"
         table.add_row(
             r.artefact,
-            _fmt_bytes(r.bytes),
+            format_bytes(r.bytes),
             acc,
             lat,
             f"{r.reduction_vs_alexnet_small:.0f}x smaller",
@@ -74,9 +72,9 @@ def render_summary(summary, con) -> None:
     con.print(table)
     con.print(
         f"On {summary.hardware} (int8, predicted): {summary.target_latency_ms:.2f} ms, "
-        f"{summary.target_energy_pj / 1e6:.2f} uJ per image, peak activations "
-        f"{_fmt_bytes(summary.target_peak_activation_bytes)}. "
-        f"AlexNet-style baseline fp32: {_fmt_bytes(summary.baseline_fp32_bytes)}. "
+        f"{format_energy(summary.target_energy_pj)} per image, peak activations "
+        f"{format_bytes(summary.target_peak_activation_bytes)}. "
+        f"AlexNet-style baseline fp32: {format_bytes(summary.baseline_fp32_bytes)}. "
         f"Trials: {summary.trials.get('trained', 0)} trained, "
         f"{summary.trials.get('infeasible', 0)} infeasible."
     )
