@@ -5,7 +5,7 @@ search the metaparameters under the hardware's flash and SRAM limits, retrain th
 feasible design, compress it (Han et al. 2016), export fp32 and int8 ONNX, write and
 check the file the target's runtime runs (int8 .tflite + C array for TFLite Micro), time
 them and write one HTML report. ``design`` runs :data:`STAGES`, a list of ``(name, fn)`` with
-``fn(ctx) -> StageResult`` over one :class:`RunContext`; every result is recorded in
+``fn(ctx) -> Record`` over one :class:`RunContext`; every result is recorded in
 ``OUT/design.json``, so an interrupted run resumes at the first unfinished stage.
 """
 

@@ -20,7 +20,7 @@ Event = Callable[[dict[str, Any]], None]
 
 @dataclass
 class RunContext:
-    """What every stage reads: ``fn(ctx) -> StageResult``."""
+    """What every stage reads: ``fn(ctx) -> Record``."""
 
     config: DesignConfig
     out: Path

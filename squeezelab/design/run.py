@@ -53,7 +53,7 @@ def design(
 ) -> DesignResult:
     """Run (or resume) the whole design workflow into ``out_dir``; returns the summary.
 
-    Each stage of :data:`STAGES` is ``fn(ctx) -> StageResult``; its result is saved in
+    Each stage of :data:`STAGES` is ``fn(ctx) -> Record``; its result is saved in
     ``OUT/design.json`` before the next one starts, so a killed run resumes after the last
     finished stage. ``restart`` moves a previous run's files to ``OUT/previous-N`` and
     runs every stage again.

@@ -1,4 +1,4 @@
-"""The stages of a design run, in order: each is ``fn(ctx) -> StageResult``.
+"""The stages of a design run, in order: each is ``fn(ctx) -> Record``.
 
 explore (Optuna study under the hardware's limits) -> retrain the best feasible design ->
 compress it to ``.sqz`` (Han et al. 2016) -> export fp32 and int8 ONNX from the decoded
