@@ -219,9 +219,11 @@ def _run_tflite(args) -> int:
 def _render(f, q) -> None:
     from rich.table import Table
 
+    from squeezelab.analysis.units import format_bytes
+
     con = console()
     con.print(
-        f"fp32: {f.path} ({f.onnx_bytes / 1e6:.2f} MB), parity max abs diff "
+        f"fp32: {f.path} ({format_bytes(f.onnx_bytes)}), parity max abs diff "
         f"{f.parity.max_abs_diff:.2e} on {f.parity.n_inputs} inputs "
         f"(tolerance {f.parity.tolerance:g})"
     )
@@ -244,7 +246,7 @@ def _render(f, q) -> None:
     con.print(table)
     status = "within" if q.within_tolerance else "NOT within (kept the most accurate)"
     con.print(
-        f"int8: {q.path} ({q.int8.bytes / 1e6:.2f} MB), chose {q.chosen}, "
+        f"int8: {q.path} ({format_bytes(q.int8.bytes)}), chose {q.chosen}, "
         f"{q.speedup:.2f}x faster than ORT fp32, {status} the tolerance of "
         f"{q.tolerance * 100:g} points"
     )

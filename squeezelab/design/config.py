@@ -59,11 +59,3 @@ class DesignConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DesignConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        if not isinstance(d, dict) or set(names) - set(d):
-            missing = sorted(set(names) - set(d)) if isinstance(d, dict) else names
-            raise ConfigError(f"design config lacks field(s) {missing}")
-        return cls(**{n: d[n] for n in names})

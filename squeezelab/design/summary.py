@@ -12,10 +12,9 @@ from squeezelab.design.records import DeployResult, DesignState
 
 def baseline_fp32_bytes(num_classes: int, in_chans: int) -> int:
     """fp32 bytes of the AlexNet-style baseline for the same task (the 50x reference)."""
-    from squeezelab.models import create_model
+    from squeezelab.compress.accounting import reference_fp32_bytes
 
-    model = create_model("alexnet_small", num_classes=num_classes, in_chans=in_chans)
-    return 4 * sum(p.numel() for p in model.parameters())
+    return reference_fp32_bytes("alexnet_small", num_classes, in_chans)
 
 
 @dataclass(frozen=True)

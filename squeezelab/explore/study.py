@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from squeezelab.errors import ConfigError
-from squeezelab.explore.records import TrialCounts
+from squeezelab.explore.records import STATES, TrialCounts
 from squeezelab.explore.space import Space
 from squeezelab.explore.space_checks import space_from_dict
 from squeezelab.explore.storage import (
@@ -75,9 +75,7 @@ def trial_counts(study) -> TrialCounts:
     """How many trials of ``study`` are in each state, and which points are finished."""
     from optuna.trial import TrialState
 
-    n = dict.fromkeys(
-        ("trained", "infeasible", "duplicate", "invalid", "failed", "running", "waiting"), 0
-    )
+    n = dict.fromkeys(STATES, 0)
     seen = set()
     trials = study.get_trials(deepcopy=False)
     for t in trials:
