@@ -69,7 +69,7 @@ def train_here(args, data: str) -> str:
         train_subset=args.train_subset,
     )
     for rec in fit(config, run, overwrite=True):  # a rerun retrains from scratch
-        print(f"train epoch {rec['epoch']}: train_acc {rec['train_acc']:.4f}", flush=True)
+        print(f"train epoch {rec.epoch}: train_acc {rec.train_acc:.4f}", flush=True)
     return str(run / "last.safetensors")
 
 
@@ -82,42 +82,19 @@ def main(argv: list[str] | None = None) -> int:
         default=str(ACCURACY_JSON),
         help="fmnist_accuracy.py's result: the model file and baseline accuracy",
     )
-    p.add_argument("--train-epochs", type=int, default=2, help="epochs if trained here")
-    p.add_argument(
-        "--finetune-epochs",
-        type=int,
-        default=1,
-        help="fine-tuning epochs after pruning and of the centroids",
-    )
-    p.add_argument("--finetune-lr", type=float, default=0.01, help="fine-tuning peak lr")
-    p.add_argument(
-        "--centroid-epochs",
-        type=int,
-        default=1,
-        help="epochs of centroid fine-tuning per bit width (0: k-means only)",
-    )
-    p.add_argument(
-        "--train-subset",
-        type=int,
-        default=None,
-        help="train on N class-balanced images (if trained here)",
-    )
-    p.add_argument(
-        "--finetune-subset", type=int, default=30000, help="fine-tune on N class-balanced images"
-    )
-    p.add_argument(
-        "--test-subset",
-        type=int,
-        default=None,
-        help="score on N class-balanced test images (default: all 10k)",
-    )
-    p.add_argument("--sparsity", type=float, default=0.67, help="fraction of weights removed")
-    p.add_argument(
-        "--prune-steps",
-        type=int,
-        default=2,
-        help="pruning rounds, each fine-tuned (rising sparsity)",
-    )
+    # the budgets: (flag, type, default, help), one row each
+    for flag, kind, default, text in (
+        ("--train-epochs", int, 2, "epochs if trained here"),
+        ("--finetune-epochs", int, 1, "fine-tuning epochs after pruning and of the centroids"),
+        ("--finetune-lr", float, 0.01, "fine-tuning peak lr"),
+        ("--centroid-epochs", int, 1, "centroid fine-tuning epochs per width (0: k-means only)"),
+        ("--train-subset", int, None, "train on N class-balanced images (if trained here)"),
+        ("--finetune-subset", int, 30000, "fine-tune on N class-balanced images"),
+        ("--test-subset", int, None, "score on N class-balanced test images (default: all 10k)"),
+        ("--sparsity", float, 0.67, "fraction of weights removed"),
+        ("--prune-steps", int, 2, "pruning rounds, each fine-tuned (rising sparsity)"),
+    ):
+        p.add_argument(flag, type=kind, default=default, help=text)
     p.add_argument("--bits", default="8,6,4", help="conv index widths, one row each")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--runs", default=None, help="training dir (default out/compress_fmnist)")

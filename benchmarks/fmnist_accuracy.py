@@ -14,7 +14,6 @@ the model file, written to ``benchmarks/results/fmnist_accuracy.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -32,7 +31,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
 
     from squeezelab.data import load_dataset, subset
     from squeezelab.models import load_model
-    from squeezelab.train import TrainConfig, evaluate, fit
+    from squeezelab.train import TrainConfig, evaluate, fit, read_metrics
 
     torch.set_num_threads(args.threads)
     config = TrainConfig(
@@ -47,13 +46,13 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
     run_dir = Path(args.runs) / name
     for rec in fit(config, run_dir, resume=args.resume):
         print(
-            f"{name} epoch {rec['epoch']}/{args.epochs}: train_acc {rec['train_acc']:.4f} "
-            f"{rec['img_per_s']:.0f} img/s",
+            f"{name} epoch {rec.epoch}/{args.epochs}: train_acc {rec.train_acc:.4f} "
+            f"{rec.img_per_s:.0f} img/s",
             flush=True,
         )
     # every finished epoch, those before a resume too; seconds are their sum
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
-    seconds = sum(r["seconds"] for r in records)
+    records = read_metrics(run_dir)
+    seconds = sum(r.seconds for r in records)
     model, meta = load_model(run_dir / "last.safetensors")
     test = load_dataset("fashion-mnist", "test")
     if args.quick:
@@ -66,8 +65,8 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
         "per_class": scores.per_class,
         "epochs": len(records),
         "seconds": seconds,
-        "img_per_s": [r["img_per_s"] for r in records],
-        "train_acc": records[-1]["train_acc"],
+        "img_per_s": [r.img_per_s for r in records],
+        "train_acc": records[-1].train_acc,
         "model_file": str(run_dir / "last.safetensors"),
     }
 

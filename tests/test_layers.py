@@ -20,7 +20,8 @@ LAYERS = [
     {"train"},
     {"compress"},
     {"export"},
-    {"explore", "report", "advise"},
+    {"explore", "advise"},
+    {"report"},  # renders explore's StudyResults
     {"design"},
     {"cli"},
     {"demo", "__main__"},  # entry points: `make demo` and `python -m squeezelab`

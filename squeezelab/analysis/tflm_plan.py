@@ -2,20 +2,25 @@
 
 The traced graph is lowered the way the int8 converter (litert-torch with PT2E per-channel
 quantization) lowers it: convolutions, BatchNorm and ReLU/ReLU6 fuse into one CONV_2D,
-views are free, a max pool right after a concatenation gets a requantizing QUANTIZE,
-a channel shuffle is RESHAPE-TRANSPOSE-RESHAPE. The arena is then planned as TFLM plans
-it (``micro_allocation_info.cc``, ``greedy_memory_planner.cc``):
+views are free, residual adds are int8 ADDs (``export.tflite`` annotates them), a max pool
+right after a concatenation gets a requantizing QUANTIZE, a channel shuffle is
+RESHAPE-TRANSPOSE-RESHAPE. The file stores identical constants once: the all-zero biases
+of an untrained net share a buffer per length (read from the module's weights), the
+repeated shape constants of channel shuffles one tensor each. The arena is then planned
+as TFLM plans it (``micro_allocation_info.cc``, ``greedy_memory_planner.cc``):
 
 * each op is one allocation scope; the graph input lives from scope 0, an op's outputs
   from its scope, every tensor until the scope of its last reader, the graph output to
   the end;
-* buffer sizes are rounded up to 16 bytes; buffers are placed largest first (a stable
-  sort), each at the lowest offset where it fits between the buffers alive at the same
-  time (first fit); the arena's *head* is the highest end;
+* buffer sizes are rounded up to 16 bytes; buffers are placed largest first (equal
+  sizes in reverse tensor order), each at the lowest offset where it fits between the
+  buffers alive at the same time (first fit); the arena's *head* is the highest end;
 * the *tail* holds what lives as long as the interpreter: one ``TfLiteEvalTensor`` per
   tensor, one node-and-registration record per op, each kernel's op data (for the
   convolutions also per-channel multipliers and shifts) and the input/output
-  ``TfLiteTensor`` records.
+  ``TfLiteTensor`` records;
+* the smallest arena is the tail plus the larger of the head and the planner's
+  temporaries (per tensor and per planned buffer), which must fit while it plans.
 
 The tail's struct sizes are those of the 64-bit host build of ``tflite-micro`` that
 ``squeezelab deploy-check`` measures with; a 32-bit Cortex-M build holds smaller
@@ -40,7 +45,14 @@ ALIGN = 16  # kBufferAlignment / MicroArenaBufferAlignment()
 EVAL_TENSOR_BYTES = 24
 NODE_BYTES = 64
 IO_TENSOR_BYTES = 64 + 32
-TAIL_FIXED_BYTES = 1440
+TAIL_FIXED_BYTES = 880
+TAIL_OP_BYTES = 16  # further persistent bytes per op (fit to the host build's reports)
+# While it plans, TFLM holds temporaries in the head's space: an AllocationInfo per tensor
+# and the planner's records per planned buffer; a net of many small tensors (a channel
+# shuffle's) needs more arena for them than for its activations.
+TEMP_TENSOR_BYTES = 32
+TEMP_BUFFER_BYTES = 36
+TEMP_FIXED_BYTES = 1024
 # Persistent op data per kernel (reference kernels), bytes; convolutions add
 # 2 * 4 bytes per output channel (per-channel multiplier and shift).
 OP_DATA_BYTES = {
@@ -61,14 +73,24 @@ FILE_TENSOR_BYTES = 96
 FILE_OP_BYTES = 64
 FILE_FIXED_BYTES = 2500  # with the metadata record export.tflite writes
 FILE_PER_CHANNEL_BYTES = 12
-FILE_NAME_BYTES = 135  # the converter names each tensor by its module path
+# Tensor names: the converter names a tensor by the module path that made it, each
+# component spelled ``package.Class_attribute`` (one "path" = the mean such path of the
+# model's convolutions); a convolution's output fuses its activation's and neighbours'
+# paths, other ops' outputs name their parent block (under one path), a weight's
+# is one path, a distinct bias's fuses its neighbours', a shared constant's is short
+# ("tfl.pseudo_qconst").
+CONV_OUT_NAME_PATHS = 2.1
+OTHER_NAME_PATHS = 0.65
+BIAS_NAME_PATHS = 2.6
+SHARED_NAME_BYTES = 20
+_PATH_PREFIX = "litert_torch._convert.to_channel_last_io.ChannelLastIOWrapper/"
 
 
 @dataclass(frozen=True)
 class TflmPlan:
     """Predicted TFLM memory and file size of an int8 model (see the module docstring)."""
 
-    arena_bytes: int  # head + tail: the smallest tensor arena that runs the model
+    arena_bytes: int  # the smallest tensor arena that runs it: tail + max(head, temporaries)
     arena_head_bytes: int  # the memory plan: activations alive at once, with gaps
     arena_tail_bytes: int  # persistent: tensor and node records, kernels' op data
     tflite_bytes: int  # the int8 .tflite flatbuffer
@@ -94,7 +116,9 @@ def greedy_plan(buffers: list[tuple[int, int, int]]) -> tuple[int, list[int]]:
         >>> greedy_plan([(32, 0, 1), (16, 1, 2), (32, 2, 3)])
         (48, [0, 32, 0])
     """
-    order = sorted(range(len(buffers)), key=lambda i: -buffers[i][0])  # stable, as TFLM's
+    # largest first; TFLM fills its sort array from the tail and bubble-sorts it (stable),
+    # so buffers of equal size go in the reverse of the order they were added
+    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i][0], -i))
     offsets = [0] * len(buffers)
     placed: list[tuple[int, int, int, int]] = []  # (offset, bytes, first, last) by offset
     for i in order:
@@ -119,6 +143,7 @@ class _Op:
     outputs: list[int]
     consts: list[tuple[int, int]] = field(default_factory=list)  # (bytes, channels) each
     channels: int = 0  # output channels (per-channel op data)
+    zero_bias: bool = False  # its bias (BatchNorm folded in) is all zeros: an untrained net
 
 
 @dataclass
@@ -141,7 +166,6 @@ class _Graph:
 
 
 _FUSED = {"ReLU", "ReLU6", "Hardtanh", "relu", "relu6", "hardtanh", "clamp", "clip"}
-_ACTIVATIONS = set(_FUSED)
 _FUSED |= {"BatchNorm1d", "BatchNorm2d", "batch_norm", "Identity", "Dropout", "dropout"}
 _ELEMENTWISE_OPS = {
     "add": "ADD",
@@ -169,7 +193,38 @@ def _is_view(node) -> bool:
     return node.cost.op == "view" and node.kind not in ("chunk", "split", "unbind")
 
 
-def _lower(t: Trace, input_shape: tuple[int, ...], nhwc_input: bool) -> _Graph:
+def _zero_biases(model: nn.Module, t: Trace) -> set[str]:
+    """Names of the conv / linear nodes whose bias, with a following BatchNorm folded in, is 0.
+
+    The converter stores identical constants once: the all-zero biases of an untrained net
+    (zero-initialised, BatchNorm at its initial statistics) share one buffer per length,
+    a trained net's biases are all distinct.
+    """
+    import torch
+
+    modules = dict(model.named_modules())
+    bn_after = {n.inputs[0]: modules.get(n.name) for n in t.nodes if n.kind == "BatchNorm2d"}
+    zero = set()
+    with torch.no_grad():
+        for node in t.nodes:
+            mod = modules.get(node.name)
+            if not isinstance(mod, nn.Conv2d | nn.Linear) or not node.outputs:
+                continue
+            bias = mod.bias if mod.bias is not None else torch.zeros(mod.weight.shape[0])
+            bn = bn_after.get(node.outputs[0])
+            if isinstance(bn, nn.BatchNorm2d) and bn.running_mean is not None:
+                gamma = bn.weight if bn.weight is not None else torch.ones_like(bias)
+                beta = bn.bias if bn.bias is not None else torch.zeros_like(bias)
+                scale = gamma / torch.sqrt(bn.running_var + bn.eps)
+                bias = (bias - bn.running_mean) * scale + beta
+            if not bool(bias.any()):
+                zero.add(node.name)
+    return zero
+
+
+def _lower(
+    t: Trace, input_shape: tuple[int, ...], nhwc_input: bool, zero_bias: set[str] = frozenset()
+) -> _Graph:
     """The traced graph as the int8 TFLite ops the converter writes (one byte per value)."""
     g = _Graph()
     tid: dict[int, int] = {}  # trace buffer key -> tensor id
@@ -180,22 +235,6 @@ def _lower(t: Trace, input_shape: tuple[int, ...], nhwc_input: bool) -> _Graph:
         layout = "RESHAPE" if input_shape[0] == 1 else "TRANSPOSE"
         (tid[in_key],) = g.op(layout, [x], [_elems(input_shape)])
     g.input = x  # type: ignore[attr-defined]
-    # Which convolution outputs reach a residual add with no activation between (through
-    # fused BatchNorm and views): the converter leaves such an add in float.
-    root: dict[int, int] = {}
-    activated, added, readers = set(), set(), {}
-    for node in t.nodes:
-        for k in node.inputs:
-            readers.setdefault(k, []).append(node.kind)
-        if node.inputs and (node.kind in _FUSED or _is_view(node)):
-            base = root.get(node.inputs[0], node.inputs[0])
-            for k in node.outputs:
-                root[k] = base
-            if node.kind in _ACTIVATIONS:
-                activated.add(base)
-        if node.kind == "add":
-            added.update(root.get(k, k) for k in node.inputs)
-    to_float: dict[int, int] = {}  # int8 tensor id -> its float32 copy
     for node in t.nodes:
         ins = [tid[k] for k in node.inputs if k in tid]
         out_bytes = [_elems(s) for s in node.output_shapes]
@@ -211,22 +250,25 @@ def _lower(t: Trace, input_shape: tuple[int, ...], nhwc_input: bool) -> _Graph:
                 c, h, w = node.input_shapes[0][1:]
                 (pad,) = g.op("PAD", src, [c * (h + 2 * p) * (w + 2 * p)])
                 src = [pad]
-            outs = g.op(name, src, out_bytes[:1], consts=consts, channels=cout)
-            if node.outputs[0] in added and node.outputs[0] not in activated:
-                # a linear bottleneck feeding a residual add: the converter leaves the add
-                # in float and dequantizes the convolution's output right away
-                (to_float[outs[0]],) = g.op("DEQUANTIZE", outs, [4 * out_bytes[0]])
-        elif kind == "add" and any(i in to_float for i in ins):
-            fins = [to_float.get(i, i) for i in ins]
-            (f,) = g.op("ADD", fins, [4 * out_bytes[0]])
-            outs = [f]
-            if any(r != "add" for r in readers.get(node.outputs[0], [])):
-                outs = g.op("QUANTIZE", [f], out_bytes[:1])
-            to_float[outs[0]] = f
+            outs = g.op(
+                name,
+                src,
+                out_bytes[:1],
+                consts=consts,
+                channels=cout,
+                zero_bias=node.name in zero_bias,
+            )
         elif op == "linear" and "out_features" in attrs:
             cout = attrs["out_features"]
             consts = [(attrs["in_features"] * cout, cout), (4 * cout, cout)]
-            outs = g.op("FULLY_CONNECTED", ins[:1], out_bytes[:1], consts=consts, channels=cout)
+            outs = g.op(
+                "FULLY_CONNECTED",
+                ins[:1],
+                out_bytes[:1],
+                consts=consts,
+                channels=cout,
+                zero_bias=node.name in zero_bias,
+            )
         elif kind in _FUSED or _is_view(node):
             outs = ins[:1] * len(node.outputs)  # fused into the producer, or a free view
         elif kind in ("chunk", "split", "unbind"):
@@ -236,9 +278,8 @@ def _lower(t: Trace, input_shape: tuple[int, ...], nhwc_input: bool) -> _Graph:
         elif op == "pool":
             if "max" in kind.lower():
                 src = ins[0]
-                bypassed = "add" in readers.get(node.outputs[0], [])
-                if g.producer.get(src) == "CONCATENATION" and not bypassed:
-                    # the pool takes a new scale, requantized, unless a bypass add fixes it
+                if g.producer.get(src) == "CONCATENATION":
+                    # the pool takes a new scale: its input is requantized
                     (src,) = g.op("QUANTIZE", [src], [g.sizes[src]])
                 k, st = attrs.get("kernel", 1), attrs.get("stride", 1)
                 k, st = (
@@ -292,8 +333,8 @@ def _needs_pad(node, attrs: dict) -> int:
     return pad if (same != 2 * pad or out != -(-size // stride)) else 0
 
 
-def _arena(g: _Graph) -> tuple[int, int, int]:
-    """(head, tail, peak op) of the graph's TFLM arena."""
+def _arena(g: _Graph) -> tuple[int, int, int, int]:
+    """(head, tail, peak op, planning temporaries) of the graph's TFLM arena."""
     life: dict[int, list[int]] = {g.input: [0, 0]}  # type: ignore[attr-defined]
     for scope, op in enumerate(g.ops, start=1):
         for t in op.outputs:
@@ -316,12 +357,13 @@ def _arena(g: _Graph) -> tuple[int, int, int]:
     io = len(g.outputs) + 1  # type: ignore[attr-defined]
     tail = (
         align(EVAL_TENSOR_BYTES * tensors)
-        + NODE_BYTES * len(g.ops)
+        + (NODE_BYTES + TAIL_OP_BYTES) * len(g.ops)
         + IO_TENSOR_BYTES * io
         + align(op_data)
         + TAIL_FIXED_BYTES
     )
-    return head, align(tail), peak_op
+    temp = TEMP_TENSOR_BYTES * tensors + TEMP_BUFFER_BYTES * len(ids) + TEMP_FIXED_BYTES
+    return head, align(tail), peak_op, align(temp)
 
 
 def _tensor_count(g: _Graph) -> int:
@@ -334,12 +376,53 @@ def _tensor_count(g: _Graph) -> int:
         "PAD": 1,
         "PADV2": 2,
     }  # shape / axis constants
-    return len(used) + sum(len(op.consts) + params.get(op.name, 0) for op in g.ops)
+    # identical constants are one tensor in the file: a shape / axis constant is told
+    # apart by its op and the sizes it maps between (the repeated channel shuffles share)
+    shapes = {
+        (op.name, tuple(g.sizes[t] for t in (*op.inputs, *op.outputs)), i)
+        for op in g.ops
+        for i in range(params.get(op.name, 0))
+    }
+    return len(used) + sum(len(op.consts) for op in g.ops) + len(shapes)
 
 
-def _file_bytes(g: _Graph, tensors: int) -> int:
+def _path_bytes(model: nn.Module) -> float:
+    """Mean length of the converter's module-path name of ``model``'s convolutions."""
+
+    def qual(m: nn.Module) -> str:
+        return f"{type(m).__module__}.{type(m).__qualname__}"
+
+    lengths = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Conv2d | nn.Linear) and name:
+            parts, cur = [f"{qual(model)}_wrapped"], model
+            for attr in name.split("."):
+                cur = cur.get_submodule(attr)
+                parts.append(f"{qual(cur)}_{attr}")
+            lengths.append(len(_PATH_PREFIX) + len("/".join(parts)) + 1)
+    return sum(lengths) / len(lengths) if lengths else float(len(_PATH_PREFIX))
+
+
+def _file_bytes(g: _Graph, tensors: int, path: float) -> int:
+    # zero biases of one length share a buffer, and its tensors a short name; the other
+    # biases are fused locations naming the convolution and its activation: long names
+    zero = [op.consts[-1][0] for op in g.ops if op.zero_bias and op.consts]
+    shared = {b for b in zero if zero.count(b) > 1}
+    n_shared = sum(zero.count(b) for b in shared)
+    n_distinct = sum(1 for op in g.ops if op.consts) - n_shared
     data = sum(align(b) + FILE_PER_CHANNEL_BYTES * c for op in g.ops for b, c in op.consts)
-    per_tensor = (FILE_TENSOR_BYTES + FILE_NAME_BYTES) * tensors
+    data -= sum(align(b) * (zero.count(b) - 1) for b in shared)
+    n_weights = sum(len(op.consts) - 1 for op in g.ops if op.consts)
+    n_conv_out = sum(1 for op in g.ops if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"))
+    n_other = tensors - n_weights - n_shared - n_distinct - n_conv_out
+    names = path * (
+        CONV_OUT_NAME_PATHS * n_conv_out
+        + OTHER_NAME_PATHS * n_other
+        + n_weights
+        + BIAS_NAME_PATHS * n_distinct
+    )
+    names += SHARED_NAME_BYTES * n_shared
+    per_tensor = FILE_TENSOR_BYTES * tensors + round(names)
     return data + per_tensor + FILE_OP_BYTES * len(g.ops) + FILE_FIXED_BYTES
 
 
@@ -365,14 +448,15 @@ def tflm_plan(
         (106624, ('DEPTHWISE_CONV_2D', 'CONV_2D'))
     """
     shape = tuple(input_shape)
-    g = _lower(traced if traced is not None else trace(model, shape), shape, nhwc_input)
-    head, tail, peak_op = _arena(g)
+    t = traced if traced is not None else trace(model, shape)
+    g = _lower(t, shape, nhwc_input, _zero_biases(model, t))
+    head, tail, peak_op, temp = _arena(g)
     tensors = _tensor_count(g)
     return TflmPlan(
-        arena_bytes=head + tail,
+        arena_bytes=max(head, temp) + tail,
         arena_head_bytes=head,
         arena_tail_bytes=tail,
-        tflite_bytes=_file_bytes(g, tensors),
+        tflite_bytes=_file_bytes(g, tensors, _path_bytes(model)),
         ops=tuple(op.name for op in g.ops),
         tensors=tensors,
         peak_op=peak_op,

@@ -6,7 +6,6 @@ import json
 import sys
 from typing import Any
 
-from squeezelab.cli._flags import positive_int
 from squeezelab.errors import ConfigError
 
 
@@ -88,19 +87,3 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
 def input_shape(text: str | None, meta) -> tuple[int, int, int]:
     """``--input`` if given, else the model's own ``meta.input_shape``."""
     return parse_input_shape(text) if text else meta.input_shape
-
-
-def add_heartbeat_args(p) -> None:
-    """The worker-liveness flags shared by ``explore`` and ``worker``."""
-    p.add_argument(
-        "--heartbeat-s",
-        type=positive_int,
-        default=10,
-        help="seconds between a worker's heartbeats (default 10)",
-    )
-    p.add_argument(
-        "--grace-s",
-        type=positive_int,
-        default=40,
-        help="seconds without a heartbeat before a trial is marked failed and retried (default 40)",
-    )

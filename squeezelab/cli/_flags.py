@@ -227,7 +227,8 @@ def add_config_fields(
     The flag's type, default and help come from the field (:func:`field_help`), so a
     verb that wraps a config cannot drift from it; ``args.<field>`` holds the value. A bool
     field becomes ``--name/--no-name``. ``choices`` maps a field to its allowed values,
-    ``shown`` to the default the help names where the field's own is None.
+    ``shown`` to the default the help names where the field's own is None. A field's
+    ``metadata`` may hold ``min`` (an integer's lower bound) and ``choices``.
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
     helps = field_help(cls)
@@ -244,18 +245,63 @@ def add_config_fields(
         flag = "--" + name.replace("_", "-")
         kw: dict = {"dest": name, "default": default, "help": text.replace("%", "%%")}
         if kind is bool:
-            kw["action"] = argparse.BooleanOptionalAction
+            kw["action"] = _TypedBool
         else:
-            # a field's metadata may name a checking argparse type; else a finite number
-            kw["type"] = f.metadata.get("type") or _finite(kind)
-            if choices and name in choices:
-                kw["choices"] = tuple(choices[name])
+            kw["action"] = _TypedStore
+            # a field's metadata may name a checking argparse type, or the lower bound its
+            # __post_init__ checks (``min``); else any finite number
+            lo = f.metadata.get("min")
+            bounded = int_range(lo) if kind is int and lo is not None else None
+            kw["type"] = f.metadata.get("type") or bounded or _finite(kind)
+            allowed = (choices or {}).get(name) or f.metadata.get("choices")
+            if allowed:
+                kw["choices"] = tuple(allowed)
         p.add_argument(flag, **kw)
 
 
 def config_values(args, names) -> dict:
     """The values of :func:`add_config_fields` flags, by field name."""
     return {name: getattr(args, name) for name in names}
+
+
+def typed_fields(args) -> frozenset[str]:
+    """The :func:`add_config_fields` fields whose flag was typed, even with the default
+    value (``train --resume`` refuses a typed value that contradicts the saved run)."""
+    return getattr(args, "typed_fields", frozenset())
+
+
+def _mark_typed(namespace, dest: str) -> None:
+    # a new frozenset each time: a mutable default would be shared by every parse
+    namespace.typed_fields = getattr(namespace, "typed_fields", frozenset()) | {dest}
+
+
+class _TypedStore(argparse.Action):
+    """``store`` that also records the field in ``args.typed_fields``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        _mark_typed(namespace, self.dest)
+
+
+class _TypedBool(argparse.BooleanOptionalAction):
+    """``--name/--no-name`` that also records the field in ``args.typed_fields``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        _mark_typed(namespace, self.dest)
+
+
+def add_heartbeat_args(p) -> None:
+    """``--heartbeat-s`` / ``--grace-s``: worker liveness, shared by ``explore`` and ``worker``.
+
+    Typed and defaulted by :class:`squeezelab.explore.ExploreConfig`'s fields of those names.
+    """
+    from squeezelab.explore.config import ExploreConfig
+
+    add_config_fields(p, ExploreConfig, HEARTBEAT_FIELDS)
+
+
+HEARTBEAT_FIELDS = ("heartbeat_s", "grace_s")
 
 
 class _Deprecated(argparse.Action):

@@ -1,9 +1,17 @@
-"""``squeezelab bench MODEL... [--input CxHxW] [--thread-counts 1,2] [--json]``: latency table."""
+"""``squeezelab bench MODEL... [--input CxHxW] [--thread-counts 1,2] [--json] [--wide]``: latency
+table (80 columns unless ``--wide``)."""
 
 from __future__ import annotations
 
 from squeezelab.cli._common import console, parse_input_shape, print_json
-from squeezelab.cli._flags import MODEL_HELP, add_json, add_model, deprecated_alias, positive_int
+from squeezelab.cli._flags import (
+    MODEL_HELP,
+    add_json,
+    add_model,
+    add_wide,
+    deprecated_alias,
+    positive_int,
+)
 
 # Kept in step with squeezelab.export.bench.BACKENDS (not imported: `--help` stays light).
 BACKENDS = ("torch", "torch_channels_last", "ort_fp32", "ort_int8")
@@ -42,6 +50,7 @@ def register(sub) -> None:
         "count), a profile name or YAML uses it, 'none' skips it (default host)",
     )
     add_json(p, "the records")
+    add_wide(p)
     p.set_defaults(func=run_bench)
 
 
@@ -81,39 +90,49 @@ def run_bench(args) -> int:
     if args.json:
         print_json([r.to_dict() for r in rows])
         return 0
-    from rich.table import Table
-
-    table = Table(title="batch-1 latency (interleaved rounds, same input)")
-    cols = (
-        "model",
-        "backend",
-        "threads",
-        "median ms",
-        "p90 ms",
-        "x torch",
-        "roofline ms",
-        "x roofline",
-    )
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("model", "backend") else "right")
-
-    def fmt(v, spec):
-        return "-" if v is None else format(v, spec)
-
-    for r in rows:
-        backend = r.backend + (f" ({r.int8_setting})" if r.int8_setting else "")
-        table.add_row(
-            r.model,
-            backend,
-            str(r.threads),
-            f"{r.median_ms:.3f}",
-            f"{r.p90_ms:.3f}",
-            fmt(r.speedup_vs_torch, ".2f"),
-            fmt(r.roofline_ms, ".3f"),
-            fmt(r.ratio_to_roofline, ".2f"),
-        )
-    con = console()
-    con.print(table)
-    if rows and rows[0].roofline_ms is None:
-        con.print("roofline: none (--roofline none, or an .onnx input has no module to analyse)")
+    render(rows, args.wide)
     return 0
+
+
+def render(rows, wide: bool = False) -> None:
+    """The latency table: 80 columns hold model, backend, threads, median and the ratios;
+    ``wide`` adds p90, the roofline bound and ort_int8's setting in its cell."""
+    from squeezelab.cli._common import plain_table, print_table, short, text
+
+    has_roof = any(r.roofline_ms is not None for r in rows)
+    cols = [  # (header, cell, shown)
+        ("model", lambda r: short(r.model, wide, 16), True),
+        ("backend", lambda r: text(_backend(r, wide)), True),
+        ("threads", lambda r: str(r.threads), True),
+        ("median ms", lambda r: _num(r.median_ms, ",.3f"), True),
+        ("p90 ms", lambda r: _num(r.p90_ms, ",.3f"), wide),
+        ("x torch", lambda r: _num(r.speedup_vs_torch, ",.2f"), True),
+        ("roofline ms", lambda r: _num(r.roofline_ms, ",.3f"), wide and has_roof),
+        ("x roofline", lambda r: _num(r.ratio_to_roofline, ",.2f"), has_roof),
+    ]
+    shown = [c for c in cols if c[2]]
+    table = plain_table()
+    for i, (header, _, _) in enumerate(shown):
+        table.add_column(header, justify="left" if i < 2 else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(*(cell(r) for _, cell, _ in shown))
+    notes = []
+    if not has_roof:
+        notes.append("roofline: none (--roofline none, or an .onnx input has no module)")
+    settings = sorted({r.int8_setting for r in rows if r.int8_setting})
+    if settings and not wide:
+        notes.append(f"ort_int8 ran {', '.join(settings)}")
+    if not wide:
+        notes.append("--wide: p90" + (" and the roofline bound" if has_roof else ""))
+    con = console(wide=wide)
+    print_table(con, table, "batch-1 latency (interleaved rounds, same input)")
+    for note in notes:  # one line each: print_table cuts a note longer than the width
+        con.print(f"[dim]{text(note)}[/dim]", overflow="ellipsis", no_wrap=True)
+
+
+def _backend(r, wide: bool) -> str:
+    return r.backend + (f" ({r.int8_setting})" if wide and r.int8_setting else "")
+
+
+def _num(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)

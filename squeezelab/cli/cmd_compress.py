@@ -130,6 +130,8 @@ def run_compress(args) -> int:
 def _run_with_progress(steps, args):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from squeezelab.compress import DoneStep, EncodeStep, EvaluateStep, FinetuneStep
+
     epochs = args.finetune_epochs * (args.prune_steps + 1)
     with Progress(
         TextColumn("{task.description}"),
@@ -141,15 +143,15 @@ def _run_with_progress(steps, args):
         train = bar.add_task("fine-tune", total=epochs, visible=bool(epochs))
         encode = bar.add_task("encode", total=None)
         for rec in steps:
-            stage = rec["stage"]
-            if stage in ("prune", "share"):
-                acc = rec.get("val_acc")
-                acc = rec["train_acc"] if acc is None else acc
-                bar.update(train, advance=1, description=f"fine-tune ({stage}) acc {acc:.3f}")
-            elif stage == "evaluate":
-                bar.console.print(f"test accuracy after {rec['of']}: {rec['top1']:.2%}")
-            elif stage == "encode":
-                bar.update(encode, completed=rec["done"], total=rec["total"])
-            elif stage == "done":
-                return rec["result"]
+            if isinstance(rec, FinetuneStep):
+                epoch = rec.record
+                acc = epoch.train_acc if epoch.val_acc is None else epoch.val_acc
+                desc = f"fine-tune ({rec.stage}) acc {acc:.3f}"
+                bar.update(train, advance=1, description=desc)
+            elif isinstance(rec, EvaluateStep):
+                bar.console.print(f"test accuracy after {rec.of}: {rec.top1:.2%}")
+            elif isinstance(rec, EncodeStep):
+                bar.update(encode, completed=rec.done, total=rec.total)
+            elif isinstance(rec, DoneStep):
+                return rec.result
     raise AssertionError("compression ended without a result")

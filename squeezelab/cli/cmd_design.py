@@ -46,30 +46,33 @@ def register(sub) -> None:
 
 def render_summary(summary, con) -> None:
     """Print a :class:`squeezelab.design.DesignResult` as a table and a line of figures."""
-    from rich.table import Table
+    from squeezelab.analysis.units import SIZE_NOTE, format_bytes, format_energy
+    from squeezelab.cli._common import plain_table, print_table, short, text
 
-    from squeezelab.analysis.units import format_bytes, format_energy
-
-    table = Table(title=f"squeezelab design: {summary.model} ({summary.params:,} params)")
-    for col in (
-        "artefact",
-        "size",
-        "test acc.",
-        "latency here (1 thread)",
-        "vs AlexNet-style fp32",
-    ):
-        table.add_column(col, justify="left" if col == "artefact" else "right")
+    table = plain_table()
+    for col in ("artefact", "size", "test acc.", "latency ms", "x smaller"):
+        table.add_column(col, justify="left" if col == "artefact" else "right", no_wrap=True)
+    details = []  # an artefact's parenthetical, one line under the table: 80 columns
     for r in summary.rows:
-        acc = "-" if r.test_accuracy is None else f"{100 * r.test_accuracy:.2f}%"
-        lat = "-" if r.latency_ms is None else f"{r.latency_ms:.3f} ms"
+        name, _, more = r.artefact.partition(" (")
+        if more:
+            details.append(f"{name}: {more.removesuffix(')')}")
         table.add_row(
-            r.artefact,
+            short(name, False, 30),
             format_bytes(r.bytes),
-            acc,
-            lat,
-            f"{r.reduction_vs_alexnet_small:.0f}x smaller",
+            "-" if r.test_accuracy is None else f"{100 * r.test_accuracy:.2f} %",
+            "-" if r.latency_ms is None else f"{r.latency_ms:,.3f}",
+            f"{r.reduction_vs_alexnet_small:,.0f}x",
         )
-    con.print(table)
+    title = f"squeezelab design: {short(summary.model, False, 40)} ({summary.params:,} params)"
+    print_table(con, table, title)
+    notes = [
+        *details,
+        "latency: median at batch 1 here, 1 thread; x smaller: vs AlexNet-style fp32",
+        SIZE_NOTE,
+    ]
+    for note in notes:  # each on one line, cut at the edge rather than folded
+        con.print(f"[dim]{text(note)}[/dim]", overflow="ellipsis", no_wrap=True)
     con.print(
         f"On {summary.hardware} (int8, predicted): {summary.target_latency_ms:.2f} ms, "
         f"{format_energy(summary.target_energy_pj)} per image, peak activations "
@@ -82,8 +85,10 @@ def render_summary(summary, con) -> None:
 
 
 def run(args) -> int:
+    from squeezelab.compress import FinetuneStep
     from squeezelab.design import DesignConfig, design
     from squeezelab.errors import ConfigError
+    from squeezelab.train import EpochRecord
 
     if args.output is None:  # not required by argparse, so the old --out still counts
         raise ConfigError("design needs -o/--output: the folder the run writes")
@@ -102,12 +107,16 @@ def run(args) -> int:
                 f"[bold]{stage}[/bold]: {p['trained']} trained, {p['infeasible']} "
                 f"infeasible, {p['failed']} failed"
             )
-        elif "record" in ev and "epoch" in ev["record"]:
-            r = ev["record"]
+        elif "record" in ev:
+            r = ev["record"]  # an EpochRecord (retrain) or a compress step record
+            r = r.record if isinstance(r, FinetuneStep) else r
+            if not isinstance(r, EpochRecord):
+                return
             of = f"/{ev['epochs']}" if "epochs" in ev else ""
+            which, acc = ("val", r.val_acc) if r.val_acc is not None else ("train", r.train_acc)
             con.print(
-                f"[bold]{stage}[/bold]: epoch {r['epoch']}{of} val acc {100 * r['val_acc']:.2f}% "
-                f"({r['img_per_s']:.0f} img/s)"
+                f"[bold]{stage}[/bold]: epoch {r.epoch}{of} {which} acc {100 * acc:.2f}% "
+                f"({r.img_per_s:.0f} img/s)"
             )
 
     summary = design(config, args.output, on_event, restart=args.restart)

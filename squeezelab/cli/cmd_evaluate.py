@@ -37,13 +37,14 @@ def register(sub) -> None:
     _flags.add_batch_size(p, 512, help="images per forward pass")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     _flags.add_json(p)
+    _flags.add_wide(p)
     p.set_defaults(func=run_evaluate)
 
 
 def run_evaluate(args) -> int:
     from dataclasses import replace
 
-    from squeezelab.cli._common import console, print_json
+    from squeezelab.cli._common import print_json
     from squeezelab.data import load_dataset
     from squeezelab.errors import ConfigError
     from squeezelab.models import load_model
@@ -74,25 +75,38 @@ def run_evaluate(args) -> int:
     if args.json:
         print_json(result)
         return 0
-    from rich.table import Table
-
-    con = console()
-    con.print(
-        f"{args.model} on {args.data}:{args.split} ({result['n']} images): "
-        f"top-1 {result['top1']:.4f}  top-5 {result['top5']:.4f}  "
-        f"loss {result['loss']:.4f}"
-    )
-    per = Table(title="per-class accuracy")
-    per.add_column("class")
-    per.add_column("accuracy", justify="right")
-    for name, acc in result["per_class"].items():
-        per.add_row(name, f"{acc:.4f}")
-    con.print(per)
-    conf = Table(title="confusion matrix (rows: true, columns: predicted)")
-    conf.add_column("")
-    for i in range(len(ds.classes)):
-        conf.add_column(str(i), justify="right")
-    for i, row in enumerate(result["confusion"]):
-        conf.add_row(f"{i} {ds.classes[i]}", *(str(v) for v in row))
-    con.print(conf)
+    render(result, ds.classes, args.wide)
     return 0
+
+
+def render(result: dict, classes, wide: bool = False) -> None:
+    """The scores, per-class accuracy and the confusion matrix (this one only where it fits
+    80 columns, unless ``wide``: 10 classes do, 100 do not)."""
+    from squeezelab.cli._common import console, plain_table, print_table, short, text
+
+    con = console(wide=wide)
+    con.print(
+        f"{text(result['model_file'])} on {text(result['data'])}:{result['split']} "
+        f"({result['n']:,} images)\ntop-1 {100 * result['top1']:.2f} %  "
+        f"top-5 {100 * result['top5']:.2f} %  loss {result['loss']:.4f}"
+    )
+    per = plain_table()
+    per.add_column("class", no_wrap=True)
+    per.add_column("accuracy", justify="right", no_wrap=True)
+    for name, acc in result["per_class"].items():
+        per.add_row(short(name, wide), f"{100 * acc:.2f} %")
+    print_table(con, per, "per-class accuracy")
+    labels = [f"{i} {short(c, wide, 16)}" for i, c in enumerate(classes)]
+    cells = [[f"{v:,}" for v in row] for row in result["confusion"]]
+    widths = [max(len(str(j)), *(len(r[j]) for r in cells)) for j in range(len(classes))]
+    need = max(map(len, labels)) + sum(widths) + 2 * len(widths)
+    if need > 80 and not wide:
+        con.print(f"confusion matrix: {len(classes)} classes need {need} columns; --wide or --json")
+        return
+    conf = plain_table()
+    conf.add_column("", no_wrap=True)
+    for i in range(len(classes)):
+        conf.add_column(str(i), justify="right", no_wrap=True)
+    for label, row in zip(labels, cells, strict=True):
+        conf.add_row(label, *row)
+    print_table(con, conf, "confusion matrix (rows: true, columns: predicted)")

@@ -55,8 +55,9 @@ def register(sub) -> None:
     p.add_argument("--int8-output", help="int8 file (default: OUTPUT with .int8.onnx)")
     add_data(
         p,
-        help="dataset (name or folder) for int8 calibration (train split) and scoring (test "
-        "split); without it int8 calibrates on random inputs: fine for latency, not accuracy",
+        help="dataset (name or folder) for int8 calibration (train split), the choice "
+        "(validation share of train) and one score of the choice (test split); without it "
+        "int8 calibrates on random inputs: fine for latency, not accuracy",
     )
     deprecated_alias(p, "--calib-data", "--data", dest="data")
     p.add_argument(
@@ -66,7 +67,8 @@ def register(sub) -> None:
         "--eval-size",
         type=positive_int,
         default=1000,
-        help="test images scoring each int8 setting (default 1000)",
+        help="validation images scoring each int8 setting, and test images scoring the "
+        "chosen one (default 1000)",
     )
     p.add_argument(
         "--tolerance",
@@ -86,7 +88,7 @@ def register(sub) -> None:
 
 
 def _calibration(args, shape):
-    """-> (calibration images, eval images, eval labels, note)."""
+    """-> (calibration images, validation images, their labels, note, (test x, y) or None)."""
     import numpy as np
 
     from squeezelab.errors import ConfigError
@@ -100,22 +102,27 @@ def _calibration(args, shape):
             f"int8: no --data, calibrating on {len(x)} random inputs: "
             "the latency is representative, the accuracy is not"
         )
-        return x, None, None, note
-    from squeezelab.data import load_dataset, subset
+        return x, None, None, note, None
+    from squeezelab.data import load_dataset, split_train_val, subset
+    from squeezelab.train import TrainConfig
 
     train = load_dataset(args.data, split="train", data_dir=args.data_dir)
     test = load_dataset(args.data, split="test", data_dir=args.data_dir)
-    train, test = subset(train, args.calib_size, seed=0), subset(test, args.eval_size, seed=0)
+    # the setting is chosen on validation images (DESIGN.md: no choice sees the test split)
+    train, val = split_train_val(train, TrainConfig.val_fraction, seed=0)
+    train, val = subset(train, args.calib_size, seed=0), subset(val, args.eval_size, seed=0)
+    test = subset(test, args.eval_size, seed=0)
     if tuple(train.images.shape[1:]) != tuple(shape):
         raise ConfigError(
             f"--data={args.data!r} has images {tuple(train.images.shape[1:])} but the "
             f"model takes {tuple(shape)}: allowed a dataset of the model's input shape"
         )
     note = (
-        f"int8: calibrating on {len(train)} {args.data} train images, "
-        f"scoring on {len(test)} test images"
+        f"int8: calibrating on {len(train)} {args.data} train images, choosing on "
+        f"{len(val)} validation images, scoring the choice on {len(test)} test images"
     )
-    return train.images.numpy(), test.images.numpy(), test.labels.numpy(), note
+    held_out = (test.images.numpy(), test.labels.numpy())
+    return train.images.numpy(), val.images.numpy(), val.labels.numpy(), note, held_out
 
 
 def run_export(args) -> int:
@@ -138,7 +145,7 @@ def run_export(args) -> int:
     int8 = None
     if args.int8:
         out8 = args.int8_output or str(Path(args.output).with_suffix("")) + ".int8.onnx"
-        calib, x_eval, y, note = _calibration(args, shape)
+        calib, x_eval, y, note, held_out = _calibration(args, shape)
         print(note, file=sys.stderr)
         int8 = quantize_int8(
             args.output,
@@ -151,10 +158,24 @@ def run_export(args) -> int:
             threads=args.threads,
         )
         report["int8"] = {**int8.to_dict(), "calibration": "dataset" if args.data else "random"}
+        if held_out is not None:  # the test split, scored once after the choice
+            from squeezelab.export.quantize import score_onnx
+
+            report["int8"]["test"] = {
+                "images": len(held_out[1]),
+                "fp32_top1": score_onnx(args.output, *held_out, threads=args.threads),
+                "int8_top1": score_onnx(out8, *held_out, threads=args.threads),
+            }
     if args.json:
         print_json(report)
         return 0
-    _render(fp32, int8)
+    render(fp32, int8)
+    if int8 is not None and "test" in report["int8"]:
+        t = report["int8"]["test"]
+        console().print(
+            f"test split ({t['images']} images, scored once after the choice on validation): "
+            f"top-1 fp32 {t['fp32_top1']:.4f}, int8 {t['int8_top1']:.4f}"
+        )
     return 0
 
 
@@ -216,37 +237,38 @@ def _run_tflite(args) -> int:
     return 0
 
 
-def _render(f, q) -> None:
-    from rich.table import Table
-
+def render(f, q) -> None:
+    """The fp32 export line and, with int8, the settings tried (fits 80 columns)."""
     from squeezelab.analysis.units import format_bytes
+    from squeezelab.cli._common import plain_table, print_table, text
 
     con = console()
     con.print(
-        f"fp32: {f.path} ({format_bytes(f.onnx_bytes)}), parity max abs diff "
+        f"fp32: {text(f.path)} ({format_bytes(f.onnx_bytes)}), parity max abs diff "
         f"{f.parity.max_abs_diff:.2e} on {f.parity.n_inputs} inputs "
         f"(tolerance {f.parity.tolerance:g})"
     )
     if q is None:
         return
-    table = Table(title=f"int8 settings ({q.metric}, {q.threads} thread(s), batch 1)")
+    table = plain_table()
     for col in ("setting", "median ms", "p90 ms", q.metric, "drop", "ok"):
-        table.add_column(col, justify="left" if col == "setting" else "right")
+        table.add_column(col, justify="left" if col == "setting" else "right", no_wrap=True)
     fp = q.fp32
-    table.add_row("fp32", f"{fp.latency_ms:.3f}", f"{fp.p90_ms:.3f}", f"{fp.score:.4f}", "", "")
+    table.add_row("fp32", f"{fp.latency_ms:,.3f}", f"{fp.p90_ms:,.3f}", f"{fp.score:.4f}", "", "")
     for t in q.tried:
         table.add_row(
-            t.setting + ("*" if t.setting == q.chosen else ""),
-            f"{t.latency_ms:.3f}",
-            f"{t.p90_ms:.3f}",
+            text(t.setting) + ("*" if t.setting == q.chosen else ""),
+            f"{t.latency_ms:,.3f}",
+            f"{t.p90_ms:,.3f}",
             f"{t.score:.4f}",
             f"{t.score_drop * 100:+.2f} pt",
             "yes" if t.within_tolerance else "no",
         )
-    con.print(table)
+    title = f"int8 settings ({q.metric}, {q.threads} thread(s), batch 1; *: chosen)"
+    print_table(con, table, title)
     status = "within" if q.within_tolerance else "NOT within (kept the most accurate)"
     con.print(
-        f"int8: {q.path} ({format_bytes(q.int8.bytes)}), chose {q.chosen}, "
+        f"int8: {text(q.path)} ({format_bytes(q.int8.bytes)}), chose {q.chosen}, "
         f"{q.speedup:.2f}x faster than ORT fp32, {status} the tolerance of "
         f"{q.tolerance * 100:g} points"
     )

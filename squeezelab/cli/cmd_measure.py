@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from squeezelab.cli import _flags
-from squeezelab.cli._common import console, input_shape, print_json
+from squeezelab.cli._common import (
+    console,
+    input_shape,
+    plain_table,
+    print_json,
+    print_table,
+    short,
+    text,
+)
 
 
 def register(sub) -> None:
@@ -51,25 +59,25 @@ def run(args) -> int:
     if args.json:
         print_json({"measurements": rows, "predicted_ms": predicted})
         return 0
-    from rich.table import Table
+    render(name, shape, args.batch_size, rows)
+    if predicted is not None:
+        console().print(f"predicted on {text(args.hardware)}: {predicted:,.3f} ms")
+    return 0
 
-    table = Table(
-        title=f"{name} {'x'.join(map(str, shape))}, batch {args.batch_size}, PyTorch eager"
-    )
+
+def render(name: str, shape, batch_size: int, rows: list[dict]) -> None:
+    """The timings, one row per memory format (fits 80 columns)."""
+    table = plain_table()
     for col in ("memory format", "median ms", "p90 ms", "min ms", "cpu ms", "threads", "runs"):
-        table.add_column(col, justify="left" if col == "memory format" else "right")
+        table.add_column(col, justify="left" if col == "memory format" else "right", no_wrap=True)
     for r in rows:
         table.add_row(
             "channels_last" if r["channels_last"] else "contiguous",
-            f"{r['median_ms']:.3f}",
-            f"{r['p90_ms']:.3f}",
-            f"{r['min_ms']:.3f}",
-            f"{r['cpu_median_ms']:.3f}",
+            *(f"{r[k]:,.3f}" for k in ("median_ms", "p90_ms", "min_ms", "cpu_median_ms")),
             str(r["threads"]),
-            str(r["runs"]),
+            f"{r['runs']:,}",
         )
-    con = console()
-    con.print(table)
-    if predicted is not None:
-        con.print(f"predicted on {args.hardware}: {predicted:.3f} ms")
-    return 0
+    title = (
+        f"{short(name, False, 40)} {'x'.join(map(str, shape))}, batch {batch_size}, PyTorch eager"
+    )
+    print_table(console(), table, title)

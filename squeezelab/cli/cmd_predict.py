@@ -1,11 +1,11 @@
-"""``squeezelab predict MODEL IMAGE... [--top-k K] [--json]``: classify image files,
+"""``squeezelab predict MODEL IMAGE... [--top-k K] [--json] [--wide]``: classify image files,
 directories and globs; one table row (or JSON record) per image.
 """
 
 from __future__ import annotations
 
 from squeezelab.cli._common import console, print_json
-from squeezelab.cli._flags import MODEL_HELP, add_json, add_model, positive_int
+from squeezelab.cli._flags import MODEL_HELP, add_json, add_model, add_wide, positive_int
 
 
 def register(sub) -> None:
@@ -31,6 +31,7 @@ def register(sub) -> None:
         help="refuse images not already at the model's input size",
     )
     add_json(p, "the predictions")
+    add_wide(p)
     p.set_defaults(func=run_predict)
 
 
@@ -41,20 +42,26 @@ def run_predict(args) -> int:
     if args.json:
         print_json([r.to_dict() for r in records])
         return 0
-    from rich.table import Table
-    from rich.text import Text  # file names and labels are text, never markup
+    render(records, args.model, args.top_k, args.wide)
+    return 0
 
-    table = Table(title=Text(f"{args.model}: top-{args.top_k} of {len(records)} image(s)"))
-    table.add_column("image", overflow="fold")
-    table.add_column("class")
+
+def render(records, model: str, top_k: int, wide: bool = False) -> None:
+    """One row per image: its top class, and the next ones one per line (80 columns hold
+    them at any ``top_k``; names are cut from the middle unless ``wide``)."""
+    from squeezelab.cli._common import plain_table, print_table, short
+
+    table = plain_table()
+    table.add_column("image", no_wrap=True)
+    table.add_column("class", no_wrap=True)
     table.add_column("prob", justify="right", no_wrap=True)
-    if args.top_k > 1:
-        table.add_column("next", overflow="fold")
+    if top_k > 1:
+        table.add_column("next (prob)", no_wrap=True)
     for rec in records:
         first, rest = rec.top[0], rec.top[1:]
-        row = [str(rec.image), first.label, f"{first.prob:.3f}"]
-        if args.top_k > 1:
-            row.append(", ".join(f"{t.label} {t.prob:.3f}" for t in rest))
-        table.add_row(*(Text(c) for c in row))
-    console().print(table)
-    return 0
+        row = [short(rec.image, wide, 28), short(first.label, wide, 16), f"{first.prob:.3f}"]
+        if top_k > 1:
+            row.append("\n".join(f"{short(t.label, wide, 16)} {t.prob:.3f}" for t in rest))
+        table.add_row(*row)
+    title = f"{short(model, wide, 40)}: top-{top_k} of {len(records)} image(s)"
+    print_table(console(wide=wide), table, title, None if wide else "--wide: whole names")

@@ -15,6 +15,7 @@ from squeezelab.cli import _flags
 FIELDS = (
     "data",
     "data_dir",
+    "input_size",
     "recipe",
     "epochs",
     "batch_size",
@@ -81,7 +82,7 @@ def register(sub) -> None:
     _flags.add_config_fields(p, _train_config(), FIELDS, choices=choices, shown=shown)
     _flags.deprecated_alias(p, "--model", "the positional MODEL", dest="model_flag")
     _flags.deprecated_alias(p, "--out", "-o/--output", dest="output")
-    p.set_defaults(func=run_train, train_defaults={n: p.get_default(n) for n in FIELDS})
+    p.set_defaults(func=run_train)
 
 
 def _train_config():
@@ -102,8 +103,9 @@ def config_from_args(args):
             raise ConfigError(f"--resume={args.resume!r} is invalid: not a run directory")
         saved = read_run_config(args.resume)
         config = TrainConfig.from_dict(saved)
-        defaults = getattr(args, "train_defaults", {})
-        given = {n: getattr(args, n) for n in FIELDS if getattr(args, n) != defaults.get(n)}
+        # the flags typed, not those that differ from their default: `--seed 0` typed
+        # against a run saved with seed 3 is a contradiction too
+        given = {n: getattr(args, n) for n in FIELDS if n in _flags.typed_fields(args)}
         for name in RESUME_FREE & set(given):
             setattr(config, name, given.pop(name))
         clash = ["--overwrite (a resumed run keeps its files)"] if args.overwrite else []
@@ -160,7 +162,7 @@ def run_train(args) -> int:
     if args.json or not main:
         for r in records:
             if main:
-                print(json.dumps(r), flush=True)
+                print(json.dumps(r.to_dict()), flush=True)
         return 0
     from rich.progress import (
         BarColumn,
@@ -184,12 +186,12 @@ def run_train(args) -> int:
     ) as bar:
         task = bar.add_task("", total=total)
         for r in records:
-            val = f"val_acc {r['val_acc']:.4f}" if r["val_acc"] is not None else ""
+            val = f"val_acc {r.val_acc:.4f}" if r.val_acc is not None else ""
             line = (
-                f"epoch {r['epoch']}/{total}  loss {r['train_loss']:.4f}  "
-                f"acc {r['train_acc']:.4f}  {val}  {r['img_per_s']:.0f} img/s"
+                f"epoch {r.epoch}/{total}  loss {r.train_loss:.4f}  "
+                f"acc {r.train_acc:.4f}  {val}  {r.img_per_s:.0f} img/s"
             )
             bar.console.print(line)
-            bar.update(task, completed=r["epoch"], description=f"lr {r['lr']:.4g}")
+            bar.update(task, completed=r.epoch, description=f"lr {r.lr:.4g}")
     con.print(f"run directory: {out} (best.safetensors, last.safetensors, metrics.jsonl)")
     return 0

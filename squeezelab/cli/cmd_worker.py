@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from squeezelab.cli._common import add_heartbeat_args, console, print_json
-from squeezelab.cli._flags import add_json, add_output, deprecated_alias
+from squeezelab.cli._common import console, print_json
+from squeezelab.cli._flags import add_heartbeat_args, add_json, add_output, deprecated_alias
 
 
 def register(sub) -> None:

@@ -19,6 +19,7 @@ from torch import nn
 
 from squeezelab.compress.accounting import Accounting, byte_accounting, reference_fp32_bytes
 from squeezelab.compress.prune import SCOPES, prunable, prune_iterative
+from squeezelab.compress.records import DoneStep, EncodeStep, EvaluateStep, PrunedStep, StepRecord
 from squeezelab.compress.share import (
     bake,
     check_bits,
@@ -87,13 +88,16 @@ def compress_steps(
     eval_dataset=None,
     fp16_plain: bool = False,
     reference: str | None = None,
-) -> Iterator[dict[str, Any]]:
+    finetune_data=None,
+) -> Iterator[StepRecord]:
     """Compress a copy of ``model``, yielding progress records; the last one holds the result.
 
-    Records: the trainer's epoch records with ``"stage"`` "prune" or "share";
-    ``{"stage": "evaluate", "of": stage, "top1": ...}`` when ``eval_dataset`` is given;
-    ``{"stage": "encode", "tensor": name, "done": i, "total": n}``; and finally
-    ``{"stage": "done", "result": Compressed}``. Arguments as :func:`compress_model`.
+    Records (``squeezelab.compress.records``, each with a ``stage``): a
+    :class:`FinetuneStep` per fine-tuning epoch (stage "prune" or "share", the trainer's
+    :class:`~squeezelab.train.EpochRecord` as ``record``); an :class:`EvaluateStep` per
+    stage when ``eval_dataset`` is given; an :class:`EncodeStep` per tensor; and finally
+    a :class:`DoneStep` holding the :class:`Compressed` result. Arguments as
+    :func:`compress_model`.
     """
     if scope not in SCOPES:
         raise ConfigError(f"scope={scope!r} is invalid: allowed one of {list(SCOPES)}")
@@ -103,26 +107,30 @@ def compress_steps(
     meta = _meta_of(model, meta)
     model = copy.deepcopy(model).cpu()
     accuracy: dict[str, float] = {}
+    tunes = finetune is not None and finetune.epochs > 0
+    if tunes and finetune_data is None:  # read once for every round of fine-tuning
+        from squeezelab.train import load_training_split
 
-    def evaluate(stage: str) -> Iterator[dict[str, Any]]:
+        finetune_data = load_training_split(finetune)
+
+    def evaluate(stage: str) -> Iterator[EvaluateStep]:
         if eval_dataset is not None:
             from squeezelab.train import evaluate as run_eval
 
             model.eval()
             accuracy[stage] = run_eval(model, eval_dataset).top1
-            yield {"stage": "evaluate", "of": stage, "top1": accuracy[stage]}
+            yield EvaluateStep(stage, accuracy[stage])
 
     yield from evaluate("dense")
     if sparsity is not None:  # None: already pruned, keep its zeros
-        for rec in prune_iterative(model, sparsity, scope, prune_steps, finetune):
-            if rec["stage"] != "pruned":
-                yield rec
+        steps = prune_iterative(model, sparsity, scope, prune_steps, finetune, finetune_data)
+        yield from (rec for rec in steps if not isinstance(rec, PrunedStep))
     yield from evaluate("pruned")
     weights = prunable(model).values()
     removed = sum(int((w == 0).sum()) for w in weights) / max(1, sum(w.numel() for w in weights))
     widths = share_weights(model, bits, fc_bits)
-    if finetune is not None and finetune.epochs > 0:
-        yield from finetune_centroids(model, finetune)
+    if tunes:
+        yield from finetune_centroids(model, finetune, finetune_data)
     shared = shared_tensors(model, widths)
     bake(model)
     model.eval()
@@ -145,7 +153,7 @@ def compress_steps(
             )
         else:
             encoded.append(sqzfile.encode_plain(name, tensor.cpu().numpy(), fp16_plain))
-        yield {"stage": "encode", "tensor": name, "done": i + 1, "total": len(state)}
+        yield EncodeStep(name, i + 1, len(state))
     ref = reference or default_reference(meta)
     header = {
         "meta": meta.to_dict(),
@@ -167,7 +175,7 @@ def compress_steps(
     full_header = sqzfile.parse_sqz_header(data)
     table = byte_accounting(full_header, [t.entry for t in encoded], len(data))
     result = Compressed(data, full_header, meta, model, table)
-    yield {"stage": "done", "result": result}
+    yield DoneStep(result)
 
 
 def compress_model(
@@ -188,6 +196,7 @@ def compress_model(
         bits: index width of conv layers (2..8); ``fc_bits`` that of linear layers.
         **kwargs: ``scope`` ("layer" | "global"), ``prune_steps``, ``finetune`` (a
             ``TrainConfig`` used after each pruning round and for the centroids),
+            ``finetune_data`` (its training split, already loaded: not read again),
             ``eval_dataset`` (test accuracy per stage), ``fp16_plain``, ``reference``.
 
     Example:
@@ -197,6 +206,6 @@ def compress_model(
         True
     """
     for rec in compress_steps(model, meta, sparsity, bits, fc_bits, **kwargs):
-        if rec["stage"] == "done":
-            return rec["result"]
+        if isinstance(rec, DoneStep):
+            return rec.result
     raise AssertionError("compress_steps ended without a result")

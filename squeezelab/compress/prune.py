@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from squeezelab.compress.records import FinetuneStep, PrunedStep
 from squeezelab.errors import ConfigError
 
 SCOPES = ("layer", "global")
@@ -116,16 +117,18 @@ def prune_iterative(
     scope: str = "layer",
     steps: int = 1,
     finetune_config=None,
-) -> Iterator[dict]:
+    data=None,
+) -> Iterator[FinetuneStep | PrunedStep]:
     """Prune in ``steps`` rounds of rising sparsity, fine-tuning after each round.
 
-    Yields the trainer's per-epoch records (with ``"stage": "prune"`` and ``"round"``) and
-    finally ``{"stage": "pruned", "masks": ...}``. Without ``finetune_config`` the rounds
-    are pruning only. Masks of a round include those of the previous one.
+    Yields a :class:`FinetuneStep` (``stage`` "prune", its ``round``) per fine-tuning epoch
+    and finally a :class:`PrunedStep` with the masks. Without ``finetune_config`` the
+    rounds are pruning only; ``data`` is its training split already loaded (as
+    :func:`squeezelab.train.finetune` takes it). Masks of a round include the previous.
 
     Example:
         >>> for rec in prune_iterative(nn.Linear(4, 4), 0.5): pass
-        >>> rec["stage"]
+        >>> rec.stage
         'pruned'
     """
     if not isinstance(steps, int) or steps < 1:
@@ -137,7 +140,8 @@ def prune_iterative(
         if finetune_config is not None and finetune_config.epochs > 0:
             from squeezelab.train import finetune
 
-            for rec in finetune(model, finetune_config, on_step=keep_pruned(masks)):
-                yield {"stage": "prune", "round": r, **rec}
+            on_step = keep_pruned(masks)
+            for rec in finetune(model, finetune_config, on_step=on_step, data=data):
+                yield FinetuneStep("prune", rec, r)
             apply_masks(model, masks)
-    yield {"stage": "pruned", "masks": masks}
+    yield PrunedStep(masks)

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from squeezelab.compress.prune import is_fc, prunable
+from squeezelab.compress.records import FinetuneStep
 from squeezelab.errors import ConfigError
 from squeezelab.io.sqzfile import MAX_BITS, MIN_BITS
 
@@ -180,11 +181,12 @@ def bake(model: nn.Module) -> None:
         parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
 
 
-def finetune_centroids(model: nn.Module, config) -> Iterator[dict]:
+def finetune_centroids(model: nn.Module, config, data=None) -> Iterator[FinetuneStep]:
     """Fine-tune only what sharing leaves free: centroids, biases, BatchNorm.
 
-    Yields the trainer's per-epoch records with ``"stage": "share"``. The original
-    weights under the parametrizations get no gradient, so they do not move.
+    Yields a :class:`FinetuneStep` (``stage`` "share") per epoch; ``data`` is the config's
+    training split already loaded. The original weights under the parametrizations get
+    no gradient, so they do not move.
     """
     from squeezelab.train import finetune
 
@@ -194,8 +196,8 @@ def finetune_centroids(model: nn.Module, config) -> Iterator[dict]:
         if parametrize.is_parametrized(module, "weight"):
             module.parametrizations["weight"].original.requires_grad_(False)
     try:
-        for rec in finetune(model, config):
-            yield {"stage": "share", **rec}
+        for rec in finetune(model, config, data=data):
+            yield FinetuneStep("share", rec)
     finally:
         for p in model.parameters():
             p.requires_grad_(True)

@@ -6,7 +6,13 @@ a directory is read as IDX, CIFAR python batches or an ImageFolder tree. Nothing
 
 from squeezelab.data.augment import AUGMENTATIONS, augment, normalize, random_crop, random_flip
 from squeezelab.data.dataset import Dataset, split_train_val, subset
-from squeezelab.data.names import DATASETS, DatasetInfo, list_datasets, load_dataset
+from squeezelab.data.names import (
+    DATASETS,
+    DatasetInfo,
+    dataset_info,
+    list_datasets,
+    load_dataset,
+)
 
 __all__ = [
     "AUGMENTATIONS",
@@ -14,6 +20,7 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "augment",
+    "dataset_info",
     "list_datasets",
     "load_dataset",
     "normalize",

@@ -115,6 +115,18 @@ def list_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
+def dataset_info(name: str) -> DatasetInfo:
+    """A named dataset's record: class names, normalisation, default augmentation, files.
+
+    Example:
+        >>> dataset_info("fashion-mnist").classes[:2]
+        ('T-shirt/top', 'Trouser')
+    """
+    if name not in DATASETS:
+        raise unknown_name("dataset", name, list(DATASETS))
+    return DATASETS[name]
+
+
 def _dpkg_dir(package: str, marker: str) -> Path | None:
     if not package:
         return None

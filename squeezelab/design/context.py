@@ -1,7 +1,8 @@
 """One design run's context: its settings, folder, state, and everything computed once.
 
 The searched space, the hardware profile, the data splits, the study's results and the
-decoded ``.sqz`` model are computed on first use and cached, so no stage repeats them.
+decoded ``.sqz`` model are computed on first use and cached, so no stage repeats them: the
+training and test splits are each read from disk once per run.
 """
 
 from __future__ import annotations
@@ -58,14 +59,23 @@ class RunContext:
         return space_from_dict(raw, raw.get("name", "design"))
 
     @functools.cached_property
+    def train_split(self):
+        """The whole training split, read once: trials, retraining and fine-tuning carve
+        their validation share and subsets from it (``fit(..., data=ctx.train_split)``)."""
+        from squeezelab.train import TrainConfig, load_training_split
+
+        c = self.config
+        size = self.space.train.get("input_size")
+        return load_training_split(TrainConfig(data=c.data, data_dir=c.data_dir, input_size=size))
+
+    @functools.cached_property
     def splits(self):
         """``(train, val)``: the training split less the validation share, as ``fit`` sees it."""
-        from squeezelab.data import load_dataset, split_train_val
+        from squeezelab.data import split_train_val
         from squeezelab.train import TrainConfig
 
-        full = load_dataset(self.config.data, "train", self.config.data_dir)
         share = self.space.train.get("val_fraction", TrainConfig.val_fraction)
-        return split_train_val(full, share, seed=0)
+        return split_train_val(self.train_split, share, seed=0)
 
     @property
     def train(self):

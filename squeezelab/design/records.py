@@ -20,7 +20,9 @@ from squeezelab.models import ModelMeta
 
 STATE_FILE = "design.json"
 STATE_FORMAT = "squeezelab-design"
-STATE_VERSION = 3  # 1: the untyped state before issue 13; 2: before the deploy stage
+# 1: the untyped state before issue 13; 2: before the deploy stage; 3: before int8 forms
+# and runtimes were chosen on the validation split (test scored once, for the report)
+STATE_VERSION = 4
 
 
 class Record:
@@ -109,10 +111,10 @@ class ExportResult(Record):
     fp32_bytes: int
     int8_bytes: int
     int8_form: str  # the chosen quantization, e.g. "U8S8/minmax"
-    int8_accuracy: float | None  # test top-1 of the int8 file on eval_images
-    eval_images: int
+    int8_accuracy: float | None  # test top-1 of the chosen int8 file on eval_images
+    eval_images: int  # test images, scored once after the choice
     onnx: OnnxExport  # the fp32 export and its parity check
-    int8: Int8Result  # the int8 choice (every setting tried)
+    int8: Int8Result  # the int8 choice, on the validation split (every setting tried)
     seconds: float = 0.0
 
 
@@ -122,8 +124,11 @@ class DeployResult(Record):
 
     For a TFLite Micro target: ``model.tflite`` (int8) and ``model.c``/``.h``, run in TFLM's
     host interpreter (arena measured against ``sram_bytes``, file against ``flash_bytes``,
-    int8 accuracy against fp32 on the same test images). ``problems`` lists the checks
-    that failed; a design with any is not shipped.
+    int8 accuracy against fp32 on the same test images). For a target with several
+    runtimes (a phone: LiteRT and ONNX Runtime) ``runtimes`` holds each one's int8 file,
+    batch-1 latency at ``threads`` and validation accuracy; ``runtime`` is the fastest
+    one within ``tolerance`` of fp32 there. ``problems`` lists the checks that failed; a
+    design with any is not shipped.
     """
 
     runtime: str  # the target's runtime (a key of analysis.hardware.DEPLOY_RUNTIMES)
@@ -143,12 +148,28 @@ class DeployResult(Record):
     eval_images: int
     tolerance: float  # int8 may lose at most this much top-1 against fp32
     tflm_vs_reference_max_lsb: int | None  # TFLM against LiteRT's reference kernels
+    # the choice among the target's runtimes, on the validation split (a single runtime: [])
+    runtimes: list[dict[str, Any]] = field(default_factory=list)  # RuntimeChoice.to_dict()s
+    val_fp32_accuracy: float | None = None  # fp32 top-1 on the validation images
+    val_images: int = 0
+    threads: int | None = None  # the profile's threads the latencies were timed with
     problems: list[str] = field(default_factory=list)  # failed checks; any: not shipped
     seconds: float = 0.0
 
     @property
     def shipped(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True)
+class RuntimeChoice(Record):
+    """One runtime a target could ship with: its int8 file, speed and validation accuracy."""
+
+    runtime: str  # a key of analysis.hardware.DEPLOY_RUNTIMES ("litert", "onnxruntime")
+    file: str  # the int8 file that runtime runs
+    latency_ms: float  # median batch-1 latency on this host at the profile's threads
+    int8_val_accuracy: float  # top-1 on the validation images
+    within_tolerance: bool  # int8_val_accuracy >= fp32 - tolerance
 
 
 @dataclass(frozen=True)

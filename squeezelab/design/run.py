@@ -58,6 +58,12 @@ def design(
     finished stage. ``restart`` moves a previous run's files to ``OUT/previous-N`` and
     runs every stage again.
 
+    ``on_event(ev)`` gets a dict per event, with ``"stage"`` and one of ``"message"``
+    (text), ``"progress"`` (explore: trial counts) or ``"record"``: retrain passes each
+    :class:`~squeezelab.train.EpochRecord` (with ``"epochs"``, the planned total),
+    compress each step record of :func:`~squeezelab.compress.compress_steps`
+    (``FinetuneStep``, ``EvaluateStep``, ``EncodeStep``); ``to_dict()`` gives their JSON.
+
     Example:
         >>> result = design(DesignConfig(budget_minutes=10), "out")  # doctest: +SKIP
         >>> result.rows[1].bytes  # the .sqz file  # doctest: +SKIP

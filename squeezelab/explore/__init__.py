@@ -2,22 +2,37 @@
 
 Follows the metaparameter sweeps of Iandola et al. 2016 (arXiv 1602.07360),
 section 5, as a multi-objective Optuna study that costs every candidate analytically
-and trains only the ones that fit the device.
+and trains only the ones that fit the device. ``explore(space, study_dir, ExploreConfig())``
+runs a study and returns its :class:`StudyResults`.
 """
 
-from squeezelab.explore.presets import list_presets, load_space
-from squeezelab.explore.records import FinalRecord, StudyResults, TrialCounts, TrialRecord
-from squeezelab.explore.results import hypervolume, load_study_results, pareto_front
-from squeezelab.explore.screen import ScreenReport, check_feasible, screen_space
-from squeezelab.explore.space import Candidate, Constraint, Objective, Space
-from squeezelab.explore.space_checks import space_from_dict
-from squeezelab.explore.study import trial_counts
-from squeezelab.explore.trial import train_candidate
-from squeezelab.explore.workers import run_study, run_worker
+from squeezelab.explore.config import ExploreConfig, explore
+from squeezelab.lazy import lazy_attributes
+
+# the rest is imported on first use, so that `squeezelab --help` reads ExploreConfig's
+# fields without importing torch and optuna
+_LAZY = {
+    name: module
+    for module, names in {
+        "presets": ("list_presets", "load_space"),
+        "records": ("FinalRecord", "StudyResults", "TrialCounts", "TrialRecord"),
+        "results": ("hypervolume", "load_study_results", "pareto_front"),
+        "screen": ("ScreenReport", "check_feasible", "screen_space"),
+        "space": ("Candidate", "Constraint", "Objective", "Space"),
+        "space_checks": ("space_from_dict",),
+        "study": ("trial_counts",),
+        "trial": ("train_candidate",),
+        "workers": ("run_study", "run_worker"),
+    }.items()
+    for name in names
+}
+
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "Candidate",
     "Constraint",
+    "ExploreConfig",
     "FinalRecord",
     "Objective",
     "ScreenReport",
@@ -26,6 +41,7 @@ __all__ = [
     "TrialCounts",
     "TrialRecord",
     "check_feasible",
+    "explore",
     "hypervolume",
     "list_presets",
     "load_space",

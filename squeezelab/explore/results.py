@@ -154,6 +154,7 @@ def load_study_results(study_dir_or_url: str | Path, study_name: str | None = No
         _trial_record(t, attrs.get(f"final_{t.number}"), base)
         for t in study.get_trials(deepcopy=False)
     ]
+    trials = _with_twin_results(trials)
     keys = [o.key for o in space.objectives]
     dirs = space.directions
     ok = [
@@ -174,6 +175,28 @@ def load_study_results(study_dir_or_url: str | Path, study_name: str | None = No
         counts=trial_counts(study),
         screen=ScreenReport.from_dict(screen) if screen else None,
     )
+
+
+def _with_twin_results(trials: list[TrialRecord]) -> list[TrialRecord]:
+    """Duplicates carrying their twin's result: one drawn while the twin was still
+    training (by another worker) stored none (explore/trial.py)."""
+    import dataclasses
+
+    trained = {tr.number: tr for tr in trials if tr.state == "trained"}
+    out = []
+    for tr in trials:
+        twin = trained.get(tr.duplicate_of) if tr.state == "duplicate" else None
+        if twin is not None:
+            tr = dataclasses.replace(
+                tr,
+                metrics=dict(twin.metrics),
+                constraints=twin.constraints,
+                feasible=twin.feasible,
+                run_dir=twin.run_dir,
+                epoch_accuracy=twin.epoch_accuracy,
+            )
+        out.append(tr)
+    return out
 
 
 def _finite(v: Any) -> bool:

@@ -27,7 +27,6 @@ METRICS = {
     "latency_ms": "minimize",
     "peak_activation_bytes": "minimize",
 }
-SAMPLERS = ("auto", "nsga2", "tpe", "random", "grid")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 from squeezelab.errors import ConfigError, UnknownNameError, unknown_name
-from squeezelab.explore.space import METRICS, SAMPLERS, Constraint, Objective, Param, Space
+from squeezelab.explore.config import SAMPLERS  # one list: --sampler's choices and the YAML's
+from squeezelab.explore.space import METRICS, Constraint, Objective, Param, Space
 
 _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3}
 

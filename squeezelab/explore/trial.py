@@ -4,7 +4,8 @@
 infeasible one is recorded through Optuna's constraints (user attr ``constraints``) and
 never trained. The architecture is stored as the trial user attr ``arch`` (ModelMeta JSON).
 Each metric is also its own user attr (sortable in optuna-dashboard); a point already
-trained is recorded PRUNED with ``duplicate_of`` so it is never a second Pareto member.
+trained, or being trained by another worker, is recorded PRUNED with ``duplicate_of`` and
+not trained, so it is never trained twice nor a second Pareto member.
 """
 
 from __future__ import annotations
@@ -19,21 +20,26 @@ from squeezelab.errors import ConfigError, SpecError
 from squeezelab.explore.costs import cost_candidate, objective_values, violations
 from squeezelab.explore.space import Candidate, Space
 from squeezelab.explore.study import point_key
+from squeezelab.train import EpochRecord
 
-# train_fn(candidate, train_config_fields, run_dir) yields per-epoch records with "val_acc"
-TrainFn = Callable[[Candidate, dict[str, Any], Path], Iterator[dict[str, Any]]]
+# train_fn(candidate, train_config_fields, run_dir) yields one EpochRecord per epoch
+TrainFn = Callable[[Candidate, dict[str, Any], Path], Iterator[EpochRecord]]
 
 
-def train_candidate(candidate: Candidate, train: dict[str, Any], run_dir: Path) -> Iterator[dict]:
-    """The real trainer: :func:`squeezelab.train.fit` on the candidate, resuming its run dir."""
+def train_candidate(
+    candidate: Candidate, train: dict[str, Any], run_dir: Path, data=None
+) -> Iterator[EpochRecord]:
+    """The real trainer: :func:`squeezelab.train.fit` on the candidate, resuming its run dir.
+
+    ``data``: the training split already loaded (``fit``'s ``data``), e.g. by a design run.
+    """
     from squeezelab.train import TrainConfig, fit
 
     fields = {**train, "model": candidate.model, "spec": candidate.spec}
     if candidate.model_args:
         fields["model_args"] = candidate.model_args
-    yield from fit(
-        TrainConfig.from_dict(fields), run_dir, resume=(run_dir / "config.json").is_file()
-    )
+    config = TrainConfig.from_dict(fields)
+    yield from fit(config, run_dir, resume=(run_dir / "config.json").is_file(), data=data)
 
 
 def _suggest(trial, space: Space) -> dict[str, Any]:
@@ -83,31 +89,27 @@ class TrialRunner:
             trial.set_user_attr("feasible", False)
             trial.set_user_attr("trained", False)
             return objective_values(space.objectives, metrics)
-        twin = _trained_twin(trial, values)
-        if twin is not None:  # samplers redraw points; train each once, reuse its result
-            # PRUNED, not COMPLETE: the twin is the Pareto member, in our report and in
-            # optuna-dashboard alike; this trial stays listed, pointing at it
-            for k in ("constraints", "feasible", "run_dir", "epoch_accuracy"):
-                trial.set_user_attr(k, twin.user_attrs.get(k))
-            _set_metrics(trial, twin.user_attrs.get("metrics") or {})
-            trial.set_user_attr("duplicate_of", twin.number)
-            trial.set_user_attr("trained", False)
-            raise optuna.TrialPruned(f"duplicate of trial {twin.number}")
+        # samplers redraw points, and two workers may draw one point at once: train each
+        # point once (a SQLite worker holds the claim lock here, so it sees every claim)
+        _skip_if_twin(trial, _twin(trial, values))
         rel = f"trials/{trial.number:05d}"  # relative to the study dir: the study can move
         run_dir = self.out_dir / rel
-        trial.set_user_attr("run_dir", rel)
+        trial.set_user_attr("run_dir", rel)  # claims the point (see _twin)
+        # without the claim lock (PostgreSQL) two trials may claim a point at once: of
+        # those, the lowest number trains it; both wrote their claim before reading
+        _skip_if_twin(trial, _twin(trial, values, below=trial.number))
         epoch_acc: list[float] = []
         # intermediate values are single-objective only in Optuna (learning curves in
         # optuna-dashboard); "epoch_accuracy" holds the same curve for every study
         report = [o.key for o in space.objectives] == ["accuracy"]
         t0 = time.perf_counter()
         for rec in self.train_fn(cand, space.train, run_dir):
-            if rec.get("val_acc") is None:
+            if rec.val_acc is None:
                 raise ConfigError(
                     f"train.val_fraction={space.train.get('val_fraction')!r} leaves no validation "
                     "split to rank candidates by; allowed: a share in (0, 1)"
                 )
-            epoch_acc.append(float(rec["val_acc"]))
+            epoch_acc.append(float(rec.val_acc))
             trial.set_user_attr("epoch_accuracy", epoch_acc)
             if report:
                 trial.report(epoch_acc[-1], step=len(epoch_acc) - 1)
@@ -130,15 +132,50 @@ def _set_metrics(trial, metrics: dict[str, Any]) -> None:
         trial.set_user_attr(k, v)
 
 
-def _trained_twin(trial, values: dict[str, Any]):
-    """A finished trained trial of the same study with the same parameters, or None."""
+def _skip_if_twin(trial, twin) -> None:
+    """Record ``trial`` as a duplicate of ``twin`` (raises TrialPruned); nothing if None.
+
+    PRUNED, not COMPLETE: the twin is the Pareto member, in our report and in
+    optuna-dashboard alike; this trial stays listed, pointing at it. A twin still
+    training has no result yet: :func:`~squeezelab.explore.results.load_study_results`
+    reads a duplicate's result from its twin.
+    """
+    import optuna
+
+    if twin is None:
+        return
+    trial.set_user_attr("duplicate_of", twin.number)  # first: it withdraws any claim
+    trial.set_user_attr("trained", False)
+    if twin.user_attrs.get("trained"):
+        for k in ("constraints", "feasible", "epoch_accuracy"):
+            trial.set_user_attr(k, twin.user_attrs.get(k))
+        _set_metrics(trial, twin.user_attrs.get("metrics") or {})
+    trial.set_user_attr("run_dir", twin.user_attrs.get("run_dir"))
+    raise optuna.TrialPruned(f"duplicate of trial {twin.number}")
+
+
+def _twin(trial, values: dict[str, Any], below: int | None = None):
+    """The trial that trains ``values`` in this study, or None.
+
+    That is a finished trained trial, or a running one that claimed the point (set its
+    ``run_dir``, not a duplicate); ``below``: only running ones numbered lower.
+    """
     from optuna.trial import TrialState
 
     key = point_key(values)
-    for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get("trained") and point_key(t.params) == key:
+    running = None
+    for t in trial.study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
+    ):
+        if t.number == trial.number or point_key(t.params) != key:
+            continue
+        ua = t.user_attrs
+        if t.state == TrialState.COMPLETE and ua.get("trained"):
             return t
-    return None
+        claimed = "run_dir" in ua and "duplicate_of" not in ua
+        if t.state == TrialState.RUNNING and claimed and (below is None or t.number < below):
+            running = running or t
+    return running
 
 
 def _trained_costs(space: Space, cand: Candidate, run_dir: Path) -> dict[str, float]:

@@ -273,6 +273,32 @@ def benchmark(
     ]
 
 
+def time_files(
+    files: dict[str, str | os.PathLike],
+    meta: ModelMeta,
+    threads: int = 1,
+    rounds: int = 6,
+    per_round: int = 5,
+) -> dict[str, float]:
+    """Median batch-1 ms of written files, timed interleaved: ``{backend: path}`` in.
+
+    Backends: ``ort_fp32`` / ``ort_int8`` (an ``.onnx``), ``litert_fp32`` / ``litert_int8``
+    (a ``.tflite``, XNNPACK). The files are timed as they are (no conversion here), so
+    the design's deploy stage compares the very files it may ship.
+    """
+    unknown = [b for b in files if b not in ALL_BACKENDS or b.startswith("torch")]
+    if unknown or not files:
+        raise ConfigError(
+            f"files for {unknown or 'no backend'}: allowed ort_fp32, ort_int8, "
+            "litert_fp32, litert_int8"
+        )
+    x = sample_inputs(meta, n=1, seed=0)
+    paths = {b: str(p) for b, p in files.items()}
+    fns = _callables(list(paths), None, None, x, paths, threads)
+    stats = time_interleaved(fns, rounds=rounds, per_round=per_round)
+    return {name: st.median_ms for name, st in stats.items()}
+
+
 def _int8(given, fp32_path, calibration_data, settings, tmp, input_shape):
     """-> (int8 ONNX path, chosen setting name or None when a file was given)."""
     if given is not None:

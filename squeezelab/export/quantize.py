@@ -327,6 +327,20 @@ def quantize_int8(
     )
 
 
+def score_onnx(path: str | os.PathLike, images, labels, threads: int = 1) -> float:
+    """Top-1 accuracy of an ONNX file written by squeezelab on uint8 (or normalised) images.
+
+    For the one score of the chosen file on the test split, after :func:`quantize_int8`
+    chose on the validation split.
+    """
+    info = read_onnx_meta(path)
+    x = _as_inputs(images, info.meta, info.input_shape)
+    y = np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(y) != len(x):
+        raise ConfigError(f"labels has {len(y)} entries but there are {len(x)} images")
+    return _score(_predict(make_session(path, threads), x), y, y)
+
+
 def _finish(src: str, out_path, info: OnnxInfo) -> None:
     """Copy the chosen setting's file to ``out_path`` (atomically) with the metadata and choice."""
     import onnx

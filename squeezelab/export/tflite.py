@@ -371,6 +371,46 @@ def _io_quant(schema, model, tensor_index) -> tuple[float, int]:
     return float(q.Scale(0)), int(q.ZeroPoint(0))
 
 
+def _int8_quantizer(base):
+    """litert's ``PT2EQuantizer`` that also quantizes tensor-tensor adds (residuals).
+
+    litert finds adds by ``source_fn_stack``, which ``torch.export`` no longer records,
+    so its annotator skips them and the converter leaves every residual add in float
+    (DEQUANTIZE, float ADD, QUANTIZE: four bytes a value in the arena). Annotating the
+    ``aten.add`` nodes directly, inputs and output int8 per tensor as litert's own add
+    annotator would, gives an int8 ADD, which TFLite Micro runs as well.
+    """
+    import torch
+    from litert_torch.quantize.pt2e_quantizer_utils import (
+        get_input_act_qspec,
+        get_output_act_qspec,
+    )
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+
+    adds = (torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor)
+
+    class Int8Quantizer(base):
+        def annotate(self, model):
+            cfg = self.global_config
+            for n in model.graph.nodes:
+                args = n.args[:2]
+                if (
+                    n.op == "call_function"
+                    and n.target in adds
+                    and len(args) == 2
+                    and all(isinstance(a, torch.fx.Node) for a in args)
+                    and "quantization_annotation" not in n.meta
+                ):
+                    n.meta["quantization_annotation"] = QuantizationAnnotation(
+                        input_qspec_map={a: get_input_act_qspec(cfg) for a in args},
+                        output_qspec=get_output_act_qspec(cfg),
+                        _annotated=True,
+                    )
+            return super().annotate(model)
+
+    return Int8Quantizer()
+
+
 def export_tflite(
     model,
     meta: ModelMeta,
@@ -435,7 +475,7 @@ def export_tflite(
 
                 images, calibration = _calibration_images(calib, meta, n_calib)
                 x = torch.from_numpy(normalize(images, meta)).permute(0, 2, 3, 1).contiguous()
-                quantizer = PT2EQuantizer().set_global(
+                quantizer = _int8_quantizer(PT2EQuantizer).set_global(
                     get_symmetric_quantization_config(is_per_channel=True)
                 )
                 graph = torch.export.export(wrapped, (sample,)).module()
@@ -492,6 +532,45 @@ def export_tflite(
         input_shape=info.input_shape,
         calibration=calibration,
     )
+
+
+def litert_top1(path: str | os.PathLike, images_uint8, labels, threads: int = 1) -> float:
+    """Top-1 of a squeezelab ``.tflite`` under LiteRT's default (XNNPACK) kernels.
+
+    The runtime a phone runs the file with; its int8 outputs may differ from TFLite
+    Micro's (the reference kernels') by one step. The file's metadata says how to
+    normalise and quantise ``images_uint8`` (``(N, C, H, W)``).
+    """
+    data = Path(path).read_bytes()
+    rec = read_tflite(data, str(path)).record
+    if rec is None:
+        raise ConfigError(f"{path}: no squeezelab metadata: allowed a file export_tflite wrote")
+    lite = require_deploy("ai_edge_litert.interpreter")
+    x = np.asarray(images_uint8)
+    y = np.asarray(labels).reshape(-1)
+    if len(x) != len(y):
+        raise ConfigError(f"labels has {len(y)} entries but there are {len(x)} images")
+    feed = TfliteExport(
+        path=str(path),
+        tflite_bytes=len(data),
+        int8=bool(rec.get("int8", True)),
+        ops=(),
+        input_scale=float(rec["input"]["scale"]),
+        input_zero_point=int(rec["input"]["zero_point"]),
+        output_scale=float(rec["output"]["scale"]),
+        output_zero_point=int(rec["output"]["zero_point"]),
+        mean=tuple(rec["mean"]),
+        std=tuple(rec["std"]),
+    ).quantize_input(x)
+    it = lite.Interpreter(model_content=data, num_threads=threads)
+    it.allocate_tensors()
+    i_in, i_out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+    hits = 0
+    for i in range(len(feed)):
+        it.set_tensor(i_in, feed[i : i + 1])
+        it.invoke()
+        hits += int(it.get_tensor(i_out).reshape(-1).argmax() == y[i])
+    return hits / max(len(y), 1)
 
 
 def _quiet(fn):

@@ -16,7 +16,7 @@ from torch.overrides import TorchFunctionMode
 
 from squeezelab.errors import FormatError, SqueezelabError, one_line
 from squeezelab.models._registry import create_model, model_info
-from squeezelab.models.meta import ModelMeta
+from squeezelab.models.meta import ModelMeta, spec_from_file
 from squeezelab.models.spec import SqueezeNetSpec
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -240,10 +240,7 @@ def read_spec_file(path: str | os.PathLike) -> tuple[SqueezeNetSpec, str | None]
     data.pop("model", None)
     if "spec" in data and isinstance(data["spec"], dict):  # `squeezelab spec --json` layout
         data = dict(data["spec"])
-    try:
-        return SqueezeNetSpec.from_dict(data), (str(name) if name else None)
-    except SqueezelabError as e:
-        raise type(e)(f"{path}: {e}") from e
+    return spec_from_file(data, str(path)), (str(name) if name else None)
 
 
 def load_model(ref: str | os.PathLike | SqueezeNetSpec) -> tuple[nn.Module, ModelMeta]:

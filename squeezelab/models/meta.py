@@ -198,12 +198,34 @@ def _bounded(fields: Mapping[str, Any], bad, where: str) -> None:
             )
 
 
-def _checked_spec(fields: dict[str, Any], bad, where: str) -> SqueezeNetSpec:
-    """A spec from a file's fields, under the same limits as a spec written by hand."""
+def check_spec_caps(fields: Mapping[str, Any], bad, where: str = "spec") -> None:
+    """The caps on a spec read from any file: finite numbers, ``|x| <= MAX_DIM``, ``num_fire
+    <= MAX_FIRE``. Cheap, so they run before the spec's own checks and before anything is
+    built (a 30-byte file cannot ask for 20,000 Fire modules). ``bad(msg)`` makes the error.
+    """
     _bounded(fields, bad, where)
     num_fire = fields.get("num_fire")
     if isinstance(num_fire, int) and num_fire > MAX_FIRE:
         raise bad(f"{where} num_fire={num_fire} exceeds {MAX_FIRE}")
+
+
+def spec_from_file(fields: Mapping[str, Any], where: str) -> SqueezeNetSpec:
+    """The fields of a spec file someone wrote (``where`` names it) -> a spec, under the
+    same caps as a spec in a model file's metadata; SpecError ``"{where}: ..."`` naming the
+    field. What :func:`~squeezelab.models.load.read_spec_file` and
+    ``SqueezeNetSpec.from_yaml``/``from_json`` build with."""
+    from squeezelab.errors import SpecError
+
+    check_spec_caps(fields, lambda msg: SpecError(f"{where}: {msg}"))
+    try:
+        return SqueezeNetSpec.from_dict(dict(fields))
+    except SqueezelabError as e:
+        raise type(e)(f"{where}: {e}") from e
+
+
+def _checked_spec(fields: dict[str, Any], bad, where: str) -> SqueezeNetSpec:
+    """A spec from a file's fields, under the same limits as a spec written by hand."""
+    check_spec_caps(fields, bad, where)
     try:
         return SqueezeNetSpec.from_dict(fields)
     except SqueezelabError as e:

@@ -94,11 +94,13 @@ class SqueezeNetSpec:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> SqueezeNetSpec:
+    def from_json(cls, text: str, where: str = "spec JSON") -> SqueezeNetSpec:
+        """A spec from JSON text, under the caps of a spec in a file (``where`` names it)."""
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as e:
             raise SpecError(f"spec is not valid JSON: {e}") from e
+        return _from_file(data, where)
 
     def to_yaml(self) -> str:
         import yaml
@@ -106,7 +108,8 @@ class SqueezeNetSpec:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str) -> SqueezeNetSpec:
+    def from_yaml(cls, text: str, where: str = "spec YAML") -> SqueezeNetSpec:
+        """A spec from YAML text (or ``{spec: {...}}``), under the caps of a spec in a file."""
         import yaml
 
         try:
@@ -115,7 +118,16 @@ class SqueezeNetSpec:
             raise SpecError(f"spec is not valid YAML: {one_line(e)}") from e
         if isinstance(data, dict) and "spec" in data and isinstance(data["spec"], dict):
             data = data["spec"]
-        return cls.from_dict(data)
+        return _from_file(data, where)
+
+
+def _from_file(data: Any, where: str) -> SqueezeNetSpec:
+    """``data`` read from a file: the caps of ``models.meta.spec_from_file``, then the checks."""
+    from squeezelab.models.meta import spec_from_file  # meta imports this module
+
+    if not isinstance(data, dict):
+        return SqueezeNetSpec.from_dict(data)  # the one "must be a mapping" error
+    return spec_from_file(data, where)
 
 
 _MICRO = ("base_e", "incr_e", "freq", "pct_3x3", "sr", "num_classes", "in_chans", "input_size")

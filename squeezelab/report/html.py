@@ -1,6 +1,6 @@
 """The study report: one self-contained HTML file (inline CSS, plots as base64 PNG).
 
-Renders the dict of :func:`squeezelab.explore.load_study_results` and nothing else:
+Renders the StudyResults of :func:`squeezelab.explore.load_study_results` and nothing else:
 trial counts, objectives and constraints, the Pareto front with links to each run
 directory, the plots of :mod:`squeezelab.report.plots`, the front's specs, and any
 summary sections a caller adds. No scripts, no external files, fonts or styles.
@@ -12,10 +12,14 @@ import base64
 import os
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from squeezelab.report import plots
 from squeezelab.report import tables as tb
+
+if TYPE_CHECKING:
+    from squeezelab.explore import StudyResults
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:24px auto;
@@ -74,10 +78,8 @@ def render_html(
     base_dir: str | os.PathLike = ".",
 ) -> str:
     """The report as an HTML string; see :func:`render_report`."""
-    if hasattr(results, "to_dict"):  # StudyResults: the views below read its JSON form
-        results = results.to_dict()
-    tb.check_results(results)
-    title = title or f"Study {results.get('study', '')}".strip()
+    results = tb.as_results(results)
+    title = title or f"Study {results.study}".strip()
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -144,29 +146,32 @@ def _safe_storage(url: str) -> str:
     return url
 
 
-def _meta(results: dict) -> str:
+def _meta(results: StudyResults) -> str:
     items = []
-    if results.get("study"):
-        items.append(f"study <b>{escape(str(results['study']))}</b>")
-    if results.get("storage"):
-        items.append(f"storage <code>{escape(_safe_storage(str(results['storage'])))}</code>")
+    if results.study:
+        items.append(f"study <b>{escape(results.study)}</b>")
+    if results.storage:
+        items.append(f"storage <code>{escape(_safe_storage(results.storage))}</code>")
     return f'<p class="meta">{" · ".join(items)}</p>' if items else ""
 
 
-def _overview(results: dict) -> str:
-    counts = dict(results.get("counts") or {})
+def _overview(results: StudyResults) -> str:
+    counts = results.counts.to_dict()
     order = ["trained", "infeasible", "invalid", "failed", "running", "waiting", "total"]
     keys = [k for k in order if k in counts] + [k for k in counts if k not in order]
     keys = [k for k in keys if counts[k] or k in ("trained", "infeasible", "failed", "total")]
     spans = "".join(f"<span><b>{escape(str(counts[k]))}</b> {escape(k)}</span>" for k in keys)
     objs = [
-        f"{escape(o.get('name', '?'))} ({DIRECTIONS.get(o.get('direction'), o.get('direction'))})"
-        for o in results.get("objectives") or []
+        f"{escape(o.key)} ({DIRECTIONS.get(o.direction, o.direction)})" for o in results.objectives
     ]
     cons = []
-    for c in results.get("constraints") or []:
-        name = str(c.get("metric"))
-        bounds = [f"{op} {tb.fmt(name, c[k])}" for k, op in (("min", "≥"), ("max", "≤")) if k in c]
+    for c in results.constraints:
+        name = c.key
+        bounds = [
+            f"{op} {tb.fmt(name, getattr(c, k))}"
+            for k, op in (("min", "≥"), ("max", "≤"))
+            if getattr(c, k) is not None
+        ]
         cons.append(escape(f"{name} {' and '.join(bounds)}"))
     return (
         f'<h2>Trials</h2><p class="counts">{spans}</p>'
@@ -175,18 +180,17 @@ def _overview(results: dict) -> str:
     )
 
 
-def _screen(results: dict) -> str:
+def _screen(results: StudyResults) -> str:
     """One line on the analytic screen: candidates costed, feasible, how fast."""
-    sc = results.get("screen")
-    if not isinstance(sc, dict) or not tb.is_number(sc.get("checked")):
+    sc = results.screen
+    if sc is None:
         return ""
-    speed = sc.get("candidates_per_s")
+    speed = sc.candidates_per_s
     rate = f", {tb.fmt('', speed)} candidates/s" if tb.is_number(speed) else ""
-    best = sc.get("best") or {}
-    reach = ", ".join(f"{k} {tb.fmt(k, v)}" for k, v in best.items() if tb.is_number(v))
+    reach = ", ".join(f"{k} {tb.fmt(k, v)}" for k, v in sc.best.items() if tb.is_number(v))
     return (
-        f'<p class="note">Analytic screen before training: {sc["checked"]:,} candidate(s) '
-        f"costed, {sc.get('feasible', '?')} feasible, {sc.get('invalid', 0)} invalid{rate}."
+        f'<p class="note">Analytic screen before training: {sc.checked:,} candidate(s) '
+        f"costed, {sc.feasible} feasible, {sc.invalid} invalid{rate}."
         + (f" Smallest reachable: {escape(reach)}." if reach else "")
         + "</p>"
     )
@@ -206,7 +210,7 @@ def _run_link(run_dir, base_dir: Path) -> str:
     return f'<td><a href="{escape(href)}" title="{escape(str(run_dir))}">{escape(short)}</a></td>'
 
 
-def _front(results: dict, base_dir: Path) -> str:
+def _front(results: StudyResults, base_dir: Path) -> str:
     columns, rows = tb.front_table(results)
     if not rows:
         return '<h2>Pareto front</h2><p class="note">No trained trial yet: the front is empty.</p>'
@@ -235,7 +239,7 @@ def _img(fig, alt: str, caption: str) -> str:
     )
 
 
-def _plots(results: dict) -> str:
+def _plots(results: StudyResults) -> str:
     if not tb.trained(results):
         return '<h2>Plots</h2><p class="note">No trained trial yet: nothing to plot.</p>'
     limits = tb.constraint_limits(results)
@@ -269,7 +273,7 @@ def _plots(results: dict) -> str:
     return "".join(out)
 
 
-def _specs(results: dict) -> str:
+def _specs(results: StudyResults) -> str:
     heads, rows = tb.spec_table(results)
     if not rows:
         return ""
@@ -281,9 +285,9 @@ def _specs(results: dict) -> str:
     return f"<h2>Specs of the front</h2>{note}{_table(['field', *heads], body, classes)}"
 
 
-def _space(results: dict) -> str:
+def _space(results: StudyResults) -> str:
     """The space's parameters (fixed value, choices or range) and its other sections."""
-    space = results.get("space") or {}
+    space = results.space.to_dict()  # the mapping it was read from, as the user wrote it
     if not space:
         return ""
     params = space.get("params") if isinstance(space.get("params"), dict) else {}
@@ -292,18 +296,18 @@ def _space(results: dict) -> str:
     return f"<h2>Search space</h2>{_table(['field', 'values'], rows)}"
 
 
-def _all_trials(results: dict, base_dir: Path) -> str:
+def _all_trials(results: StudyResults, base_dir: Path) -> str:
     costs = tb.cost_metrics(results)
     params = tb.varied_params(results)
     on_front = tb.front_numbers(results)
     columns = ["trial", "state", *params, "accuracy", *costs, "run directory"]
     body, classes = [], []
-    for t in sorted(results["trials"], key=lambda t: t.get("number") or 0):
-        row = [("trial", t.get("number")), ("state", t.get("state"))]
-        row += [(p, (t.get("params") or {}).get(p)) for p in params]
+    for t in sorted(results.trials, key=lambda t: t.number):
+        row = [("trial", t.number), ("state", t.state)]
+        row += [(p, t.params.get(p)) for p in params]
         row += [(m, tb.metric(t, m)) for m in ["accuracy", *costs]]
-        body.append([*row, _run_link(t.get("run_dir"), base_dir)])
-        classes.append("front" if t.get("number") in on_front else "")
+        body.append([*row, _run_link(t.run_dir, base_dir)])
+        classes.append("front" if t.number in on_front else "")
     return (
         f"<h2>Every trial</h2><details><summary>{len(body)} trials (front rows shaded)"
         f"</summary>{_table(columns, body, classes)}</details>"

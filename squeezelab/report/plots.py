@@ -1,4 +1,4 @@
-"""Report plots from a study-results dict, rendered to PNG with matplotlib's Agg canvas.
+"""Report plots from a study's StudyResults, rendered to PNG with matplotlib's Agg canvas.
 
 Accuracy against each cost with the Pareto front highlighted and infeasible candidates
 marked; sweeps of each varied metaparameter in the shape of SqueezeNet's Figure 3
@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import io
 import statistics
+from typing import TYPE_CHECKING
 
 from squeezelab.report import tables as tb
+
+if TYPE_CHECKING:
+    from squeezelab.explore import StudyResults
 
 FRONT = "#d62728"
 TRIAL = "#1f77b4"
@@ -84,7 +88,7 @@ def _legend_below(fig, *axes) -> None:
         )
 
 
-def _accuracy_floor(ax, results: dict) -> None:
+def _accuracy_floor(ax, results: StudyResults) -> None:
     floor = tb.constraint_limits(results, "min").get("accuracy")
     if floor is not None:
         ax.axhline(
@@ -96,17 +100,17 @@ def _accuracy_floor(ax, results: dict) -> None:
         )
 
 
-def accuracy_vs_cost(results: dict, cost: str):
+def accuracy_vs_cost(results: StudyResults, cost: str):
     """Accuracy of every trained trial against ``cost``; front in red, infeasible as x."""
     fig, ax = _figure()
     on_front = tb.front_numbers(results)
-    rest = [t for t in tb.trained(results) if t.get("number") not in on_front]
+    rest = [t for t in tb.trained(results) if t.number not in on_front]
     front = [t for t in tb.front(results) if tb.metric(t, cost) is not None]
     front = [t for t in front if tb.metric(t, "accuracy") is not None]
     bad = [tb.metric(t, cost) for t in tb.infeasible(results)]
     bad = [x for x in bad if x is not None]
     limit = tb.constraint_limits(results).get(cost)
-    every = [tb.metric(t, cost) for t in results["trials"]]
+    every = [tb.metric(t, cost) for t in results.trials]
     div, label = _scale(cost, [x for x in every if x is not None] + [limit or 0])
 
     pts = [(tb.metric(t, cost), tb.metric(t, "accuracy")) for t in rest]
@@ -124,7 +128,7 @@ def accuracy_vs_cost(results: dict, cost: str):
         ax.scatter(fx, fy, s=46, color=FRONT, edgecolor="black", zorder=3, label="Pareto front")
         for t, x, y in zip(front, fx, fy, strict=True):
             ax.annotate(
-                f"#{t.get('number')}", (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7
+                f"#{t.number}", (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7
             )
     if bad:
         # Never trained, so no accuracy: a mark on the bottom edge at their cost.
@@ -165,7 +169,7 @@ def _mapper(values: list):
     return (lambda v: float(labels.index(tb.fmt("", v)))), labels
 
 
-def sweep(results: dict, param: str):
+def sweep(results: StudyResults, param: str):
     """Accuracy (and model size) against one metaparameter, as the paper's Figure 3.
 
     Dots are trained trials; the line joins the best accuracy at each value. The dashed
@@ -173,13 +177,13 @@ def sweep(results: dict, param: str):
     every costed candidate, infeasible ones too, so the sweep shows where the limit cuts.
     Returns None when no trained trial has the parameter.
     """
-    done = [t for t in tb.trained(results) if param in (t.get("params") or {})]
+    done = [t for t in tb.trained(results) if param in t.params]
     if not done:
         return None
-    every = [t for t in results["trials"] if param in (t.get("params") or {})]
-    pos, labels = _mapper([t["params"][param] for t in every])
+    every = [t for t in results.trials if param in t.params]
+    pos, labels = _mapper([t.params[param] for t in every])
     fig, ax = _figure()
-    xs = [pos(t["params"][param]) for t in done]
+    xs = [pos(t.params[param]) for t in done]
     ys = [tb.metric(t, "accuracy") for t in done]
     ax.scatter(xs, ys, s=18, color=TRIAL, alpha=0.45, label="trained trial")
     levels = sorted(set(xs))
@@ -197,7 +201,7 @@ def sweep(results: dict, param: str):
     if size_name:
         # Sizes of every costed candidate, infeasible ones too: the size axis is the space's.
         costed = [t for t in every if tb.metric(t, size_name) is not None]
-        cx = [pos(t["params"][param]) for t in costed]
+        cx = [pos(t.params[param]) for t in costed]
         sizes = [tb.metric(t, size_name) for t in costed]
         div, label = _scale(size_name, sizes)
         size_levels = sorted(set(cx))
@@ -227,7 +231,7 @@ def sweep(results: dict, param: str):
     return fig
 
 
-def parallel_coordinates(results: dict):
+def parallel_coordinates(results: StudyResults):
     """One line per trained trial across varied parameters, objectives and limits.
 
     Each axis is scaled to its own min..max; colour is accuracy; the front is red.
@@ -248,7 +252,7 @@ def parallel_coordinates(results: dict):
             raw = [tb.metric(t, name) for t in done]
             pos, labels = [float("nan") if v is None else v for v in raw], None
         else:
-            vals = [(t.get("params") or {}).get(name) for t in done]
+            vals = [t.params.get(name) for t in done]
             to_pos, labels = _mapper(vals)
             pos = [to_pos(v) for v in vals]
         finite = [v for v in pos if v == v]
@@ -267,7 +271,7 @@ def parallel_coordinates(results: dict):
     xs = list(range(len(axes)))
     for i, t in enumerate(done):
         line = [c[i] for c in cols]
-        if t.get("number") in on_front:
+        if t.number in on_front:
             ax.plot(xs, line, color=FRONT, linewidth=2.2, zorder=3)
         else:
             ax.plot(xs, line, color=cmap(norm(acc[i])), linewidth=1, alpha=0.7)
@@ -285,16 +289,16 @@ def parallel_coordinates(results: dict):
     return fig
 
 
-def learning_curves(results: dict):
+def learning_curves(results: StudyResults):
     """Per-epoch accuracy of every trained trial (grey) and the front (red); None if none."""
-    done = [t for t in tb.trained(results) if t.get("epoch_accuracy")]
+    done = [t for t in tb.trained(results) if t.epoch_accuracy]
     if not done:
         return None
     fig, ax = _figure()
     on_front = tb.front_numbers(results)
     for t in done:
-        ys = [y for y in t["epoch_accuracy"] if tb.is_number(y)]
-        member = t.get("number") in on_front
+        ys = [y for y in t.epoch_accuracy if tb.is_number(y)]
+        member = t.number in on_front
         ax.plot(
             range(1, len(ys) + 1),
             ys,

@@ -1,6 +1,7 @@
-"""Views of a study-results dict for the report: trial groups, the front, table rows, units.
+"""Views of a study's :class:`~squeezelab.explore.StudyResults` for the report: trial
+groups, the front, table rows, units.
 
-Reads only the dict of :func:`squeezelab.explore.load_study_results` (trials, pareto,
+Reads only the records of :func:`squeezelab.explore.load_study_results` (trials, pareto,
 objectives, constraints, counts); it never computes a cost. Number formats follow the
 units in the field names (``params``, ``macs``, ``*_bytes``, ``energy_pj``, ``latency_ms``);
 a key with options, e.g. ``model_bytes[8bit]``, formats as its metric.
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from squeezelab.errors import FormatError
+from squeezelab.errors import FormatError, SqueezelabError
 
+if TYPE_CHECKING:
+    from squeezelab.explore import StudyResults, TrialRecord
 # Cost metrics that explore records for every costed candidate, in display order.
 COST_METRICS = ("params", "model_bytes", "macs", "energy_pj", "latency_ms", "peak_activation_bytes")
 
@@ -28,81 +31,93 @@ LABELS = {
 }
 
 
-def check_results(results: Any) -> None:
-    """Raise FormatError unless ``results`` has the keys the report reads."""
+def as_results(results: Any) -> StudyResults:
+    """``results`` as a StudyResults: the record itself, or its ``to_dict()`` JSON read back.
+
+    Raises FormatError naming what is missing when a mapping is not that JSON.
+    """
+    from squeezelab.explore import StudyResults
+
+    if isinstance(results, StudyResults):
+        return results
     if not isinstance(results, dict):
-        raise FormatError(f"study results must be a dict, got {type(results).__name__}")
+        raise FormatError(f"study results must be a StudyResults, got {type(results).__name__}")
     missing = [k for k in ("trials", "pareto") if not isinstance(results.get(k), list)]
     if missing:
         raise FormatError(
-            f"study results lack list field(s) {missing}; expected the dict of "
-            "squeezelab.explore.load_study_results"
+            f"study results lack list field(s) {missing}; expected the StudyResults of "
+            "squeezelab.explore.load_study_results or its to_dict()"
         )
+    try:
+        return StudyResults.from_dict(results)
+    except FormatError:
+        raise
+    except (KeyError, TypeError, ValueError, SqueezelabError) as e:
+        raise FormatError(f"study results: {e}; expected StudyResults.to_dict()") from None
 
 
 def is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def metric(trial: dict, name: str) -> float | None:
+def metric(trial: TrialRecord, name: str) -> float | None:
     """A trial's metric value, or None when absent or not a finite number."""
-    v = (trial.get("metrics") or {}).get(name)
+    v = trial.metrics.get(name)
     return v if is_number(v) else None
 
 
-def is_trained(trial: dict) -> bool:
-    return trial.get("state") == "trained" and metric(trial, "accuracy") is not None
+def is_trained(trial: TrialRecord) -> bool:
+    return trial.state == "trained" and metric(trial, "accuracy") is not None
 
 
-def is_infeasible(trial: dict) -> bool:
+def is_infeasible(trial: TrialRecord) -> bool:
     """Costed, broke a constraint, never trained."""
-    return trial.get("state") == "infeasible"
+    return trial.state == "infeasible"
 
 
-def trained(results: dict) -> list[dict]:
-    return [t for t in results["trials"] if is_trained(t)]
+def trained(results: StudyResults) -> list[TrialRecord]:
+    return [t for t in results.trials if is_trained(t)]
 
 
-def infeasible(results: dict) -> list[dict]:
-    return [t for t in results["trials"] if is_infeasible(t)]
+def infeasible(results: StudyResults) -> list[TrialRecord]:
+    return [t for t in results.trials if is_infeasible(t)]
 
 
-def front(results: dict) -> list[dict]:
-    """The trials that ``results["pareto"]`` lists by number, best accuracy first."""
-    by_number = {t.get("number"): t for t in results["trials"]}
-    members = [by_number.get(n, {"number": n}) for n in results["pareto"]]
+def front(results: StudyResults) -> list[TrialRecord]:
+    """The trials that ``results.pareto`` lists by number, best accuracy first."""
+    from squeezelab.explore import TrialRecord
 
-    def accuracy(t: dict) -> float:
+    by_number = {t.number: t for t in results.trials}
+    members = [by_number.get(n) or TrialRecord(n, "", {}, None, {}) for n in results.pareto]
+
+    def accuracy(t: TrialRecord) -> float:
         acc = metric(t, "accuracy")
         return -math.inf if acc is None else acc
 
     return sorted(members, key=accuracy, reverse=True)
 
 
-def front_numbers(results: dict) -> set:
-    return set(results["pareto"])
+def front_numbers(results: StudyResults) -> set:
+    return set(results.pareto)
 
 
-def objective_names(results: dict) -> list[str]:
-    return [o.get("name") for o in results.get("objectives") or [] if o.get("name")]
+def objective_names(results: StudyResults) -> list[str]:
+    return [o.key for o in results.objectives]
 
 
-def cost_metrics(results: dict) -> list[str]:
+def cost_metrics(results: StudyResults) -> list[str]:
     """Cost keys with a value in some trial: objectives, constraints, then COST_METRICS."""
     names = objective_names(results)
-    names += [c.get("metric") for c in results.get("constraints") or []]
+    names += [c.key for c in results.constraints]
     names += list(COST_METRICS)
     names = [n for i, n in enumerate(names) if n and n != "accuracy" and n not in names[:i]]
-    return [n for n in names if any(metric(t, n) is not None for t in results["trials"])]
+    return [n for n in names if any(metric(t, n) is not None for t in results.trials)]
 
 
-def constraint_limits(results: dict, bound: str = "max") -> dict[str, float]:
+def constraint_limits(results: StudyResults, bound: str = "max") -> dict[str, float]:
     """``{metric: limit}`` for every constraint with a numeric ``bound`` (max or min)."""
-    return {
-        c["metric"]: c[bound]
-        for c in results.get("constraints") or []
-        if c.get("metric") and is_number(c.get(bound))
-    }
+    limits = ((c.key, getattr(c, bound)) for c in results.constraints)
+    return {key: limit for key, limit in limits if is_number(limit)}
 
 
 def base_metric(key: str) -> str:
@@ -120,13 +135,13 @@ def _key(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=str)
 
 
-def varied_params(results: dict) -> list[str]:
+def varied_params(results: StudyResults) -> list[str]:
     """Trial parameters that take more than one value, in the search space's order."""
     values: dict[str, set] = {}
-    for t in results["trials"]:
-        for k, v in (t.get("params") or {}).items():
+    for t in results.trials:
+        for k, v in t.params.items():
             values.setdefault(k, set()).add(_key(v))
-    space = list(((results.get("space") or {}).get("params") or {}).keys())
+    space = list(results.space.params)
     order = [k for k in space if k in values] + [k for k in values if k not in space]
     return [k for k in order if len(values[k]) > 1]
 
@@ -195,12 +210,7 @@ def display_unit(name: str, values: list[float]) -> tuple[float, str]:
     return base**i, units[i]
 
 
-def _final(trial: dict) -> dict:
-    final = trial.get("final")
-    return final if isinstance(final, dict) else {}
-
-
-def front_table(results: dict) -> tuple[list[str], list[dict]]:
+def front_table(results: StudyResults) -> tuple[list[str], list[dict]]:
     """Columns and rows of the front table: trial, varied parameters, accuracy, costs.
 
     When the study's second stage retrained the front, ``final_accuracy`` and
@@ -209,30 +219,29 @@ def front_table(results: dict) -> tuple[list[str], list[dict]]:
     costs = cost_metrics(results)
     params = varied_params(results)
     members = front(results)
-    finals = any(_final(t) for t in members)
+    finals = any(t.final for t in members)
     columns = ["trial", *params, "accuracy", *(["final_accuracy"] if finals else []), *costs]
     rows = []
     for t in members:
-        row = {"trial": t.get("number"), "accuracy": metric(t, "accuracy")}
+        row = {"trial": t.number, "accuracy": metric(t, "accuracy")}
         if finals:
-            acc = _final(t).get("accuracy")
+            acc = t.final.accuracy if t.final else None
             row["final_accuracy"] = acc if is_number(acc) else None
         row.update({c: metric(t, c) for c in costs})
-        row.update({p: (t.get("params") or {}).get(p) for p in params})
-        row["run_dir"] = t.get("run_dir")
-        row["final_run_dir"] = _final(t).get("run_dir")
+        row.update({p: t.params.get(p) for p in params})
+        row["run_dir"] = t.run_dir
+        row["final_run_dir"] = t.final.run_dir if t.final else None
         rows.append(row)
     return columns, rows
 
 
-def _architecture(trial: dict) -> dict:
+def _architecture(trial: TrialRecord) -> dict:
     """The model name plus its SqueezeNetSpec fields, or its builder keywords (zoo peers)."""
-    arch = {"model": trial["model"]} if trial.get("model") else {}
-    spec = trial.get("spec") if isinstance(trial.get("spec"), dict) else None
-    return {**arch, **(spec or trial.get("model_args") or {})}
+    arch = {"model": trial.model} if trial.model else {}
+    return {**arch, **(trial.spec or trial.model_args)}
 
 
-def spec_table(results: dict) -> tuple[list[str], list[dict]]:
+def spec_table(results: StudyResults) -> tuple[list[str], list[dict]]:
     """Spec fields as rows, one column per front member; ``varies`` marks differing fields."""
     members = [(t, _architecture(t)) for t in front(results)]
     members = [(t, a) for t, a in members if a]
@@ -243,4 +252,4 @@ def spec_table(results: dict) -> tuple[list[str], list[dict]]:
     for f in fields:
         cells = [arch.get(f) for _, arch in members]
         rows.append({"field": f, "cells": cells, "varies": len({_key(c) for c in cells}) > 1})
-    return [f"#{t.get('number')}" for t, _ in members], rows
+    return [f"#{t.number}" for t, _ in members], rows

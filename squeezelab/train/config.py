@@ -17,6 +17,7 @@ from squeezelab.errors import ConfigError, unknown_name
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "linear", "poly", "cosine", "onecycle")
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+MAX_INPUT_SIZE = 8192  # load_dataset's cap on a resized side (2**26 pixels per image)
 
 # Fields a recipe may set; None in a TrainConfig means "recipe value, else this default".
 BASE: dict[str, Any] = {
@@ -87,6 +88,14 @@ class TrainConfig:
     model_args: dict | None = None  # builder keywords of other families, e.g. {"width_mult": 0.5}
     data: str = "fashion-mnist"  # dataset name or directory
     data_dir: str | None = None  # where to look for a named dataset first
+    input_size: int | None = dataclasses.field(  # the help, too long for a trailing comment
+        default=None,
+        metadata={
+            "help": "resize ImageFolder images to this square side, px: shorter side, then "
+            "centre crop (default: a one-size tree as it is, a mixed one to its lower-median "
+            "shorter side)"
+        },
+    )
     recipe: str | None = None  # a RECIPES name supplying unset fields
     epochs: int | None = None  # passes over the training split
     batch_size: int | None = None  # global batch (all ranks together), images
@@ -205,6 +214,12 @@ def validate(c: TrainConfig) -> None:
     _need(0 <= c.val_fraction < 1, "val_fraction", c.val_fraction, "a number in [0, 1)")
     _need(0 <= c.distill_alpha <= 1, "distill_alpha", c.distill_alpha, "a number in [0, 1]")
     _need(c.distill_temperature > 0, "distill_temperature", c.distill_temperature, "a number > 0")
+    _need(
+        c.input_size is None or (type(c.input_size) is int and 1 <= c.input_size <= MAX_INPUT_SIZE),
+        "input_size",
+        c.input_size,
+        f"None or an integer in 1..{MAX_INPUT_SIZE}",
+    )
     _need(
         c.train_subset is None or (isinstance(c.train_subset, int) and c.train_subset >= 1),
         "train_subset",

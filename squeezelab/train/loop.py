@@ -22,6 +22,7 @@ from squeezelab.data import Dataset, augment, normalize
 from squeezelab.errors import ConfigError
 from squeezelab.train import dist
 from squeezelab.train.config import TrainConfig, augment_ops
+from squeezelab.train.records import EpochRecord
 from squeezelab.train.schedule import lr_at, make_optimizer
 
 
@@ -100,7 +101,9 @@ class Trainer:
         )
         return (1 - c.distill_alpha) * ce + c.distill_alpha * kd
 
-    def run_epoch(self, epoch: int, on_step: Callable[[nn.Module], None] | None = None) -> dict:
+    def run_epoch(
+        self, epoch: int, on_step: Callable[[nn.Module], None] | None = None
+    ) -> EpochRecord:
         """Train one epoch (1-based), evaluate on the validation split, return the record."""
         c, dev = self.config, self.device
         t0 = time.perf_counter()
@@ -148,15 +151,7 @@ class Trainer:
         dist.all_reduce_sum(sums)
         seen = self.steps_per_epoch * local * self.world
         train_s = time.perf_counter() - t0
-        record = {
-            "epoch": epoch,
-            "train_loss": float(sums[0]) / seen,
-            "train_acc": float(sums[1]) / seen,
-            "val_loss": None,
-            "val_acc": None,
-            "lr": lr,
-            "img_per_s": seen / train_s,
-        }
+        val_loss = val_acc = None
         if self.val is not None and len(self.val):
             loss_v, confusion = eval_sums(
                 self.model,
@@ -168,10 +163,18 @@ class Trainer:
                 self.rank,
                 self.world,
             )
-            record["val_loss"] = loss_v / len(self.val)
-            record["val_acc"] = float(confusion.trace()) / len(self.val)
-        record["seconds"] = time.perf_counter() - t0
-        return record
+            val_loss = loss_v / len(self.val)
+            val_acc = float(confusion.trace()) / len(self.val)
+        return EpochRecord(
+            epoch=epoch,
+            train_loss=float(sums[0]) / seen,
+            train_acc=float(sums[1]) / seen,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=lr,
+            img_per_s=seen / train_s,
+            seconds=time.perf_counter() - t0,
+        )
 
 
 @torch.no_grad()

@@ -25,6 +25,7 @@ from squeezelab.models import ModelMeta, SqueezeNetSpec, build_model, model_info
 from squeezelab.train import dist
 from squeezelab.train.config import TrainConfig
 from squeezelab.train.loop import make_trainer, pick_device
+from squeezelab.train.records import EpochRecord
 from squeezelab.train.state import STATE_FILE, load_state, save_state
 
 # fields that may differ between a run and its resumption (they do not change the result)
@@ -48,9 +49,44 @@ def read_run_config(run_dir: str | Path) -> dict:
     return data
 
 
-def load_splits(config: TrainConfig) -> tuple[Dataset, Dataset | None]:
-    """Training and validation splits of a resolved config (validation carved with seed 0)."""
-    full = load_dataset(config.data, "train", config.data_dir)
+def read_metrics(run_dir: str | Path) -> list[EpochRecord]:
+    """The records of a run directory's ``metrics.jsonl``; FormatError naming a bad line.
+
+    Example:
+        >>> [r.val_acc for r in read_metrics("runs/fm")]  # doctest: +SKIP
+        [0.81, 0.86]
+    """
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{run_dir}: no metrics.jsonl in it; allowed: a run directory") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(f"{path}: not readable ({e})") from None
+    records = []
+    for i, line in enumerate(lines, 1):
+        try:
+            d = json.loads(line)
+        except ValueError as e:
+            raise FormatError(f"{path}:{i}: not JSON ({str(e).splitlines()[0]})") from None
+        records.append(EpochRecord.from_dict(d, f"{path}:{i}"))
+    return records
+
+
+def load_training_split(config: TrainConfig) -> Dataset:
+    """``config.data``'s training split as read from disk, before validation is carved."""
+    return load_dataset(config.data, "train", config.data_dir, config.input_size)
+
+
+def load_splits(config: TrainConfig, data: Dataset | None = None) -> tuple[Dataset, Dataset | None]:
+    """Training and validation splits of a resolved config (validation carved with seed 0).
+
+    ``data`` is the config's training split already loaded (what
+    :func:`load_training_split` returns), so a caller that holds it (a design run) does
+    not read it again; the validation share and ``train_subset`` are carved from it
+    exactly as from a freshly loaded one.
+    """
+    full = data if data is not None else load_training_split(config)
     if config.augment is None:
         config.augment = ",".join(default_augment(config.data)) or "none"
     train, val = split_train_val(full, config.val_fraction, seed=0)
@@ -95,10 +131,12 @@ def build_run_model(config: TrainConfig, ds: Dataset) -> nn.Module:
     return build_model(untrained_meta(config, ds))
 
 
-def trained_meta(config: TrainConfig, model: nn.Module, ds: Dataset, record: dict) -> ModelMeta:
+def trained_meta(
+    config: TrainConfig, model: nn.Module, ds: Dataset, record: EpochRecord
+) -> ModelMeta:
     """The metadata written beside a trained ``model``: what it is, plus its metrics."""
     extra = {
-        "metrics": record,
+        "metrics": record.to_dict(),
         "dataset": dataset_ref(config.data),  # absolute, so evaluate finds it anywhere
         "recipe": config.recipe,
         "params": sum(p.numel() for p in model.parameters()),
@@ -139,21 +177,28 @@ def _check_fresh(out: Path, overwrite: bool) -> None:
 
 
 def fit(
-    config: TrainConfig, out_dir: str | Path, resume: bool = False, overwrite: bool = False
-) -> Iterator[dict]:
+    config: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
+    data: Dataset | None = None,
+) -> Iterator[EpochRecord]:
     """Train ``config`` into the run directory ``out_dir``; yield one record per epoch.
 
-    Records hold ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
-    ``lr``, ``img_per_s`` and ``seconds``. With ``resume=True`` a run directory holding
-    a resume state continues after its last finished epoch (its records are not
-    yielded again), refusing a config that differs from the saved one; an empty one
-    starts fresh. Without it, a directory that already holds files is refused unless
+    Each :class:`EpochRecord` holds ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``,
+    ``val_acc``, ``lr``, ``img_per_s`` and ``seconds``; ``metrics.jsonl`` holds their
+    ``to_dict()``. ``data`` is ``config.data``'s training split when the caller has already
+    loaded it (:func:`load_training_split`); ``None`` reads it from disk.
+
+    With ``resume=True`` a run directory holding a resume state continues after its last
+    finished epoch (its records are not yielded again), refusing a config that differs
+    from the saved one; an empty one starts fresh. Without it, a directory that already holds files is refused unless
     ``overwrite=True`` (which removes the previous run's files). The directory is locked
     for the run's life: a second ``fit`` on it raises ConfigError naming the holder.
 
     Example:
         >>> for rec in fit(TrainConfig(data="synthetic", epochs=2), "runs/demo"):  # doctest: +SKIP
-        ...     print(rec["epoch"], rec["val_acc"])
+        ...     print(rec.epoch, rec.val_acc)
     """
     out = Path(out_dir)
     config = config.resolved()
@@ -164,19 +209,21 @@ def fit(
             with exclusive_lock(out / LOCK_FILE, f"run directory {out}"):
                 if not resume:
                     _check_fresh(out, overwrite)
-                yield from _fit_locked(config, out, resume)
+                yield from _fit_locked(config, out, resume, data)
         else:
-            yield from _fit_locked(config, out, resume)
+            yield from _fit_locked(config, out, resume, data)
     finally:
         dist.shutdown(created)
 
 
-def _fit_locked(config: TrainConfig, out: Path, resume: bool) -> Iterator[dict]:
+def _fit_locked(
+    config: TrainConfig, out: Path, resume: bool, data: Dataset | None
+) -> Iterator[EpochRecord]:
     """The body of :func:`fit`, run while the directory is locked."""
-    train, val = load_splits(config)
+    train, val = load_splits(config, data)
     model = build_run_model(config, train)
     trainer = make_trainer(model, config, train, val, load_teacher(config))
-    history: list[dict] = []
+    history: list[EpochRecord] = []
     best = None
     state_path = out / STATE_FILE
     if resume and state_path.is_file():
@@ -184,16 +231,19 @@ def _fit_locked(config: TrainConfig, out: Path, resume: bool) -> Iterator[dict]:
         info = load_state(state_path, model, trainer.optimizer)
         if trainer.scaler is not None and info.get("scaler"):
             trainer.scaler.load_state_dict(info["scaler"])
-        history, best = info["history"], info["best_val_acc"]
+        history = [
+            EpochRecord.from_dict(r, f"{state_path}: history[{i}]")
+            for i, r in enumerate(info["history"])
+        ]
+        best = info["best_val_acc"]
     elif dist.is_main():
         atomic_write_json(out / "config.json", config.to_dict())
     for epoch in range(len(history) + 1, config.epochs + 1):
         record = trainer.run_epoch(epoch)
         history.append(record)
         if dist.is_main():
-            score = record["val_acc"] if record["val_acc"] is not None else -record["train_loss"]
-            improved = best is None or score > best
-            best = score if improved else best
+            improved = best is None or record.score > best
+            best = record.score if improved else best
             _write_epoch(out, config, trainer, train, record, history, best, improved)
         yield record
 
@@ -203,8 +253,8 @@ def _write_epoch(
     config: TrainConfig,
     trainer,
     train: Dataset,
-    record: dict,
-    history: list[dict],
+    record: EpochRecord,
+    history: list[EpochRecord],
     best: float,
     improved: bool,
 ) -> None:
@@ -215,33 +265,37 @@ def _write_epoch(
     if improved:
         save_model(out / "best.safetensors", model, meta)
     info = {
-        "epoch": record["epoch"],
-        "epoch_seed": record["epoch"] + 1,  # data order and RNG are re-derived from this
-        "history": history,
+        "epoch": record.epoch,
+        "epoch_seed": record.epoch + 1,  # data order and RNG are re-derived from this
+        "history": [r.to_dict() for r in history],
         "best_val_acc": best,
         "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,
     }
     save_state(out / STATE_FILE, model, trainer.optimizer, info)
-    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in history)
+    lines = "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in history)
     atomic_write_bytes(out / "metrics.jsonl", lines.encode())
 
 
 def finetune(
-    model: nn.Module, config: TrainConfig, on_step: Callable[[nn.Module], None] | None = None
-) -> Iterator[dict]:
+    model: nn.Module,
+    config: TrainConfig,
+    on_step: Callable[[nn.Module], None] | None = None,
+    data: Dataset | None = None,
+) -> Iterator[EpochRecord]:
     """Train an in-memory ``model`` for ``config.epochs`` on ``config.data``; yield records.
 
     No run directory is written. ``on_step(model)`` runs after every optimiser step
-    (compression uses it to keep pruned weights at zero). The model ends in eval mode,
-    contiguous, on the device it came from.
+    (compression uses it to keep pruned weights at zero). ``data``: the training split
+    already loaded, as in :func:`fit`. The model ends in eval mode, contiguous, on the
+    device it came from.
 
     Example:
         >>> for rec in finetune(model, TrainConfig(data="synthetic", epochs=1)):  # doctest: +SKIP
-        ...     print(rec["val_acc"])
+        ...     print(rec.val_acc)
     """
     c = config.resolved()
     home = next(model.parameters()).device
-    train, val = load_splits(c)
+    train, val = load_splits(c, data)
     trainer = make_trainer(model, c, train, val, load_teacher(c))
     try:
         for epoch in range(1, c.epochs + 1):

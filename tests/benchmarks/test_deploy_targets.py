@@ -1,22 +1,13 @@
 """benchmarks/deploy_targets.py --quick: one net converted, measured in TFLM, timed on 5 runtimes."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.conftest import run_quick
 
 
 @pytest.mark.slow
 def test_deploy_targets_quick(tmp_path):
-    out = tmp_path / "deploy_targets.json"
-    script = ROOT / "benchmarks" / "deploy_targets.py"
-    cmd = [sys.executable, str(script), "--quick", "--out", str(out)]
-    subprocess.run(cmd, check=True, cwd=ROOT, timeout=600)
-    data = json.loads(out.read_text())
+    data = run_quick("deploy_targets", tmp_path)
     assert set(data["host"]["cpu_flags"]) >= {"avx2", "avx512f", "avx512_vnni", "amx_int8"}
     assert data["failed"] == {}
     (row,) = data["results"]

@@ -1,17 +1,16 @@
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FMNIST_DIR
+from tests.benchmarks.conftest import needs_fmnist
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "explore_efficiency.py"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir(FMNIST_DIR), reason="needs dataset-fashion-mnist")
+@needs_fmnist
 def test_quick_run_writes_the_keys(tmp_path):
     spec = importlib.util.spec_from_file_location("explore_efficiency", SCRIPT)
     mod = importlib.util.module_from_spec(spec)

@@ -1,33 +1,16 @@
-import json
-import subprocess
-import sys
+"""benchmarks/fmnist_accuracy.py --quick: both nets trained one epoch on 256 images."""
+
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FMNIST_DIR
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.conftest import needs_fmnist, run_quick
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(FMNIST_DIR).is_dir(), reason="needs dataset-fashion-mnist")
+@needs_fmnist
 def test_fmnist_accuracy_quick(tmp_path):
-    out = tmp_path / "acc.json"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "fmnist_accuracy.py"),
-            "--quick",
-            "--runs",
-            str(tmp_path / "runs"),
-            "--out",
-            str(out),
-        ],
-        check=True,
-        cwd=ROOT,
-    )
-    result = json.loads(out.read_text())
+    result = run_quick("fmnist_accuracy", tmp_path, "--runs", str(tmp_path / "runs"), timeout=None)
     for name in ("squeezenet_small", "alexnet_small"):
         m = result["models"][name]
         assert 0 <= m["test_accuracy"] <= 1 and m["epochs"] == 1 and Path(m["model_file"]).is_file()

@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from squeezelab.compress import compress_model
+from squeezelab.compress import (
+    DoneStep,
+    EncodeStep,
+    EvaluateStep,
+    FinetuneStep,
+    PrunedStep,
+    compress_model,
+    compress_steps,
+)
 from squeezelab.compress.prune import prunable, prune_iterative
 from squeezelab.compress.share import bake, finetune_centroids, share_weights, shared_tensors
 from squeezelab.models.load import decode_sqz
@@ -28,8 +36,9 @@ def test_pruned_weights_stay_zero_through_finetune():
     model = SqueezeNet(SPEC)
     before = {n: w.detach().clone() for n, w in prunable(model).items()}
     records = list(prune_iterative(model, 0.7, steps=2, finetune_config=CONFIG))
-    assert [r["round"] for r in records[:-1]] == [1, 2]
-    masks = records[-1]["masks"]
+    assert [(r.stage, r.round) for r in records[:-1]] == [("prune", 1), ("prune", 2)]
+    assert isinstance(records[-1], PrunedStep)
+    masks = records[-1].masks
     moved = 0
     for name, w in prunable(model).items():
         assert (w[~masks[name]] == 0).all(), name
@@ -62,3 +71,42 @@ def test_compress_with_finetune_and_per_stage_accuracy():
     assert set(c.header["accuracy"]) == {"dense", "pruned", "shared", "coded"}
     assert [s["test_accuracy"] is not None for s in c.accounting.stages] == [True] * 4
     assert_bit_identical(c.model, decode_sqz(c.data)[0])
+
+
+def test_compress_steps_records_and_one_read_of_the_training_split(monkeypatch):
+    """Two pruning rounds and the centroids fine-tune on one read of the training split."""
+    from squeezelab.data import load_dataset
+    from tests.train.loads import count_loads
+
+    test = load_dataset("synthetic", "test")
+    loads = count_loads(monkeypatch)
+    steps = list(
+        compress_steps(
+            SqueezeNet(SPEC), None, 0.5, 4, prune_steps=2, finetune=CONFIG, eval_dataset=test
+        )
+    )
+    assert loads == {("synthetic", "train"): 1}
+    tunes = [r for r in steps if isinstance(r, FinetuneStep)]
+    assert [(r.stage, r.round, r.record.epoch) for r in tunes] == [
+        ("prune", 1, 1),
+        ("prune", 2, 1),
+        ("share", None, 1),
+    ]
+    # the dict layout these records had: the epoch record's fields beside stage and round
+    assert tunes[0].to_dict() == {"stage": "prune", "round": 1, **tunes[0].record.to_dict()}
+    assert list(tunes[2].to_dict())[:2] == ["stage", "epoch"]
+    evals = [r.to_dict() for r in steps if isinstance(r, EvaluateStep)]
+    assert [(e["stage"], e["of"]) for e in evals] == [
+        ("evaluate", "dense"),
+        ("evaluate", "pruned"),
+        ("evaluate", "shared"),
+    ]
+    encodes = [r for r in steps if isinstance(r, EncodeStep)]
+    assert encodes[-1].to_dict() == {
+        "stage": "encode",
+        "tensor": encodes[-1].tensor,
+        "done": len(encodes),
+        "total": len(encodes),
+    }
+    assert isinstance(steps[-1], DoneStep) and steps[-1].stage == "done"
+    assert steps[-1].result.header["accuracy"]["coded"] == evals[-1]["top1"]

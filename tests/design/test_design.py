@@ -80,11 +80,16 @@ def _check_artefacts(out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_design_end_to_end(tmp_path, capsys):
+def test_design_end_to_end(tmp_path, capsys, monkeypatch):
+    from tests.train.loads import count_loads
+
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
     out = tmp_path / "out"
+    loads = count_loads(monkeypatch)
     assert main([*_args(space, out), "--json"]) == 0
+    # trials, retraining, fine-tuning, calibration and tests share one read of each split
+    assert loads == {(DATA, "train"): 1, (DATA, "test"): 1}
     summary = json.loads(capsys.readouterr().out)
     assert summary == _check_artefacts(out)
     rows = {r["artefact"].split(" (")[0]: r for r in summary["rows"]}
@@ -238,6 +243,7 @@ def test_deploy_over_sram_is_infeasible_not_shipped(tmp_path):
         out=tmp_path,
         config=NS(calib_size=8),
         train=data(8, 0),
+        val=data(40, 2),
         test=data(40, 1),
         sqz_model=load_model("squeezenet_small"),
         result=lambda name: None,
@@ -256,3 +262,87 @@ def test_deploy_over_sram_is_infeasible_not_shipped(tmp_path):
     assert "not shipped" in section["title"]
     arena = next(r for r in section["rows"] if r["figure"].startswith("tensor arena"))
     assert arena["check"] == "FAILED" and arena["limit"] == 20_000
+
+
+def _phone_ctx(tmp_path):
+    """A deploy-stage context for phone-cpu: synthetic splits, the zoo net, its int8 ONNX."""
+    from types import SimpleNamespace as NS
+
+    from squeezelab.analysis import load_hardware
+    from squeezelab.data import Dataset
+    from squeezelab.data.readers import synthetic
+    from squeezelab.export import export_onnx, quantize_int8
+    from squeezelab.models import load_model
+
+    def data(n, seed):
+        return Dataset(*synthetic(n, seed=seed), list("0123456789"), (0.5,), (0.3,), "synthetic")
+
+    model, meta = load_model("squeezenet_small")
+    train = data(16, 0)
+    export_onnx(model, meta, tmp_path / "model.onnx")
+    onnx8 = tmp_path / "model.int8.onnx"
+    images = train.images.numpy()
+    quantize_int8(tmp_path / "model.onnx", images, onnx8, settings=["U8S8/minmax"], runs=5)
+    return NS(
+        hardware=load_hardware("phone-cpu"),
+        out=tmp_path,
+        config=NS(calib_size=16),
+        train=train,
+        val=data(60, 2),
+        test=data(40, 1),
+        sqz_model=(model, meta),
+        result=lambda name: NS(onnx_int8=str(onnx8), int8_accuracy=None, eval_images=0),
+        emit=lambda ev: None,
+    )
+
+
+@pytest.mark.slow
+def test_phone_deploy_ships_the_fastest_runtime_within_tolerance(tmp_path, monkeypatch):
+    """phone-cpu deploys with LiteRT and ONNX Runtime: both int8 files are timed at the
+    profile's 4 threads and scored on validation images; the fastest one within tolerance
+    of fp32 ships, and the summary names it with both latencies and accuracies."""
+    from squeezelab.design import stages
+    from squeezelab.design.records import DeployResult
+    from squeezelab.design.summary import DesignResult
+
+    ctx = _phone_ctx(tmp_path)
+    res = stages.deploy(ctx)
+    assert res.threads == 4 and res.val_images == 60 and res.eval_images == 40
+    by = {r["runtime"]: r for r in res.runtimes}
+    assert set(by) == {"litert", "onnxruntime"}
+    assert by["litert"]["file"] == str(tmp_path / "model.tflite")
+    assert by["onnxruntime"]["file"] == ctx.result("export").onnx_int8
+    assert all(r["latency_ms"] > 0 and 0 <= r["int8_val_accuracy"] <= 1 for r in by.values())
+    ok = [r for r in res.runtimes if r["within_tolerance"]]
+    if ok:  # the rule: the fastest among those within tolerance
+        assert res.runtime == min(ok, key=lambda r: r["latency_ms"])["runtime"] and res.shipped
+    else:
+        assert not res.shipped and "validation" in res.problems[0]
+    assert res.ship == by[res.runtime]["file"] and res.arena_bytes is None
+    assert 0 <= res.int8_accuracy <= 1 and 0 <= res.fp32_accuracy <= 1
+    assert DeployResult.from_dict(json.loads(json.dumps(res.to_dict()))) == res
+    result = DesignResult(
+        "squeezenet_small", None, 1, 1, "phone-cpu", 1.0, 1.0, 1, (), {}, 1, None, res, True
+    )
+    line = result.ship_line()
+    for r in by.values():
+        assert f"{r['runtime']} {r['latency_ms']:.3f} ms" in line
+        assert f"{r['int8_val_accuracy']:.2%}" in line
+    assert "validation images at 4 thread(s)" in line
+    rows = [r["figure"] for r in result.deploy_section()["rows"]]
+    assert sum("(shipped)" in f for f in rows) == 2  # its latency and accuracy rows
+
+    # the slower runtime wins when the faster one's int8 accuracy is out of tolerance
+    fast, slow = sorted(by, key=lambda r: by[r]["latency_ms"])
+    monkeypatch.setattr(
+        "squeezelab.export.tflite.litert_top1",
+        lambda *a, **k: 0.0 if fast == "litert" else 1.0,
+    )
+    monkeypatch.setattr(
+        "squeezelab.export.quantize.score_onnx",
+        lambda *a, **k: 0.0 if fast == "onnxruntime" else 1.0,
+    )
+    monkeypatch.setattr(stages, "_top1", lambda *a: 0.5)  # fp32
+    res = stages.deploy(ctx)
+    assert res.runtime == slow and res.shipped
+    assert not {r["runtime"]: r for r in res.runtimes}[fast]["within_tolerance"]

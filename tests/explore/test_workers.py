@@ -1,10 +1,13 @@
 """Several workers on one study: PostgreSQL (a real server started by the fixture) and
-SQLite (the claim lock: two `explore` processes on one study directory train each point once)."""
+SQLite (the claim lock and the claim check: two workers on one study directory train each
+point once, whatever the sampler; the races are forced, not left to timing)."""
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -81,26 +84,112 @@ def test_killed_worker_trial_is_retried_and_study_completes(postgres_url, tmp_pa
     assert res.counts.failed == 1 and res.counts.trained == 3
 
 
-def _explore(space_dict, study_dir, start):
-    """What one `squeezelab explore SPACE -o DIR` process does (fake trainer)."""
-    start.wait()  # both start at once: the race two users' commands would run
-    run_study(space_from_dict(space_dict), study_dir, train_fn=fake_train)
+class _Worker(threading.Thread):
+    """``run_worker`` on the SQLite study in ``study_dir``, in a thread (errors kept)."""
+
+    def __init__(self, study_dir, train_fn, seed):
+        super().__init__(daemon=True)
+        self.args, self.error = (None, None, str(study_dir)), None
+        self.kw = {"train_fn": train_fn, "seed": seed, "heartbeat_s": 1, "grace_s": 60}
+
+    def run(self):
+        try:
+            run_worker(*self.args, **self.kw)
+        except BaseException as e:  # the test reports it
+            self.error = e
+
+    def finish(self):
+        self.join(timeout=60)
+        assert not self.is_alive(), "a worker hung"
+        if self.error is not None:
+            raise self.error
 
 
-def test_two_sqlite_explore_processes_train_each_point_once(tmp_path):
-    srs = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0]
-    space = _space("lite", srs, 0.05).raw
-    ctx = mp.get_context("spawn")
-    start = ctx.Barrier(2)
-    procs = [ctx.Process(target=_explore, args=(space, str(tmp_path), start)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0, 0]
-    calls = [json.loads(x) for x in (tmp_path / "calls.jsonl").read_text().splitlines()]
+def _calls(study_dir):
+    return [json.loads(x) for x in (study_dir / "calls.jsonl").read_text().splitlines()]
+
+
+def _rendezvous_on_waiting_reads(monkeypatch, timeout_s=0.5):
+    """Hold every worker that read a WAITING trial while claiming it, until a second
+    worker read the same trial (or ``timeout_s``): the claim race, always lost when two
+    workers can claim at the same time (no claim lock), never when they cannot."""
+    from optuna.storages._rdb.models import TrialModel
+    from optuna.trial import TrialState
+
+    find = TrialModel.find_or_raise_by_id.__func__
+    meets: dict[int, threading.Barrier] = {}
+    guard = threading.Lock()
+
+    def find_and_meet(cls, trial_id, session, for_update=False):
+        trial = find(cls, trial_id, session, for_update)
+        if for_update and trial.state == TrialState.WAITING:
+            with guard:
+                meet = meets.setdefault(trial_id, threading.Barrier(2))
+            # a broken barrier: no second worker came, as the claim lock made it wait
+            with contextlib.suppress(threading.BrokenBarrierError):
+                meet.wait(timeout_s)
+        return trial
+
+    monkeypatch.setattr(TrialModel, "find_or_raise_by_id", classmethod(find_and_meet))
+
+
+def test_two_sqlite_grid_workers_claiming_at_once_train_each_point_once(tmp_path, monkeypatch):
+    srs = [0.25, 0.5, 0.75, 1.0]
+    init_study(_space("grid", srs, 0.0), tmp_path)
+    _rendezvous_on_waiting_reads(monkeypatch)
+    both = threading.Barrier(2)
+
+    def train_in_pairs(candidate, train, run_dir):  # proves the two train in parallel
+        recs = list(fake_train(candidate, train, run_dir))
+        both.wait(10)
+        yield from recs
+
+    workers = [_Worker(tmp_path, train_in_pairs, seed) for seed in (1, 2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.finish()
+    assert sorted(c["spec"]["sr"] for c in _calls(tmp_path)) == srs  # each point trained once
+    res = load_study_results(str(tmp_path), "grid")
+    assert sorted(t.params["sr"] for t in res.trials if t.state == "trained") == srs
+    assert res.counts.failed == 0 and res.counts.trained == len(srs)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+def test_a_point_another_worker_is_training_is_recorded_duplicate_not_trained(tmp_path, sampler):
+    """TPE and NSGA-II redraw points: a tiny space makes the second worker draw the point
+    the first is training (held until the second is done), every time."""
+    srs = [0.25, 0.5, 0.75]
+    raw = {
+        **_space("tiny", srs, 0.0).raw,
+        "objectives": ["accuracy"] if sampler == "tpe" else ["accuracy", "params"],
+        "search": {"sampler": sampler, "trials": 10, "seed": 0},
+    }
+    init_study(space_from_dict(raw), tmp_path)
+    holding, release = threading.Event(), threading.Event()
+
+    def held_train(candidate, train, run_dir):
+        recs = list(fake_train(candidate, train, run_dir))
+        holding.set()
+        assert release.wait(30)
+        yield from recs
+
+    first = _Worker(tmp_path, held_train, seed=1)
+    first.start()
+    assert holding.wait(30), "the first worker never started training"
+    try:
+        run_worker(None, None, str(tmp_path), train_fn=fake_train, seed=2)
+    finally:
+        release.set()
+    first.finish()
+    calls = _calls(tmp_path)
     assert sorted(c["spec"]["sr"] for c in calls) == srs  # each point trained once
-    res = load_study_results(str(tmp_path), "lite")
-    trained = [t for t in res.trials if t.state == "trained"]
-    assert sorted(t.params["sr"] for t in trained) == srs and res.counts.failed == 0
-    assert len({c["pid"] for c in calls}) == 2  # both processes trained: claims, not a queue
+    res = load_study_results(str(tmp_path), "tiny")
+    trained = {t.number: t for t in res.trials if t.state == "trained"}
+    assert sorted(t.params["sr"] for t in trained.values()) == srs and res.counts.failed == 0
+    held = next(t for t in trained.values() if t.run_dir == calls[0]["run_dir"])
+    dups = [t for t in res.trials if t.duplicate_of == held.number]
+    assert dups and all(t.state == "duplicate" for t in dups)
+    # drawn while the twin trained, so stored without a result; read from the twin
+    assert all(t.accuracy == held.accuracy is not None and t.feasible for t in dups)
+    assert all(t.run_dir == held.run_dir for t in dups)

@@ -11,22 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from squeezelab.data import dataset_info
 from squeezelab.models import SQUEEZENET_SMALL, ModelMeta, SqueezeNet, save_model
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
-NORM = {"mean": [0.2860], "std": [0.3530]}
+FASHION = dataset_info("fashion-mnist")  # the same names and statistics the CLI uses
+FMNIST = Path(FASHION.default_dir)
+CLASSES = list(FASHION.classes)
+NORM = {"mean": list(FASHION.mean), "std": list(FASHION.std)}
 
 
 def read_idx(name: str) -> np.ndarray:

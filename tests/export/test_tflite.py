@@ -29,6 +29,22 @@ def trained_tflite(trained, fmnist, tmp_path_factory):
     return exp, model, meta
 
 
+@pytest.fixture(scope="module")
+def trained_check(trained_tflite):
+    """TFLM's check of the trained file on random inputs (the arena bisection)."""
+    return check_tflite(trained_tflite[0].path)
+
+
+def _assert_predicted_within_5_percent(model, meta, exp, check):
+    """analysis.profile at 8 bits predicts TFLM's arena and the file's size within 5%."""
+    from squeezelab.analysis import profile
+
+    p = profile(model, meta.input_shape, "cortex-m7", weight_bits=8, activation_bits=8)
+    arena, size = p.tflm_arena_bytes / check.arena_bytes - 1, p.tflite_bytes / exp.tflite_bytes - 1
+    assert abs(arena) < 0.05, (meta.name, p.tflm_arena_bytes, check.arena_bytes)
+    assert abs(size) < 0.05, (meta.name, p.tflite_bytes, exp.tflite_bytes)
+
+
 def _fp32_top1(model, meta, x, y):
     import torch
 
@@ -65,11 +81,17 @@ def test_trained_int8_in_tflm_equals_reference_kernels_and_keeps_accuracy(traine
     assert rec["input"]["scale"] == exp.input_scale and rec["layout"] == "NHWC"
 
 
-def test_smallest_arena_is_the_smallest(trained_tflite):
+def test_trained_prediction_within_5_percent(trained_tflite, trained_check):
+    """A trained net's biases are all distinct constants (an untrained one's share buffers)."""
+    exp, model, meta = trained_tflite
+    _assert_predicted_within_5_percent(model, meta, exp, trained_check)
+
+
+def test_smallest_arena_is_the_smallest(trained_tflite, trained_check):
     from tflite_micro.python.tflite_micro import runtime
 
     exp = trained_tflite[0]
-    arena = check_tflite(exp.path).arena_bytes
+    arena = trained_check.arena_bytes
     data = Path(exp.path).read_bytes()
     x = np.zeros(exp.input_shape, np.int8)
     it = runtime.Interpreter.from_bytes(data, arena_size=arena)
@@ -84,19 +106,23 @@ def test_smallest_arena_is_the_smallest(trained_tflite):
 @pytest.mark.parametrize(
     "name, overrides",
     [
+        ("squeezenet_small", {}),
         ("squeezenet_small", {"bypass": "complex", "base_e": 16, "incr_e": 16}),
         ("mobilenet_v2", {"input_size": 28}),
         ("shufflenet_v2_x0_5", {"input_size": 32}),
     ],
 )
-def test_zoo_members_convert_to_int8_tflm_files(name, overrides, tmp_path):
+def test_zoo_members_convert_to_int8_tflm_files_as_predicted(name, overrides, tmp_path):
+    """Untrained zoo nets: int8 throughout (residual adds too), 0 LSB, prediction within 5%."""
     size = overrides.pop("input_size", 28)
     model = create_model(name, num_classes=10, in_chans=1, **overrides).eval()
     meta = ModelMeta(name, 10, 1, size)
     exp = export_tflite(model, meta, tmp_path / "m.tflite", calib="random", n_calib=8)
     assert exp.int8 and set(exp.ops) <= TFLM_BUILTIN_OPS
+    assert "DEQUANTIZE" not in exp.ops  # no float islands: every add is an int8 ADD
     r = check_tflite(exp.path)
     assert r.tflm_vs_reference_max_lsb == 0 and r.arena_bytes > 0
+    _assert_predicted_within_5_percent(model, meta, exp, r)
 
 
 def test_c_array_compiles_and_holds_the_file(trained_tflite, tmp_path):
@@ -279,3 +305,30 @@ def test_a_model_the_converter_cannot_lower_is_one_format_error(tmp_path):
             Svd(), ModelMeta("alexnet_small", 10, 1, 8), tmp_path / "s.tflite", int8=False
         )
     assert "\n" not in str(e.value) and not (tmp_path / "s.tflite").exists()
+
+
+def test_cli_export_int8_chooses_on_validation_and_scores_test_once(monkeypatch, capsys, tmp_path):
+    """DESIGN.md: choices see the validation split; the test split is scored once, reported."""
+    import json
+
+    import squeezelab.export as export
+    from squeezelab.data import load_dataset, split_train_val, subset
+
+    seen = {}
+    real = export.quantize_int8
+
+    def spy(*args, **kw):
+        seen["eval"] = kw["eval_data"]
+        return real(*args, **kw)
+
+    monkeypatch.setattr(export, "quantize_int8", spy)
+    out = tmp_path / "s.onnx"
+    args = ["export", "squeezenet_small", "-o", str(out), "--int8", "--data", "synthetic"]
+    args += ["--calib-size", "8", "--eval-size", "30", "--settings", "U8S8/minmax", "--json"]
+    assert main(args) == 0
+    cap = capsys.readouterr()
+    assert "choosing on" in cap.err and "validation images" in cap.err
+    _, val = split_train_val(load_dataset("synthetic", "train"), 0.1, seed=0)
+    assert np.array_equal(seen["eval"], subset(val, 30, seed=0).images.numpy())
+    t = json.loads(cap.out)["int8"]["test"]
+    assert t["images"] == 30 and 0 <= t["int8_top1"] <= 1 and 0 <= t["fp32_top1"] <= 1

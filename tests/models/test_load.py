@@ -8,6 +8,7 @@ from squeezelab.errors import FormatError, SpecError, UnknownNameError
 from squeezelab.models import (
     SQUEEZENET_SMALL,
     ModelMeta,
+    SqueezeNetSpec,
     build_model,
     create_model,
     list_models,
@@ -114,3 +115,43 @@ def test_bad_metadata_is_a_format_error_naming_the_field(change, field):
     d.update(change)
     with pytest.raises(FormatError, match=field):
         ModelMeta.from_dict(d, where="m.safetensors")
+
+
+@pytest.mark.parametrize(
+    "name,text,field",
+    [
+        ("huge.yaml", "num_fire: 20000\n", "num_fire=20000 exceeds 256"),
+        ("huge.yaml", "base_e: 1000000000\n", "base_e=1000000000 is out of any model's range"),
+        ("huge.json", '{"name": "x", "spec": {"incr_e": 1000000000}}', "incr_e=1000000000 is"),
+    ],
+)
+def test_spec_files_get_the_caps_of_file_metadata(tmp_path, capsys, name, text, field):
+    """A few bytes of YAML cannot ask for minutes of building or gigabytes of weights."""
+    import signal
+    import time
+
+    from squeezelab.cli import main
+
+    path = tmp_path / name
+    path.write_text(text)
+
+    def hung(*_):  # without the caps this builds for minutes: fail, do not hang the suite
+        raise TimeoutError(f"profile {path} was not refused in 10 s")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        t0 = time.perf_counter()
+        assert main(["profile", str(path)]) == 2
+        took = time.perf_counter() - t0
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and field in err[0], err
+    assert took < 0.5
+    with pytest.raises(SpecError, match=field):  # the library's parsers, the same caps
+        SqueezeNetSpec.from_yaml(text)
+    if name.endswith(".json"):
+        with pytest.raises(SpecError, match=field):
+            SqueezeNetSpec.from_json(json.dumps(json.loads(text)["spec"]))

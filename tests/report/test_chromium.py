@@ -60,7 +60,7 @@ def test_dom_shows_plots_and_front_table(report):
     assert len(images) == 10 and min(len(i) for i in images) > 1000
     front = dom.split('<div id="front">')[1].split("</table>")[0]
     rows = re.findall(r'<tr class="front">', front)
-    assert len(rows) == len(results["pareto"]) == 7
+    assert len(rows) == len(results.pareto) == 7
     assert "<h2>Pareto front</h2>" in dom and "90.90 %" in front
 
 

@@ -1,23 +1,16 @@
 """``squeezelab report`` on a real (tiny) study made by squeezelab.explore.
 
-Training is replaced by a stand-in that yields two epochs at once: the study, its
-storage, its screen and load_study_results are the real ones.
+Training is replaced by the stand-in of tests/explore/fakes.py (two epochs at once): the
+study, its storage, its screen and load_study_results are the real ones.
 """
 
 import re
-from pathlib import Path
 
 import pytest
 
 from squeezelab.cli import main
 from squeezelab.explore import load_study_results, run_study, space_from_dict
-
-
-def quick_train(candidate, train, run_dir):
-    """Two 'epochs' whose accuracy grows with the squeeze ratio; makes the run directory."""
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    sr = candidate.spec["sr"]
-    yield from ({"epoch": e, "val_acc": 0.6 + 0.3 * sr * (e + 1) / 2} for e in range(2))
+from tests.explore.fakes import fake_train
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def study(tmp_path_factory):
             "train": {"epochs": 2},
         }
     )
-    run_study(space, root / "tiny", train_fn=quick_train)
+    run_study(space, root / "tiny", train_fn=fake_train)
     return root / "tiny"
 
 

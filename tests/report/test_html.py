@@ -45,16 +45,16 @@ def test_front_table_links_each_run_directory(rendered):
     results, out, page = rendered
     front = page.split('<div id="front">')[1].split("</table>")[0]
     rows = re.findall(r'<tr class="front">(.*?)</tr>', front)
-    assert len(rows) == len(results["pareto"])
+    assert len(rows) == len(results.pareto)
     hrefs = re.findall(r'<a href="([^"]+)"', front)
     assert not any(h.startswith(("/", "file:")) for h in hrefs)
-    members = results["pareto_trials"]
-    wanted = {Path(t["run_dir"]) for t in members}
-    wanted |= {Path(t["final"]["run_dir"]) for t in members if t["final"]}
+    members = results.pareto_trials
+    wanted = {Path(t.run_dir) for t in members}
+    wanted |= {Path(t.final.run_dir) for t in members if t.final}
     assert len(hrefs) == len(wanted) == len(rows) + 2
     assert {(out.parent / h).resolve() for h in hrefs} == wanted
-    best = max(members, key=lambda t: t["metrics"]["accuracy"])
-    assert f'<td class="num">{best["number"]}</td>' in rows[0]
+    best = max(members, key=lambda t: t.accuracy)
+    assert f'<td class="num">{best.number}</td>' in rows[0]
 
 
 def test_counts_objectives_constraints_and_no_password(rendered):

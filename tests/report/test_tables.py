@@ -31,22 +31,22 @@ def test_fmt_uses_the_unit_in_the_name(name, value, text):
 
 
 def test_front_is_best_accuracy_first(results):
-    numbers = [t["number"] for t in tb.front(results)]
-    assert sorted(numbers) == sorted(results["pareto"])
-    accs = [t["metrics"]["accuracy"] for t in tb.front(results)]
+    numbers = [t.number for t in tb.front(results)]
+    assert sorted(numbers) == sorted(results.pareto)
+    accs = [t.accuracy for t in tb.front(results)]
     assert accs == sorted(accs, reverse=True)
 
 
-def test_the_front_is_the_dicts_not_recomputed(tmp_path):
+def test_the_front_is_the_studys_not_recomputed(tmp_path):
     results = make_results(tmp_path)
     results["pareto"] = [3]  # dominated in fact; the report must not second-guess explore
-    columns, rows = tb.front_table(results)
+    columns, rows = tb.front_table(tb.as_results(results))
     assert [r["trial"] for r in rows] == [3] and columns[:2] == ["trial", "sr"]
 
 
 def test_groups_costs_and_varied_params(results):
-    assert len(tb.trained(results)) == results["counts"]["trained"]
-    assert len(tb.infeasible(results)) == results["counts"]["infeasible"]
+    assert len(tb.trained(results)) == results.counts.trained
+    assert len(tb.infeasible(results)) == results.counts.infeasible
     assert tb.cost_metrics(results)[0] == "model_bytes"  # the objective comes first
     assert set(tb.cost_metrics(results)) == set(tb.COST_METRICS)
     assert tb.varied_params(results) == ["sr", "pct_3x3"]  # bypass is fixed
@@ -63,11 +63,26 @@ def test_front_table_has_final_accuracy_when_retrained(results):
 
 def test_spec_table_marks_the_fields_that_differ(results):
     heads, rows = tb.spec_table(results)
-    assert len(heads) == len(results["pareto"])
+    assert len(heads) == len(results.pareto)
     varies = {r["field"] for r in rows if r["varies"]}
     assert varies == {"sr", "pct_3x3"}
 
 
 def test_results_without_trials_are_refused():
     with pytest.raises(FormatError, match="pareto"):
-        tb.check_results({"trials": []})
+        tb.as_results({"trials": []})
+
+
+def test_json_that_is_not_study_results_is_one_format_error(tmp_path):
+    bad = make_results(tmp_path)
+    del bad["trials"][0]["number"]
+    with pytest.raises(FormatError, match="study results") as e:
+        tb.as_results(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_typed_results_and_their_json_give_the_same_views(results):
+    again = tb.as_results(results.to_dict())
+    assert tb.as_results(results) is results
+    assert tb.front_table(again) == tb.front_table(results)
+    assert tb.spec_table(again) == tb.spec_table(results)

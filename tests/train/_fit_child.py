@@ -14,4 +14,4 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     config = TrainConfig.from_dict(json.loads(sys.argv[1]))
     for record in fit(config, sys.argv[2], resume="--resume" in sys.argv):
-        print(json.dumps(record), flush=True)
+        print(json.dumps(record.to_dict()), flush=True)

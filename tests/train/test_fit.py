@@ -6,15 +6,16 @@ import torch
 from squeezelab.data import load_dataset
 from squeezelab.errors import ConfigError, FormatError
 from squeezelab.models import load_model
-from squeezelab.train import evaluate, finetune, fit
+from squeezelab.train import evaluate, finetune, fit, read_metrics
 from tests.train.conftest import tiny_config
 
-KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "img_per_s", "seconds"}
+# the layout of metrics.jsonl and `train --json` lines, in the order --json prints them
+KEYS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "img_per_s", "seconds"]
 
 
 def test_fit_writes_run_dir_and_learns(tmp_path):
     records = list(fit(tiny_config(epochs=3, train_subset=384), tmp_path))
-    assert [r["epoch"] for r in records] == [1, 2, 3] and set(records[0]) == KEYS
+    assert [r.epoch for r in records] == [1, 2, 3] and list(records[0].to_dict()) == KEYS
     files = {p.name for p in tmp_path.iterdir()}
     assert {
         "config.json",
@@ -24,13 +25,14 @@ def test_fit_writes_run_dir_and_learns(tmp_path):
         "resume.safetensors",
     } <= files
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(x) for x in lines] == records
+    assert [json.loads(x) for x in lines] == [r.to_dict() for r in records]
+    assert read_metrics(tmp_path) == records
     assert json.loads((tmp_path / "config.json").read_text())["optimizer"] == "sgd"
-    assert records[-1]["train_loss"] < records[0]["train_loss"] and records[-1]["val_acc"] > 0.15
+    assert records[-1].train_loss < records[0].train_loss and records[-1].val_acc > 0.15
     _, meta = load_model(tmp_path / "last.safetensors")
     assert meta.normalization == {"mean": [0.5], "std": [0.3]}
     assert meta.input_size == 28 and len(meta.classes) == 10 and meta.spec.base_e == 8
-    assert meta.extra["metrics"]["epoch"] == 3
+    assert meta.extra["metrics"] == records[-1].to_dict()
 
 
 def test_model_file_round_trip(tmp_path):
@@ -91,7 +93,7 @@ def test_distillation_from_teacher_file(tmp_path):
             tmp_path / "s",
         )
     )
-    assert records[0]["train_loss"] > 0
+    assert records[0].train_loss > 0
 
 
 def test_batch_larger_than_data_is_a_config_error(tmp_path):
@@ -104,7 +106,7 @@ def test_bf16_autocast_and_contiguous_layout_train(tmp_path):
 
     for kw in ({"amp": "bf16"}, {"amp": "off", "channels_last": False}):
         rec = list(fit(tiny_config(epochs=1, train_subset=96, **kw), tmp_path / kw["amp"]))[0]
-        assert math.isfinite(rec["train_loss"]) and rec["val_acc"] is not None
+        assert math.isfinite(rec.train_loss) and rec.val_acc is not None
 
 
 def test_model_args_of_other_families_reach_the_builder_and_the_model_file(tmp_path):

@@ -124,6 +124,19 @@ def test_resume_refuses_contradicting_flags_naming_each(tmp_path, capsys, spec):
     assert main(["train", "--resume", str(run), "--epochs", "1", "--json"]) == 0  # same value
 
 
+def test_resume_refuses_a_typed_flag_even_when_it_is_the_default(tmp_path, capsys, spec):
+    run = tmp_path / "run"
+    assert main(_argv(spec, run, "--seed", "3", "--no-channels-last")) == 0
+    capsys.readouterr()
+    resume = ["train", "--resume", str(run), "--json"]
+    # seed 0, fashion-mnist and --channels-last are the defaults: typed, they contradict
+    assert main([*resume, "--seed", "0", "--data", "fashion-mnist", "--channels-last"]) == 2
+    line = _one_error_line(capsys)
+    assert "--seed=0 (run: 3)" in line and "--data='fashion-mnist'" in line
+    assert "--channels-last=True (run: False)" in line
+    assert main([*resume, "--seed", "3", "--data", "synthetic", "--no-channels-last"]) == 0
+
+
 def test_resume_with_malformed_config_is_one_line(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()

@@ -41,7 +41,7 @@ def test_sigkill_after_epoch_1_then_resume_equals_uninterrupted(tmp_path):
     assert first["epoch"] == 1 and proc.returncode == -signal.SIGKILL
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
-    assert [r["epoch"] for r in fit(config, run, resume=True)] == [2]
+    assert [r.epoch for r in fit(config, run, resume=True)] == [2]
     ref, resumed = weights(tmp_path / "ref" / "last.safetensors"), weights(run / "last.safetensors")
     assert ref.keys() == resumed.keys()
     assert all(torch.equal(ref[k], resumed[k]) for k in ref)
