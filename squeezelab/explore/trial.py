@@ -11,7 +11,8 @@ not trained, so it is never trained twice nor a second Pareto member.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,12 +105,13 @@ class TrialRunner:
         report = [o.key for o in space.objectives] == ["accuracy"]
         t0 = time.perf_counter()
         for rec in self.train_fn(cand, space.train, run_dir):
-            if rec.val_acc is None:
+            val_acc = _val_acc(rec)
+            if val_acc is None:
                 raise ConfigError(
                     f"train.val_fraction={space.train.get('val_fraction')!r} leaves no validation "
                     "split to rank candidates by; allowed: a share in (0, 1)"
                 )
-            epoch_acc.append(float(rec.val_acc))
+            epoch_acc.append(float(val_acc))
             trial.set_user_attr("epoch_accuracy", epoch_acc)
             if report:
                 trial.report(epoch_acc[-1], step=len(epoch_acc) - 1)
@@ -188,3 +190,15 @@ def _trained_costs(space: Space, cand: Candidate, run_dir: Path) -> dict[str, fl
 
     model, _ = load_model(run_dir / "best.safetensors")
     return {o.key: compressed_bytes(model, cand, o.compression) for o in comp}
+
+
+def _val_acc(rec: EpochRecord | Mapping[str, Any]) -> float | None:
+    """A record's validation accuracy; a train_fn of the old API yields dicts (one release)."""
+    if isinstance(rec, Mapping):
+        warnings.warn(
+            "a train_fn yielding dicts is deprecated: yield squeezelab.train.EpochRecord",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return rec.get("val_acc")
+    return rec.val_acc

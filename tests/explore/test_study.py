@@ -170,3 +170,16 @@ def test_out_is_a_deprecated_alias_of_output(verb, capsys):
     assert args.output == "runs/x"
     assert "--out is deprecated" in capsys.readouterr().err
     assert build_parser().parse_args([*verb, "-o", "runs/y"]).output == "runs/y"
+
+
+def test_a_train_fn_yielding_dicts_still_works_with_a_deprecation(tmp_path):
+    def dict_train(candidate, train, run_dir):
+        for rec in fake_train(candidate, train, run_dir):
+            yield rec.to_dict()  # the record layout of the previous release
+
+    space = _space(params={"sr": [0.25, 0.5], **TINY})
+    with pytest.warns(DeprecationWarning, match="EpochRecord"):
+        counts = run_study(space, tmp_path, train_fn=dict_train)
+    res = load_study_results(str(tmp_path))
+    assert counts.trained == 2
+    assert sorted(t.metrics["accuracy"] for t in res.trials) == [0.5 + 0.4 * 0.25, 0.5 + 0.4 * 0.5]
