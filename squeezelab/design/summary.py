@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from squeezelab.analysis.units import format_bytes, format_energy
 from squeezelab.design.records import DeployResult, DesignState
 
 
@@ -69,12 +70,12 @@ class DesignResult:
             )
         if d.arena_bytes is not None:
             figures.append(
-                f"arena {_kb(d.arena_bytes)} measured ({_kb(d.predicted_arena_bytes)} predicted)"
-                + (f" of {_kb(d.sram_bytes)} SRAM" if d.sram_bytes else "")
+                f"arena {_b(d.arena_bytes)} measured ({_b(d.predicted_arena_bytes)} predicted)"
+                + (f" of {format_bytes(d.sram_bytes)} SRAM" if d.sram_bytes else "")
             )
         figures.append(
-            f"file {_kb(d.tflite_bytes)} ({_kb(d.predicted_tflite_bytes)} predicted)"
-            + (f" of {_kb(d.flash_bytes)} flash" if d.flash_bytes else "")
+            f"file {_b(d.tflite_bytes)} ({_b(d.predicted_tflite_bytes)} predicted)"
+            + (f" of {format_bytes(d.flash_bytes)} flash" if d.flash_bytes else "")
         )
         if d.int8_accuracy is not None and d.fp32_accuracy is not None:
             figures.append(
@@ -147,15 +148,16 @@ class DesignResult:
         text = (
             f"Best feasible design {self.model} ({self.params:,} params) on "
             f"{self.hardware}: predicted {self.target_latency_ms:.2f} ms and "
-            f"{self.target_energy_pj / 1e6:.2f} uJ per image at int8; the AlexNet-style "
+            f"{format_energy(self.target_energy_pj)} per image at int8; the AlexNet-style "
             f"baseline's fp32 weights take {self.baseline_fp32_bytes:,} bytes."
         )
         rows = [dataclasses.asdict(r) for r in self.rows]
         return {"title": "Summary", "rows": rows, "text": text}
 
 
-def _kb(n: int | None) -> str:
-    return "?" if n is None else f"{n / 1e3:.1f} kB"
+def _b(n: int | None) -> str:
+    """Exact bytes: an arena is sized to the byte."""
+    return "?" if n is None else f"{n:,} B"
 
 
 def summarize(state: DesignState) -> DesignResult:

@@ -7,22 +7,24 @@ from squeezelab.cli import main
 from squeezelab.export import read_onnx_meta
 
 
+def _int8_argv(out, *extra) -> list[str]:
+    """``export squeezenet_small --int8`` on 8 calibration images, as JSON."""
+    return [
+        "export",
+        "squeezenet_small",
+        "-o",
+        str(out),
+        "--int8",
+        "--calib-size",
+        "8",
+        "--json",
+        *extra,
+    ]
+
+
 def test_export_int8_random_calibration_says_so(tmp_path, capsys):
     out = tmp_path / "s.onnx"
-    rc = main(
-        [
-            "export",
-            "squeezenet_small",
-            "-o",
-            str(out),
-            "--int8",
-            "--calib-size",
-            "8",
-            "--settings",
-            "U8S8/minmax",
-            "--json",
-        ]
-    )
+    rc = main(_int8_argv(out, "--settings", "U8S8/minmax"))
     assert rc == 0
     cap = capsys.readouterr()
     assert "random inputs" in cap.err and "not" in cap.err
@@ -108,21 +110,7 @@ def test_old_spellings_warn_and_still_work(tmp_path, capsys, monkeypatch):
     (row,) = json.loads(cap.out)
     assert row["threads"] == 1 and row["roofline_ms"] is None
     out = tmp_path / "s.onnx"
-    rc = main(
-        [
-            "export",
-            "squeezenet_small",
-            "-o",
-            str(out),
-            "--int8",
-            "--calib-size",
-            "8",
-            "--candidates",
-            "U8S8/minmax",
-            "--calib-data",
-            "synthetic",
-            "--json",
-        ]
-    )
+    # the old spellings of --settings and --data
+    rc = main(_int8_argv(out, "--candidates", "U8S8/minmax", "--calib-data", "synthetic"))
     cap = capsys.readouterr()
     assert "--candidates is deprecated" in cap.err and "--calib-data is deprecated" in cap.err

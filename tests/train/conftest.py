@@ -19,6 +19,14 @@ TINY_SPEC = dict(
 )
 
 
+def train_argv(spec, run, *extra, subset: int = 64) -> list[str]:
+    """``squeezelab train SPEC`` for one quick epoch on synthetic data into ``run``."""
+    return [
+        *("train", str(spec), "--data", "synthetic", "--epochs", "1", "--batch-size", "32"),
+        *("--train-subset", str(subset), "-o", str(run), "--json", *extra),
+    ]
+
+
 def tiny_config(**kw) -> TrainConfig:
     base = dict(
         data="synthetic",

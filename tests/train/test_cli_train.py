@@ -3,30 +3,14 @@ import json
 import yaml
 
 from squeezelab.cli import main
-from tests.train.conftest import TINY_SPEC
+from tests.train.conftest import TINY_SPEC, train_argv
 
 
 def test_train_then_evaluate_then_resume(tmp_path, capsys):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(TINY_SPEC))
     run = tmp_path / "run"
-    argv = [
-        "train",
-        str(spec),
-        "--data",
-        "synthetic",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--train-subset",
-        "96",
-        "--lr",
-        "0.05",
-        "-o",
-        str(run),
-        "--json",
-    ]
+    argv = train_argv(spec, run, "--lr", "0.05", subset=96)
     assert main(argv) == 0
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert record["epoch"] == 1

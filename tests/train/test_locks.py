@@ -14,26 +14,7 @@ from squeezelab.cli import main
 from squeezelab.errors import ConfigError
 from squeezelab.io.atomic import atomic_write_bytes, exclusive_lock
 from squeezelab.train import fit
-from tests.train.conftest import TINY_SPEC, tiny_config
-
-
-def _argv(spec, run, *extra):
-    return [
-        "train",
-        str(spec),
-        "--data",
-        "synthetic",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--train-subset",
-        "64",
-        "-o",
-        str(run),
-        "--json",
-        *extra,
-    ]
+from tests.train.conftest import TINY_SPEC, tiny_config, train_argv
 
 
 @pytest.fixture
@@ -65,20 +46,20 @@ def test_second_writer_is_refused_naming_the_holder(tmp_path, capsys, spec):
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert main(_argv(spec, run)) == 2
+        assert main(train_argv(spec, run)) == 2
         line = _one_error_line(capsys)
         assert f"pid {holder.pid}" in line and "in use" in line and str(run) in line
         assert not (run / "config.json").exists()  # the refused run wrote nothing
     finally:
         holder.kill()
         holder.wait()
-    assert main(_argv(spec, run)) == 0  # the OS dropped the killed holder's lock
+    assert main(train_argv(spec, run)) == 0  # the OS dropped the killed holder's lock
     assert (run / "best.safetensors").is_file()
 
 
 def test_two_concurrent_trains_one_refused(tmp_path, spec):
     run = tmp_path / "run"
-    argv = [sys.executable, "-m", "squeezelab", *_argv(spec, run)]
+    argv = [sys.executable, "-m", "squeezelab", *train_argv(spec, run)]
     argv[argv.index("64")] = "256"  # long enough for the two runs to overlap
     argv[argv.index("--epochs") + 1] = "3"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -100,14 +81,14 @@ def test_two_concurrent_trains_one_refused(tmp_path, spec):
 
 def test_finished_run_is_not_overwritten_without_flag(tmp_path, capsys, spec):
     run = tmp_path / "run"
-    assert main(_argv(spec, run)) == 0
+    assert main(train_argv(spec, run)) == 0
     capsys.readouterr()
     before = {p: (run / p).read_bytes() for p in ("best.safetensors", "metrics.jsonl")}
-    assert main(_argv(spec, run, "--seed", "3")) == 2
+    assert main(train_argv(spec, run, "--seed", "3")) == 2
     line = _one_error_line(capsys)
     assert "--overwrite" in line and "--resume" in line
     assert {p: (run / p).read_bytes() for p in before} == before
-    assert main(_argv(spec, run, "--seed", "3", "--overwrite")) == 0
+    assert main(train_argv(spec, run, "--seed", "3", "--overwrite")) == 0
     assert json.loads((run / "config.json").read_text())["seed"] == 3
     with pytest.raises(ConfigError, match="already holds"):  # the library refuses too
         next(fit(tiny_config(), run))
@@ -115,7 +96,7 @@ def test_finished_run_is_not_overwritten_without_flag(tmp_path, capsys, spec):
 
 def test_resume_refuses_contradicting_flags_naming_each(tmp_path, capsys, spec):
     run = tmp_path / "run"
-    assert main(_argv(spec, run)) == 0
+    assert main(train_argv(spec, run)) == 0
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--epochs", "10", "--lr", "5", "alexnet"]) == 2
     line = _one_error_line(capsys)
@@ -126,7 +107,7 @@ def test_resume_refuses_contradicting_flags_naming_each(tmp_path, capsys, spec):
 
 def test_resume_refuses_a_typed_flag_even_when_it_is_the_default(tmp_path, capsys, spec):
     run = tmp_path / "run"
-    assert main(_argv(spec, run, "--seed", "3", "--no-channels-last")) == 0
+    assert main(train_argv(spec, run, "--seed", "3", "--no-channels-last")) == 0
     capsys.readouterr()
     resume = ["train", "--resume", str(run), "--json"]
     # seed 0, fashion-mnist and --channels-last are the defaults: typed, they contradict

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from squeezelab.train import fit
 from squeezelab.train.run import build_run_model, load_splits
-from tests.train.conftest import TINY_SPEC, tiny_config
+from tests.train.conftest import TINY_SPEC, tiny_config, train_argv
 
 CHILD = str(Path(__file__).with_name("_fit_child.py"))
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -71,28 +71,8 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
         "--nproc_per_node=2",
         "-m",
         "squeezelab",
-        "train",
-        "--model",
-        str(tmp_path / "spec.yaml"),
-        "--data",
-        "synthetic",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--train-subset",
-        "256",
-        "--lr",
-        "0.05",
-        "--schedule",
-        "constant",
-        "--amp",
-        "off",
-        "--device",
-        "cpu",
-        "--out",
-        str(tmp_path / "two"),
-        "--json",
+        *train_argv(tmp_path / "spec.yaml", tmp_path / "two", subset=256),
+        *("--lr", "0.05", "--schedule", "constant", "--amp", "off", "--device", "cpu"),
     ]
     out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
