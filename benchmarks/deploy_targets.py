@@ -54,6 +54,21 @@ def host() -> dict:
     }
 
 
+def versions(
+    pkgs=("torch", "onnxruntime", "litert-torch", "ai-edge-litert", "tflite-micro"),
+) -> dict:
+    """Installed version of each package (None where missing)."""
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in pkgs:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
 def _data():
     """(train, test) uint8 images and labels: Fashion-MNIST where installed, else synthetic."""
     from squeezelab.data import load_dataset
@@ -265,8 +280,6 @@ def main(argv=None) -> int:
     )
     args = ap.parse_args(argv)
 
-    import importlib.metadata as md
-
     from squeezelab.io import atomic_write_json
 
     models = MODELS[:1] if args.quick else MODELS
@@ -290,19 +303,13 @@ def main(argv=None) -> int:
                 + "  ".join(f"{k} {v:.3f}" for k, v in lat.items()),
                 flush=True,
             )
-    versions = {}
-    for pkg in ("torch", "onnxruntime", "litert-torch", "ai-edge-litert", "tflite-micro"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
     trained = next((r for r in results if r["accuracy"]), None)
     out = {
         "benchmark": "deploy_targets",
         "quick": args.quick,
         "ran_beside_other_work": args.beside_other_work,
         "host": host(),
-        "versions": versions,
+        "versions": versions(),
         "data": train.name,
         "results": results,
         "failed": failed,

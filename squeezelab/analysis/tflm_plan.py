@@ -4,9 +4,12 @@ The traced graph is lowered the way the int8 converter (litert-torch with PT2E p
 quantization) lowers it: convolutions, BatchNorm and ReLU/ReLU6 fuse into one CONV_2D,
 views are free, residual adds are int8 ADDs (``export.tflite`` annotates them), a max pool
 right after a concatenation gets a requantizing QUANTIZE, a channel shuffle is
-RESHAPE-TRANSPOSE-RESHAPE. The file stores identical constants once: the all-zero biases
-of an untrained net share a buffer per length (read from the module's weights), the
-repeated shape constants of channel shuffles one tensor each. The arena is then planned
+RESHAPE-TRANSPOSE-RESHAPE, a global pool that drops H and W (``x.mean((2, 3))``) is a
+TRANSPOSE back to NCHW (a RESHAPE at 1x1) and a reduce (named MEAN here; the converter
+may write SUM, the same kernel), and an ADD a ReLU follows takes it in. The file stores
+identical constants once: the all-zero biases of an untrained net share a buffer per
+length (read from the module's weights), the repeated shape constants of channel
+shuffles one tensor each. The arena is then planned
 as TFLM plans it (``micro_allocation_info.cc``, ``greedy_memory_planner.cc``):
 
 * each op is one allocation scope; the graph input lives from scope 0, an op's outputs
@@ -144,6 +147,7 @@ class _Op:
     consts: list[tuple[int, int]] = field(default_factory=list)  # (bytes, channels) each
     channels: int = 0  # output channels (per-channel op data)
     zero_bias: bool = False  # its bias (BatchNorm folded in) is all zeros: an untrained net
+    activated: bool = False  # an ADD with a ReLU fused in (its output name fuses both paths)
 
 
 @dataclass
@@ -165,8 +169,8 @@ class _Graph:
         return outs
 
 
-_FUSED = {"ReLU", "ReLU6", "Hardtanh", "relu", "relu6", "hardtanh", "clamp", "clip"}
-_FUSED |= {"BatchNorm1d", "BatchNorm2d", "batch_norm", "Identity", "Dropout", "dropout"}
+_ACTS = {"ReLU", "ReLU6", "Hardtanh", "relu", "relu6", "hardtanh", "clamp", "clip"}
+_FUSED = _ACTS | {"BatchNorm1d", "BatchNorm2d", "batch_norm", "Identity", "Dropout", "dropout"}
 _ELEMENTWISE_OPS = {
     "add": "ADD",
     "mul": "MUL",
@@ -271,6 +275,9 @@ def _lower(
             )
         elif kind in _FUSED or _is_view(node):
             outs = ins[:1] * len(node.outputs)  # fused into the producer, or a free view
+            last = g.ops[-1] if g.ops else None
+            if last and last.name == "ADD" and ins[:1] == last.outputs and kind in _ACTS:
+                last.activated = True
         elif kind in ("chunk", "split", "unbind"):
             outs = [g.op("SLICE", ins[:1], [b])[0] for b in out_bytes]
         elif kind in _ELEMENTWISE_OPS:
@@ -294,7 +301,13 @@ def _lower(
                     (src,) = g.op("PADV2", [src], [c * (h + 2 * p) * (w + 2 * p)])
                 outs = g.op("MAX_POOL_2D", [src], out_bytes[:1])
             elif "adaptive" in kind.lower() or kind in ("mean", "sum"):
-                outs = g.op("MEAN", ins[:1], out_bytes[:1])
+                src = ins[:1]
+                if kind in ("mean", "sum") and len(node.output_shapes[0]) == 2:
+                    # a reduction that drops H and W (``x.mean((2, 3))``) takes its input
+                    # back to NCHW first: a TRANSPOSE, a RESHAPE when H = W = 1
+                    h, w = node.input_shapes[0][-2:]
+                    src = g.op("RESHAPE" if h * w == 1 else "TRANSPOSE", src, [g.sizes[src[0]]])
+                outs = g.op("MEAN", src, out_bytes[:1])
             else:
                 outs = g.op("AVERAGE_POOL_2D", ins[:1], out_bytes[:1])
         elif op == "concat":
@@ -413,7 +426,10 @@ def _file_bytes(g: _Graph, tensors: int, path: float) -> int:
     data = sum(align(b) + FILE_PER_CHANNEL_BYTES * c for op in g.ops for b, c in op.consts)
     data -= sum(align(b) * (zero.count(b) - 1) for b in shared)
     n_weights = sum(len(op.consts) - 1 for op in g.ops if op.consts)
-    n_conv_out = sum(1 for op in g.ops if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"))
+    # outputs with an activation fused in: convolutions, and ADDs a ReLU follows
+    n_conv_out = sum(
+        1 for op in g.ops if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D") or op.activated
+    )
     n_other = tensors - n_weights - n_shared - n_distinct - n_conv_out
     names = path * (
         CONV_OUT_NAME_PATHS * n_conv_out

@@ -219,12 +219,14 @@ class DesignState:
     config: dict[str, Any]
     stages: dict[str, Record] = field(default_factory=dict)
     retrain_budget: RetrainBudget | None = None
+    started_in: str | None = None  # the working folder the stages' relative paths start from
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
             "config": self.config,
+            "started_in": self.started_in,
             "retrain_budget": self.retrain_budget and self.retrain_budget.to_dict(),
             "stages": {k: v.to_dict() for k, v in self.stages.items()},
         }
@@ -257,8 +259,14 @@ def read_state(path: Path) -> DesignState:
             raise KeyError(f"unknown stage(s) {', '.join(unknown)}")
         stages = {k: RESULTS[k].from_dict(v) for k, v in raw["stages"].items()}
         budget = raw.get("retrain_budget")
+        started_in = raw.get("started_in")
+        if started_in is not None and not isinstance(started_in, str):
+            raise TypeError("started_in must be a string")
         return DesignState(
-            raw["config"], stages, None if budget is None else RetrainBudget.from_dict(budget)
+            raw["config"],
+            stages,
+            None if budget is None else RetrainBudget.from_dict(budget),
+            started_in,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"{path}: damaged design state ({e}); {fix}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -20,8 +21,16 @@ def load_state(config: DesignConfig, out: Path, restart: bool = False) -> Design
     """The state to continue from: a fresh one, or the folder's if its settings match."""
     path = out / STATE_FILE
     if restart or not path.is_file():
-        return DesignState(config.to_dict())
+        # a relative OUT makes every recorded path relative to this working folder
+        return DesignState(config.to_dict(), started_in=None if out.is_absolute() else os.getcwd())
     state = read_state(path)
+    here = Path.cwd().resolve()
+    if state.stages and state.started_in and Path(state.started_in).resolve() != here:
+        raise ConfigError(
+            f"{out} holds a design run started in {state.started_in}, whose files it records "
+            f"relative to that folder; allowed: run the same command from {state.started_in}, "
+            "or --restart here"
+        )
     now = config.to_dict()
     diff = sorted(k for k in now if k not in RESUME_FREE and state.config.get(k) != now[k])
     if diff:

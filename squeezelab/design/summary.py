@@ -65,7 +65,7 @@ class DesignResult:
                 for r in d.runtimes
             ]
             figures.append(
-                f"fastest within {d.tolerance:.0%} of fp32 ({d.val_fp32_accuracy:.2%}) on "
+                f"fastest within {d.tolerance * 100:g} points of fp32 ({d.val_fp32_accuracy:.2%}) on "
                 f"{d.val_images:,} validation images at {d.threads} thread(s): {'; '.join(each)}"
             )
         if d.arena_bytes is not None:
@@ -73,13 +73,15 @@ class DesignResult:
                 f"arena {_b(d.arena_bytes)} measured ({_b(d.predicted_arena_bytes)} predicted)"
                 + (f" of {format_bytes(d.sram_bytes)} SRAM" if d.sram_bytes else "")
             )
+        # a phone may ship the ONNX file; the size measured (and predicted) is the .tflite's
+        label = "file" if d.ship == d.c_source or d.ship == d.tflite else "model.tflite"
         figures.append(
-            f"file {_b(d.tflite_bytes)} ({_b(d.predicted_tflite_bytes)} predicted)"
+            f"{label} {_b(d.tflite_bytes)} ({_b(d.predicted_tflite_bytes)} predicted)"
             + (f" of {format_bytes(d.flash_bytes)} flash" if d.flash_bytes else "")
         )
         if d.int8_accuracy is not None and d.fp32_accuracy is not None:
             figures.append(
-                f"int8 top-1 {d.int8_accuracy:.2%} vs fp32 {d.fp32_accuracy:.2%} on "
+                f"{d.runtime} int8 top-1 {d.int8_accuracy:.2%} vs fp32 {d.fp32_accuracy:.2%} on "
                 f"{d.eval_images:,} test images"
             )
         return f"{what}: {', '.join(figures)}."

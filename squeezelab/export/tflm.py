@@ -221,6 +221,23 @@ def _runs(data: bytes, arena: int, x: np.ndarray) -> bool:
         return False
 
 
+def _runs_isolated(data: bytes, arena: int, x: np.ndarray) -> bool:
+    """:func:`_runs` in a forked process: a crash counts as "does not run".
+
+    Some kernels dereference a failed allocation, so an arena a few bytes short can
+    crash TFLM instead of failing; the bisection only probes below a size that ran.
+    """
+    pid = os.fork()
+    if pid == 0:  # the child: report by exit status only, never return to the caller
+        ok = False
+        try:
+            ok = _runs(data, arena, x)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def _smallest_arena(data: bytes, x: np.ndarray) -> int:
     """Bisection over arena sizes (TFLM aligns to 16 bytes, so search on that grid)."""
     hi = max(1 << 14, len(data) * 2)
@@ -231,7 +248,7 @@ def _smallest_arena(data: bytes, x: np.ndarray) -> int:
     lo = 0  # an arena of 0 bytes never runs
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _runs(data, mid, x):
+        if _runs_isolated(data, mid, x):
             hi = mid
         else:
             lo = mid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
+import numpy as np
 import pytest
 
 from squeezelab.analysis import profile
@@ -65,3 +66,26 @@ def test_prediction_within_5_percent_of_tflm(tmp_path, name, overrides):
     assert abs(plan.arena_bytes / got.arena_bytes - 1) < 0.05, (plan, got)
     assert abs(plan.tflite_bytes / exp.tflite_bytes - 1) < 0.05, (plan, exp.tflite_bytes)
     assert set(plan.ops) == set(exp.ops)  # the file lists each operator code once
+
+
+@pytest.mark.slow
+def test_squeezenext_at_28_predicted_op_for_op(tmp_path):
+    """Activated residual ADDs, distinct biases, ``x.mean((2, 3))``'s layout op: one file."""
+    pytest.importorskip("litert_torch")
+    from squeezelab.export.tflite import export_tflite, read_tflite
+    from squeezelab.export.tflm import check_tflite
+    from squeezelab.models import ModelMeta
+
+    model = create_model("squeezenext_23", num_classes=10, in_chans=1).eval()
+    meta = ModelMeta("squeezenext_23", 10, 1, 28)
+    exp = export_tflite(model, meta, tmp_path / "m.tflite", calib="random", n_calib=2)
+    got = check_tflite(exp.path, np.zeros((1, 1, 28, 28), np.uint8))  # one input: quick
+    info = read_tflite((tmp_path / "m.tflite").read_bytes(), "m.tflite")
+    plan = tflm_plan(model, meta.input_shape)
+    assert len(plan.ops) == info.n_operators
+    # the converter writes this global pool as a SUM (the 1/N in its output scale); the
+    # plan names every global pool MEAN: the same reduce kernel, the same op data
+    assert set(plan.ops) == set(exp.ops) - {"SUM"} | {"MEAN"}
+    assert plan.ops[plan.ops.index("MEAN") - 1] == "RESHAPE"  # 1x1 map: NHWC -> NC
+    assert abs(plan.arena_bytes / got.arena_bytes - 1) < 0.05, (plan, got)
+    assert abs(plan.tflite_bytes / exp.tflite_bytes - 1) < 0.05, (plan, exp.tflite_bytes)

@@ -145,6 +145,24 @@ def _state(config: dict) -> str:
     return json.dumps(DesignState({**DesignConfig().to_dict(), **config}).to_dict())
 
 
+def test_resume_from_another_working_folder_is_refused_in_one_line(tmp_path, capsys):
+    """A run's files are recorded relative to the folder it started in: resume from there."""
+    from squeezelab.design import DesignConfig
+    from squeezelab.design.records import DesignState, ReportResult
+
+    out = tmp_path / "out"
+    out.mkdir()
+    state = DesignState(
+        DesignConfig().to_dict(),
+        {"report": ReportResult("out/report.html", "out/summary.json")},
+        started_in=str(tmp_path / "elsewhere"),
+    )
+    (out / "design.json").write_text(json.dumps(state.to_dict()))
+    assert main(["design", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "started in" in err and "elsewhere" in err, err
+
+
 def test_design_other_settings_in_same_dir_exit_2(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
