@@ -280,8 +280,6 @@ def main(argv=None) -> int:
     )
     args = ap.parse_args(argv)
 
-    from squeezelab.io import atomic_write_json
-
     models = MODELS[:1] if args.quick else MODELS
     rounds = 2 if args.quick else 8
     train, test = _data()
@@ -328,10 +326,17 @@ def main(argv=None) -> int:
                 r["fastest_int8_speedup_vs_ort_fp32"] >= 2 for r in results
             ),
         },
-        "seconds": round(time.time() - t0, 1),
     }
-    atomic_write_json(args.out, out)
-    print(f"wrote {args.out} in {out['seconds']:.0f} s", flush=True)
+    return write_result(args.out, out, t0)
+
+
+def write_result(path, out: dict, t0: float) -> int:
+    """Write a benchmark's JSON atomically, with the seconds since ``t0``; exit status 0."""
+    from squeezelab.io import atomic_write_json
+
+    out["seconds"] = round(time.time() - t0, 1)
+    atomic_write_json(path, out)
+    print(f"wrote {path} in {out['seconds']:.0f} s", flush=True)
     return 0
 
 

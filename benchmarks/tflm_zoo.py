@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploy_targets import host, versions  # the script's folder is on sys.path
+from deploy_targets import host, versions, write_result  # the script's folder is on sys.path
 
 OUT = Path(__file__).resolve().parent / "results" / "tflm_zoo.json"
 ARENA_LIMIT = 2 << 20  # the goal covers members that fit in 2 MiB of arena
@@ -121,7 +121,6 @@ def main(argv=None) -> int:
     )
     args = ap.parse_args(argv)
 
-    from squeezelab.io import atomic_write_json
     from squeezelab.models import list_models
 
     names = sorted(list_models())
@@ -171,11 +170,8 @@ def main(argv=None) -> int:
                 r["measured"] and abs(r["rel_error"]["tflite"]) <= GOAL_REL for r in goal
             ),
         },
-        "seconds": round(time.time() - t0, 1),
     }
-    atomic_write_json(args.out, out)
-    print(f"wrote {args.out} in {out['seconds']:.0f} s", flush=True)
-    return 0
+    return write_result(args.out, out, t0)
 
 
 if __name__ == "__main__":
