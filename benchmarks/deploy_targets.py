@@ -272,12 +272,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--quick", action="store_true", help="squeezenet_small only, untrained, short timing"
     )
-    ap.add_argument("--out", type=Path, default=OUT, help="JSON output path")
-    ap.add_argument(
-        "--beside-other-work",
-        action="store_true",
-        help="record that other jobs shared the CPUs during the run",
-    )
+    add_output_args(ap, OUT)
     args = ap.parse_args(argv)
 
     models = MODELS[:1] if args.quick else MODELS
@@ -328,6 +323,16 @@ def main(argv=None) -> int:
         },
     }
     return write_result(args.out, out, t0)
+
+
+def add_output_args(ap: argparse.ArgumentParser, default_out: Path) -> None:
+    """``--out`` and ``--beside-other-work``, the flags every benchmark JSON records."""
+    ap.add_argument("--out", type=Path, default=default_out, help="JSON output path")
+    ap.add_argument(
+        "--beside-other-work",
+        action="store_true",
+        help="record that other jobs shared the CPUs during the run",
+    )
 
 
 def write_result(path, out: dict, t0: float) -> int:

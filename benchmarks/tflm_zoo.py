@@ -20,7 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploy_targets import host, versions, write_result  # the script's folder is on sys.path
+from deploy_targets import (  # the script's folder is on sys.path
+    add_output_args,
+    host,
+    versions,
+    write_result,
+)
 
 OUT = Path(__file__).resolve().parent / "results" / "tflm_zoo.json"
 ARENA_LIMIT = 2 << 20  # the goal covers members that fit in 2 MiB of arena
@@ -113,12 +118,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="squeezenet_small only")
     ap.add_argument("--all", action="store_true", help="convert members over 2 MiB too")
     ap.add_argument("--models", default="", help="comma-separated zoo names (default: all)")
-    ap.add_argument("--out", type=Path, default=OUT, help="JSON output path")
-    ap.add_argument(
-        "--beside-other-work",
-        action="store_true",
-        help="record that other jobs shared the CPUs during the run",
-    )
+    add_output_args(ap, OUT)
     args = ap.parse_args(argv)
 
     from squeezelab.models import list_models
