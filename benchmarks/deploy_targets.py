@@ -120,7 +120,7 @@ def _litert_logits(path: str, inputs):
     return np.concatenate(out)
 
 
-def _rel(pred, meas):
+def rel_change(pred, meas):
     return None if pred is None or not meas else round(pred / meas - 1, 4)
 
 
@@ -245,12 +245,12 @@ def run_model(name, overrides, side, train, test, tmp, quick, rounds):
             "measured_head": check.arena_head_bytes,
             "measured_tail": check.arena_tail_bytes,
             "predicted": pred.tflm_arena_bytes,
-            "predicted_minus_measured_rel": _rel(pred.tflm_arena_bytes, check.arena_bytes),
+            "predicted_minus_measured_rel": rel_change(pred.tflm_arena_bytes, check.arena_bytes),
         },
         "tflite_bytes": {
             "measured": int8.tflite_bytes,
             "predicted": pred.tflite_bytes,
-            "predicted_minus_measured_rel": _rel(pred.tflite_bytes, int8.tflite_bytes),
+            "predicted_minus_measured_rel": rel_change(pred.tflite_bytes, int8.tflite_bytes),
         },
         "fits_cortex_m7": {
             "arena_le_sram": check.arena_bytes <= hw.sram_bytes,

@@ -23,6 +23,7 @@ from pathlib import Path
 from deploy_targets import (  # the script's folder is on sys.path
     add_output_args,
     host,
+    rel_change,
     versions,
     write_result,
 )
@@ -34,16 +35,11 @@ N_CALIB = 4  # random calibration images: the ranges do not change the bytes
 N_CHECK = 2  # inputs TFLM and the reference kernels run (the bisection uses the first)
 
 
-def _rel(pred: int | None, meas: int | None) -> float | None:
-    return None if pred is None or not meas else round(pred / meas - 1, 4)
-
-
 def run_member(name: str, tmp: str, convert_all: bool) -> dict:
     """Predict one zoo member at its default input; convert and measure it if it fits."""
     import numpy as np
     import torch
 
-    from squeezelab.analysis import profile
     from squeezelab.analysis.tflm_plan import tflm_plan
     from squeezelab.export import check_tflite, export_tflite
     from squeezelab.export.tflite import read_tflite
@@ -52,30 +48,29 @@ def run_member(name: str, tmp: str, convert_all: bool) -> dict:
     torch.manual_seed(0)
     model, meta = load_model(name)
     t0 = time.time()
-    prof = profile(model, meta.input_shape, weight_bits=8, activation_bits=8)
-    plan = tflm_plan(model, meta.input_shape)
+    plan = tflm_plan(model, meta.input_shape)  # what profile() reports at 8 bits
     row = {
         "model": name,
         "input": list(meta.input_shape),
-        "params": prof.params,
+        "params": sum(p.numel() for p in model.parameters()),
         "trained": False,
         "predicted": {
-            "arena_bytes": prof.tflm_arena_bytes,
+            "arena_bytes": plan.arena_bytes,
             "arena_head_bytes": plan.arena_head_bytes,
             "arena_tail_bytes": plan.arena_tail_bytes,
-            "tflite_bytes": prof.tflite_bytes,
+            "tflite_bytes": plan.tflite_bytes,
             "ops": len(plan.ops),
             "tensors": plan.tensors,
             "unsupported": list(plan.unsupported),
         },
         "predict_s": round(time.time() - t0, 2),
-        "in_goal": prof.tflm_arena_bytes <= ARENA_LIMIT,
+        "in_goal": plan.arena_bytes <= ARENA_LIMIT,
         "measured": None,
         "rel_error": None,
         "skipped": None,
     }
     if not row["in_goal"] and not convert_all:
-        row["skipped"] = f"predicted arena {prof.tflm_arena_bytes:,} B > 2 MiB: outside the goal"
+        row["skipped"] = f"predicted arena {plan.arena_bytes:,} B > 2 MiB: outside the goal"
         return row
     path = os.path.join(tmp, f"{name}.tflite")
     t0 = time.time()
@@ -102,10 +97,10 @@ def run_member(name: str, tmp: str, convert_all: bool) -> dict:
         "file_only": sorted(set(info.ops) - set(plan.ops)),
     }
     row["rel_error"] = {
-        "arena": _rel(prof.tflm_arena_bytes, check.arena_bytes),
-        "arena_head": _rel(plan.arena_head_bytes, check.arena_head_bytes),
-        "arena_tail": _rel(plan.arena_tail_bytes, check.arena_tail_bytes),
-        "tflite": _rel(prof.tflite_bytes, exp.tflite_bytes),
+        "arena": rel_change(plan.arena_bytes, check.arena_bytes),
+        "arena_head": rel_change(plan.arena_head_bytes, check.arena_head_bytes),
+        "arena_tail": rel_change(plan.arena_tail_bytes, check.arena_tail_bytes),
+        "tflite": rel_change(plan.tflite_bytes, exp.tflite_bytes),
     }
     row["convert_s"] = round(convert_s, 1)
     row["check_s"] = round(time.time() - t0, 1)

@@ -74,7 +74,7 @@ class DesignResult:
                 + (f" of {format_bytes(d.sram_bytes)} SRAM" if d.sram_bytes else "")
             )
         # a phone may ship the ONNX file; the size measured (and predicted) is the .tflite's
-        label = "file" if d.ship == d.c_source or d.ship == d.tflite else "model.tflite"
+        label = "file" if d.runtime in ("tflite-micro", "litert") else "model.tflite"
         figures.append(
             f"{label} {_b(d.tflite_bytes)} ({_b(d.predicted_tflite_bytes)} predicted)"
             + (f" of {format_bytes(d.flash_bytes)} flash" if d.flash_bytes else "")

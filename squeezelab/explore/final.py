@@ -15,7 +15,7 @@ from squeezelab.explore.records import FinalRecord
 from squeezelab.explore.results import load_study_results
 from squeezelab.explore.space import Candidate
 from squeezelab.explore.study import open_study
-from squeezelab.explore.trial import TrainFn, train_candidate
+from squeezelab.explore.trial import TrainFn, train_candidate, val_acc
 
 
 def retrain_front(
@@ -40,7 +40,7 @@ def retrain_front(
         rel = f"final/{tr.number:05d}"  # stored relative to the study dir, like trial run dirs
         run_dir = study_dir / rel
         records = (train_fn or train_candidate)(Candidate(tr.arch), train, run_dir)
-        acc = tuple(float(r.val_acc) for r in records)
+        acc = tuple(float(val_acc(r)) for r in records)
         rec = FinalRecord(tr.number, str(run_dir.resolve()), max(acc), acc)
         study.set_user_attr(f"final_{tr.number}", {**rec.to_dict(), "run_dir": rel})
         yield rec

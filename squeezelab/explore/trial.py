@@ -105,13 +105,13 @@ class TrialRunner:
         report = [o.key for o in space.objectives] == ["accuracy"]
         t0 = time.perf_counter()
         for rec in self.train_fn(cand, space.train, run_dir):
-            val_acc = _val_acc(rec)
-            if val_acc is None:
+            acc = val_acc(rec)
+            if acc is None:
                 raise ConfigError(
                     f"train.val_fraction={space.train.get('val_fraction')!r} leaves no validation "
                     "split to rank candidates by; allowed: a share in (0, 1)"
                 )
-            epoch_acc.append(float(val_acc))
+            epoch_acc.append(float(acc))
             trial.set_user_attr("epoch_accuracy", epoch_acc)
             if report:
                 trial.report(epoch_acc[-1], step=len(epoch_acc) - 1)
@@ -192,7 +192,7 @@ def _trained_costs(space: Space, cand: Candidate, run_dir: Path) -> dict[str, fl
     return {o.key: compressed_bytes(model, cand, o.compression) for o in comp}
 
 
-def _val_acc(rec: EpochRecord | Mapping[str, Any]) -> float | None:
+def val_acc(rec: EpochRecord | Mapping[str, Any]) -> float | None:
     """A record's validation accuracy; a train_fn of the old API yields dicts (one release)."""
     if isinstance(rec, Mapping):
         warnings.warn(

@@ -534,6 +534,51 @@ def export_tflite(
     )
 
 
+def file_spec(info, n_bytes: int, where: str) -> TfliteExport:
+    """How to feed a squeezelab ``.tflite``: its metadata (normalisation, in/out
+    quantisation) read from ``read_tflite``'s ``info`` and checked against its input.
+
+    Raises:
+        ConfigError: the file has no squeezelab metadata.
+        FormatError: the metadata is malformed or does not fit the input.
+    """
+    rec = info.record
+    if rec is None:
+        raise ConfigError(
+            f"{where}: has no squeezelab metadata (normalisation, input quantisation), "
+            "so images cannot be fed to it: allowed a file written by squeezelab export"
+        )
+    int8 = info.input_dtype == "int8"
+    try:
+        fields = {
+            "path": where,
+            "tflite_bytes": n_bytes,
+            "int8": int8,
+            "ops": info.ops,
+            "input_scale": rec["input"]["scale"],
+            "input_zero_point": rec["input"]["zero_point"],
+            "output_scale": rec["output"]["scale"],
+            "output_zero_point": rec["output"]["zero_point"],
+            "mean": rec["mean"],
+            "std": rec["std"],
+        }
+    except (KeyError, TypeError) as e:
+        raise FormatError(f"{where}: malformed squeezelab metadata (missing {e})") from e
+    spec = TfliteExport.from_dict(fields, where)
+    c = info.input_shape[-1] if info.input_shape else 0
+    if (
+        len(spec.mean) != c
+        or len(spec.std) != c
+        or 0.0 in spec.std
+        or (int8 and not spec.input_scale > 0)
+    ):
+        raise FormatError(
+            f"{where}: squeezelab metadata does not fit the input {info.input_shape} "
+            "(mean/std per channel, std and input scale > 0)"
+        )
+    return spec
+
+
 def litert_top1(path: str | os.PathLike, images_uint8, labels, threads: int = 1) -> float:
     """Top-1 of a squeezelab ``.tflite`` under LiteRT's default (XNNPACK) kernels.
 
@@ -542,26 +587,13 @@ def litert_top1(path: str | os.PathLike, images_uint8, labels, threads: int = 1)
     normalise and quantise ``images_uint8`` (``(N, C, H, W)``).
     """
     data = Path(path).read_bytes()
-    rec = read_tflite(data, str(path)).record
-    if rec is None:
-        raise ConfigError(f"{path}: no squeezelab metadata: allowed a file export_tflite wrote")
+    spec = file_spec(read_tflite(data, str(path)), len(data), str(path))
     lite = require_deploy("ai_edge_litert.interpreter")
     x = np.asarray(images_uint8)
     y = np.asarray(labels).reshape(-1)
     if len(x) != len(y):
         raise ConfigError(f"labels has {len(y)} entries but there are {len(x)} images")
-    feed = TfliteExport(
-        path=str(path),
-        tflite_bytes=len(data),
-        int8=bool(rec.get("int8", True)),
-        ops=(),
-        input_scale=float(rec["input"]["scale"]),
-        input_zero_point=int(rec["input"]["zero_point"]),
-        output_scale=float(rec["output"]["scale"]),
-        output_zero_point=int(rec["output"]["zero_point"]),
-        mean=tuple(rec["mean"]),
-        std=tuple(rec["std"]),
-    ).quantize_input(x)
+    feed = spec.quantize_input(x)
     it = lite.Interpreter(model_content=data, num_threads=threads)
     it.allocate_tensors()
     i_in, i_out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]

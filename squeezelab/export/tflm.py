@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,14 @@ class TflmCheck:
     n_images: int  # inputs run (test images, or random ones without images)
     ops: tuple[str, ...] = ()
     int8: bool = True
+    # each image's top class, in order (not in to_dict: a caller that ran several splits
+    # at once scores each from these)
+    predictions: tuple[int, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ops": list(self.ops)}
+        d = asdict(self)
+        del d["predictions"]
+        return {**d, "ops": list(self.ops)}
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "TFLM check") -> TflmCheck:
@@ -90,7 +95,7 @@ def check_tflite(
         127984
     """
     from squeezelab.errors import ConfigError
-    from squeezelab.export.tflite import TfliteExport, check_tflm_ops, read_tflite
+    from squeezelab.export.tflite import check_tflm_ops, file_spec, read_tflite
 
     p = Path(path)
     where = str(p)
@@ -102,39 +107,7 @@ def check_tflite(
     check_tflm_ops(info, where)
     int8 = info.input_dtype == "int8"
     if images_uint8 is not None:
-        rec = info.record
-        if rec is None:
-            raise ConfigError(
-                f"{where}: has no squeezelab metadata (normalisation, input quantisation), "
-                "so images cannot be fed to it: allowed a file written by squeezelab export"
-            )
-        try:
-            fields = {
-                "path": where,
-                "tflite_bytes": len(data),
-                "int8": int8,
-                "ops": info.ops,
-                "input_scale": rec["input"]["scale"],
-                "input_zero_point": rec["input"]["zero_point"],
-                "output_scale": rec["output"]["scale"],
-                "output_zero_point": rec["output"]["zero_point"],
-                "mean": rec["mean"],
-                "std": rec["std"],
-            }
-        except (KeyError, TypeError) as e:
-            raise FormatError(f"{where}: malformed squeezelab metadata (missing {e})") from e
-        spec = TfliteExport.from_dict(fields, where)
-        c = info.input_shape[-1] if info.input_shape else 0
-        if (
-            len(spec.mean) != c
-            or len(spec.std) != c
-            or 0.0 in spec.std
-            or (int8 and not spec.input_scale > 0)
-        ):
-            raise FormatError(
-                f"{where}: squeezelab metadata does not fit the input {info.input_shape} "
-                "(mean/std per channel, std and input scale > 0)"
-            )
+        spec = file_spec(info, len(data), where)
         x = np.asarray(images_uint8)
         want = info.input_shape[1:]  # NHWC
         if x.dtype != np.uint8 or x.ndim != 4 or (x.shape[2], x.shape[3], x.shape[1]) != want:
@@ -154,9 +127,10 @@ def check_tflite(
         raise ConfigError(f"labels: {len(labels)} given, allowed one per image")
     out = _run_child(p.resolve(), inputs, where)
     logits = out.pop("outputs")
+    predictions = np.argmax(logits, axis=1) if images_uint8 is not None else np.empty(0, int)
     top1 = None
     if labels is not None:
-        top1 = float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))
+        top1 = float(np.mean(predictions == np.asarray(labels)))
     return TflmCheck(
         path=where,
         arena_bytes=out["arena_bytes"],
@@ -168,6 +142,7 @@ def check_tflite(
         n_images=len(inputs),
         ops=info.ops,
         int8=int8,
+        predictions=tuple(int(i) for i in predictions),
     )
 
 

@@ -88,7 +88,10 @@ def front(results: StudyResults) -> list[TrialRecord]:
     from squeezelab.explore import TrialRecord
 
     by_number = {t.number: t for t in results.trials}
-    members = [by_number.get(n) or TrialRecord(n, "", {}, None, {}) for n in results.pareto]
+    members = [
+        by_number.get(n) or TrialRecord(number=n, state="", params={}, arch=None, metrics={})
+        for n in results.pareto
+    ]
 
     def accuracy(t: TrialRecord) -> float:
         acc = metric(t, "accuracy")

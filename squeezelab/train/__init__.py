@@ -18,7 +18,7 @@ _LAZY = {
     "finetune": "run",
     "fit": "run",
     "load_training_split": "run",
-    "read_metrics": "run",
+    "read_metrics": "records",
     "trained_meta": "run",
     "lr_at": "schedule",
 }

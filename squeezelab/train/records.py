@@ -7,11 +7,13 @@ Torch-free, so the CLI can read records without importing the loop.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from squeezelab.errors import FormatError
+from squeezelab.errors import ConfigError, FormatError
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,27 @@ class EpochRecord:
                 raise FormatError(f"{where}: {f.name}={v!r} is invalid: allowed {allowed}")
             values[f.name] = v if v is None or f.name == "epoch" else float(v)
         return cls(**values)
+
+
+def read_metrics(run_dir: str | Path) -> list[EpochRecord]:
+    """The records of a run directory's ``metrics.jsonl``; FormatError naming a bad line.
+
+    Example:
+        >>> [r.val_acc for r in read_metrics("runs/fm")]  # doctest: +SKIP
+        [0.81, 0.86]
+    """
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{run_dir}: no metrics.jsonl in it; allowed: a run directory") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(f"{path}: not readable ({e})") from None
+    records = []
+    for i, line in enumerate(lines, 1):
+        try:
+            d = json.loads(line)
+        except ValueError as e:
+            raise FormatError(f"{path}:{i}: not JSON ({str(e).splitlines()[0]})") from None
+        records.append(EpochRecord.from_dict(d, f"{path}:{i}"))
+    return records

@@ -49,30 +49,6 @@ def read_run_config(run_dir: str | Path) -> dict:
     return data
 
 
-def read_metrics(run_dir: str | Path) -> list[EpochRecord]:
-    """The records of a run directory's ``metrics.jsonl``; FormatError naming a bad line.
-
-    Example:
-        >>> [r.val_acc for r in read_metrics("runs/fm")]  # doctest: +SKIP
-        [0.81, 0.86]
-    """
-    path = Path(run_dir) / "metrics.jsonl"
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise ConfigError(f"{run_dir}: no metrics.jsonl in it; allowed: a run directory") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: not readable ({e})") from None
-    records = []
-    for i, line in enumerate(lines, 1):
-        try:
-            d = json.loads(line)
-        except ValueError as e:
-            raise FormatError(f"{path}:{i}: not JSON ({str(e).splitlines()[0]})") from None
-        records.append(EpochRecord.from_dict(d, f"{path}:{i}"))
-    return records
-
-
 def load_training_split(config: TrainConfig) -> Dataset:
     """``config.data``'s training split as read from disk, before validation is carved."""
     return load_dataset(config.data, "train", config.data_dir, config.input_size)

@@ -177,9 +177,14 @@ def test_a_train_fn_yielding_dicts_still_works_with_a_deprecation(tmp_path):
         for rec in fake_train(candidate, train, run_dir):
             yield rec.to_dict()  # the record layout of the previous release
 
-    space = _space(params={"sr": [0.25, 0.5], **TINY})
+    space = _space(params={"sr": [0.25, 0.5], **TINY}, final={"epochs": 5})
     with pytest.warns(DeprecationWarning, match="EpochRecord"):
         counts = run_study(space, tmp_path, train_fn=dict_train)
     res = load_study_results(str(tmp_path))
     assert counts.trained == 2
     assert sorted(t.metrics["accuracy"] for t in res.trials) == [0.5 + 0.4 * 0.25, 0.5 + 0.4 * 0.5]
+    from squeezelab.explore.final import retrain_front
+
+    with pytest.warns(DeprecationWarning, match="EpochRecord"):  # the final stage too
+        finals = list(retrain_front(None, "tiny", tmp_path, train_fn=dict_train))
+    assert finals and all(f.accuracy == max(f.epoch_accuracy) for f in finals)

@@ -109,10 +109,11 @@ def _calls(study_dir):
     return [json.loads(x) for x in (study_dir / "calls.jsonl").read_text().splitlines()]
 
 
-def _rendezvous_on_waiting_reads(monkeypatch, timeout_s=0.5):
+def _rendezvous_on_waiting_reads(monkeypatch, timeout_s=0.5) -> dict:
     """Hold every worker that read a WAITING trial while claiming it, until a second
     worker read the same trial (or ``timeout_s``): the claim race, always lost when two
-    workers can claim at the same time (no claim lock), never when they cannot."""
+    workers can claim at the same time (no claim lock), never when they cannot. Returns
+    the barriers per trial id, so a test can check that the hook fired at all."""
     from optuna.storages._rdb.models import TrialModel
     from optuna.trial import TrialState
 
@@ -131,12 +132,13 @@ def _rendezvous_on_waiting_reads(monkeypatch, timeout_s=0.5):
         return trial
 
     monkeypatch.setattr(TrialModel, "find_or_raise_by_id", classmethod(find_and_meet))
+    return meets
 
 
 def test_two_sqlite_grid_workers_claiming_at_once_train_each_point_once(tmp_path, monkeypatch):
     srs = [0.25, 0.5, 0.75, 1.0]
     init_study(_space("grid", srs, 0.0), tmp_path)
-    _rendezvous_on_waiting_reads(monkeypatch)
+    meets = _rendezvous_on_waiting_reads(monkeypatch)
     both = threading.Barrier(2)
 
     def train_in_pairs(candidate, train, run_dir):  # proves the two train in parallel
@@ -153,6 +155,7 @@ def test_two_sqlite_grid_workers_claiming_at_once_train_each_point_once(tmp_path
     res = load_study_results(str(tmp_path), "grid")
     assert sorted(t.params["sr"] for t in res.trials if t.state == "trained") == srs
     assert res.counts.failed == 0 and res.counts.trained == len(srs)
+    assert len(meets) >= len(srs), "the claim hook never fired: Optuna claims trials otherwise"
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])

@@ -128,7 +128,6 @@ def test_bad_metadata_is_a_format_error_naming_the_field(change, field):
 def test_spec_files_get_the_caps_of_file_metadata(tmp_path, capsys, name, text, field):
     """A few bytes of YAML cannot ask for minutes of building or gigabytes of weights."""
     import signal
-    import time
 
     from squeezelab.cli import main
 
@@ -141,15 +140,12 @@ def test_spec_files_get_the_caps_of_file_metadata(tmp_path, capsys, name, text, 
     old = signal.signal(signal.SIGALRM, hung)
     signal.alarm(10)
     try:
-        t0 = time.perf_counter()
-        assert main(["profile", str(path)]) == 2
-        took = time.perf_counter() - t0
+        assert main(["profile", str(path)]) == 2  # within the 10 s alarm, not minutes
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and field in err[0], err
-    assert took < 0.5
     with pytest.raises(SpecError, match=field):  # the library's parsers, the same caps
         SqueezeNetSpec.from_yaml(text)
     if name.endswith(".json"):
