@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from squeezelab.errors import ConfigError
@@ -20,14 +21,17 @@ def console(stderr: bool = False, wide: bool = False):
     return Console(stderr=stderr, width=1000 if wide else None)
 
 
-def print_table(con, table, title: str | None = None, note: str | None = None) -> None:
-    """A title line, the table, a note line: outside the table, so that neither is folded
-    to the table's width (rich wraps a title or caption longer than its table)."""
+def print_table(
+    con, table, title: str | None = None, notes: str | Sequence[str] | None = ()
+) -> None:
+    """A title line, the table, one line per note: outside the table, so that none is
+    folded to the table's width (rich wraps a title or caption longer than its table) but
+    cut at the edge instead. Notes are text, never markup (a title's caller escapes it)."""
     if title:
         con.print(f"[bold]{title}[/bold]", overflow="ellipsis", no_wrap=True)
     con.print(table)
-    if note:
-        con.print(f"[dim]{note}[/dim]", overflow="ellipsis", no_wrap=True)
+    for note in [notes] if isinstance(notes, str) else notes or ():
+        con.print(f"[dim]{text(note)}[/dim]", overflow="ellipsis", no_wrap=True)
 
 
 def plain_table():

@@ -125,9 +125,7 @@ def render(rows, wide: bool = False) -> None:
     if not wide:
         notes.append("--wide: p90" + (" and the roofline bound" if has_roof else ""))
     con = console(wide=wide)
-    print_table(con, table, "batch-1 latency (interleaved rounds, same input)")
-    for note in notes:  # one line each: print_table cuts a note longer than the width
-        con.print(f"[dim]{text(note)}[/dim]", overflow="ellipsis", no_wrap=True)
+    print_table(con, table, "batch-1 latency (interleaved rounds, same input)", notes)
 
 
 def _backend(r, wide: bool) -> str:

@@ -47,7 +47,7 @@ def register(sub) -> None:
 def render_summary(summary, con) -> None:
     """Print a :class:`squeezelab.design.DesignResult` as a table and a line of figures."""
     from squeezelab.analysis.units import SIZE_NOTE, format_bytes, format_energy
-    from squeezelab.cli._common import plain_table, print_table, short, text
+    from squeezelab.cli._common import plain_table, print_table, short
 
     table = plain_table()
     for col in ("artefact", "size", "test acc.", "latency ms", "x smaller"):
@@ -65,14 +65,12 @@ def render_summary(summary, con) -> None:
             f"{r.reduction_vs_alexnet_small:,.0f}x",
         )
     title = f"squeezelab design: {short(summary.model, False, 40)} ({summary.params:,} params)"
-    print_table(con, table, title)
     notes = [
         *details,
         "latency: median at batch 1 here, 1 thread; x smaller: vs AlexNet-style fp32",
         SIZE_NOTE,
     ]
-    for note in notes:  # each on one line, cut at the edge rather than folded
-        con.print(f"[dim]{text(note)}[/dim]", overflow="ellipsis", no_wrap=True)
+    print_table(con, table, title, notes)
     con.print(
         f"On {summary.hardware} (int8, predicted): {summary.target_latency_ms:.2f} ms, "
         f"{format_energy(summary.target_energy_pj)} per image, peak activations "

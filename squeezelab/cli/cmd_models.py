@@ -86,7 +86,7 @@ def run_models(args) -> int:
         if not args.wide and len(d) > room:
             d = d[: max(room - 1, 0)] + "…"
         table.add_row(*list(c.values())[:4], d)
-    note = None if args.wide else "--wide: whole descriptions"
+    note = () if args.wide else "--wide: whole descriptions"
     print_table(console(wide=args.wide), table, f"squeezelab models ({len(rows)})", note)
     return 0
 
