@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: demo test bench reproduce lint data sysdeps _apt clean
+.PHONY: demo test bench reproduce lint data sysdeps armdeps _apt clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,11 +29,19 @@ sysdeps: data
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory _apt PKGS=postgresql; fi
 	@if [ ! -x /usr/bin/chromium ]; then $(MAKE) --no-print-directory _apt PKGS=chromium; fi
+	@$(MAKE) --no-print-directory armdeps
+
+# The cross compiler, its C headers and QEMU: the generated firmware is built for the
+# profile's Cortex-M and run in QEMU (tests skip, naming these packages, without them).
+armdeps:
+	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null \
+		|| [ ! -f /usr/include/newlib/stdint.h ]; then $(MAKE) --no-print-directory _apt \
+		PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"; fi
 
 _apt:
 	$(call apt_install,$(PKGS))
 
-demo: $(STAMP) data
+demo: $(STAMP) data armdeps
 	$(PY) -m squeezelab.demo
 
 test: $(STAMP) sysdeps

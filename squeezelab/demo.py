@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         help="output directory (default: out/demo)",
     )
     parser.add_argument(
-        "--budget-minutes", type=float, default=5.0, help="design budget in minutes (default: 5)"
+        "--budget-minutes", type=float, default=8.0, help="design budget in minutes (default: 8)"
     )
     args = parser.parse_args(argv)
 

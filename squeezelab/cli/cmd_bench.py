@@ -69,6 +69,7 @@ def _thread_counts(text: str) -> tuple[int, ...]:
 
 
 def run_bench(args) -> int:
+    from squeezelab.cli._progress import count, open_display
     from squeezelab.errors import ConfigError
     from squeezelab.export import benchmark
 
@@ -78,15 +79,19 @@ def run_bench(args) -> int:
         raise ConfigError(f"--rounds={args.rounds} is invalid: allowed >= 1")
     roofline = None if args.roofline.lower() == "none" else args.roofline
     rows = []
-    for ref in args.models:
-        rows += benchmark(
-            ref,
-            input_shape=shape,
-            backends=tuple(args.backends.split(",")),
-            thread_counts=counts,
-            rounds=args.rounds,
-            roofline=roofline,
-        )
+    with open_display(json=args.json) as show:  # stderr under --json
+        for i, ref in enumerate(args.models, 1):
+            what = f"{count('model', i, len(args.models))} {ref}"
+            show.update("bench", what=what, done=i - 1, total=len(args.models))
+            rows += benchmark(
+                ref,
+                input_shape=shape,
+                backends=tuple(args.backends.split(",")),
+                thread_counts=counts,
+                rounds=args.rounds,
+                roofline=roofline,
+                on_phase=lambda text, what=what: show.update(what=f"{what}: {text}"),
+            )
     if args.json:
         print_json([r.to_dict() for r in rows])
         return 0

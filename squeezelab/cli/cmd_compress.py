@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from squeezelab.cli import _flags
-from squeezelab.cli._common import console, print_json
+from squeezelab.cli._common import console, plain_table, print_json, print_table
+
+DEFAULT_FINETUNE_EPOCHS = 1  # with --data: pruning without fine-tuning is ruinous
+VAL_FRACTION = 0.1  # the training split's share scored for warnings and the ladder
+TOLERANCE = 0.005  # as squeezelab.compress.ladder.TOLERANCE (not imported: --help stays light)
+DEFAULT_SPARSITY, DEFAULT_BITS = 0.67, 6
 
 
 def register(sub) -> None:
@@ -18,8 +23,9 @@ def register(sub) -> None:
     p.add_argument(
         "--sparsity",
         type=_flags.fraction,
-        default=0.67,
-        help="fraction of conv/fc weights removed, 0..1 (0.67 keeps a third)",
+        default=None,
+        help="fraction of conv/fc weights removed, 0..1 (default 0.67: a third kept; with "
+        "--ladder: chosen among 0.67/0.5/0.33/0, or fixed to this level when given)",
     )
     p.add_argument(
         "--scope",
@@ -28,7 +34,11 @@ def register(sub) -> None:
         help="prune each layer to the sparsity, or rank all weights together",
     )
     p.add_argument(
-        "--bits", type=_flags.int_range(2, 8), default=6, help="index bits of conv layers, 2..8"
+        "--bits",
+        type=_flags.int_range(2, 8),
+        default=None,
+        help="index bits of conv layers, 2..8 (default 6; with --ladder: chosen, or fixed "
+        "to this width when given)",
     )
     p.add_argument(
         "--fc-bits",
@@ -45,13 +55,34 @@ def register(sub) -> None:
     p.add_argument(
         "--finetune-epochs",
         type=_flags.nonneg_int,
-        default=0,
-        help="epochs of fine-tuning after each pruning round and of the centroids",
+        default=None,
+        help="epochs of fine-tuning after each pruning round and of the centroids "
+        f"(default {DEFAULT_FINETUNE_EPOCHS} with --data, 0 without)",
     )
     _flags.add_data(
         p,
-        help="dataset for fine-tuning and per-stage test accuracy: fashion-mnist, cifar10, "
-        "or an ImageFolder path",
+        help="dataset for fine-tuning and per-stage validation accuracy (carved from its "
+        f"training split, {VAL_FRACTION:g} of it): fashion-mnist, cifar10, or an ImageFolder path",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=_flags.fraction,
+        default=TOLERANCE,
+        help="validation top-1 a step may lose before a warning, and a --ladder setting at "
+        f"most, as a fraction (default {TOLERANCE:g} = {100 * TOLERANCE:g} points)",
+    )
+    p.add_argument(
+        "--ladder",
+        action="store_true",
+        help="choose the setting as design does: the smallest file within --tolerance of the "
+        "fp32 validation accuracy, from 67%% pruned 4-bit up to dense 8-bit (needs --data)",
+    )
+    p.add_argument(
+        "--budget-minutes",
+        type=_flags.positive_float,
+        default=None,
+        help="with --ladder: minutes of fine-tuning and scoring; when spent, only settings "
+        "without fine-tuning are tried (default: no limit)",
     )
     p.add_argument(
         "--lr", type=_flags.positive_float, default=0.01, help="fine-tuning peak learning rate"
@@ -76,82 +107,192 @@ def run_compress(args) -> int:
     from squeezelab.errors import ConfigError
     from squeezelab.models import load_model
 
-    if args.finetune_epochs and not args.data:
+    epochs = args.finetune_epochs
+    if epochs is None:
+        epochs = DEFAULT_FINETUNE_EPOCHS if args.data else 0
+    if epochs and not args.data:
         raise ConfigError("--finetune-epochs needs --data (the dataset to fine-tune on)")
-    if args.finetune_epochs < 0:
-        raise ConfigError(f"--finetune-epochs={args.finetune_epochs} is invalid: allowed >= 0")
+    if epochs < 0:
+        raise ConfigError(f"--finetune-epochs={epochs} is invalid: allowed >= 0")
+    if args.ladder and not args.data:
+        raise ConfigError("--ladder needs --data (its validation split scores every setting)")
+    if args.budget_minutes is not None and not args.ladder:
+        raise ConfigError("--budget-minutes needs --ladder (it bounds the ladder's fine-tuning)")
     model, meta = load_model(args.model)
-    finetune, test = None, None
+    if meta.task == "detection" and args.data:  # fine-tuning and scoring are top-1 here
+        raise ConfigError(
+            "--data: not yet for detectors; compress without it (e.g. --sparsity 0 --bits 8) "
+            "and score the .sqz with `squeezelab evaluate`"
+        )
+    finetune, train, val = None, None, None
     if args.data:
-        from squeezelab.data import load_dataset
+        from squeezelab.data import split_train_val
+        from squeezelab.train import TrainConfig, load_training_split
 
-        test = load_dataset(args.data, "test", data_dir=args.data_dir)
-    if args.finetune_epochs:
-        from squeezelab.train import TrainConfig
-
+        full = load_training_split(
+            TrainConfig(data=args.data, data_dir=args.data_dir, input_size=meta.input_size)
+        )
+        # warnings and choices on validation images the fine-tuning never sees
+        train, val = split_train_val(full, VAL_FRACTION, seed=0)
+    if epochs:
         finetune = TrainConfig(
             model=meta.name,
             spec=meta.spec,
             model_args=dict(meta.model_args) or None,
             data=args.data,
             data_dir=args.data_dir,
-            epochs=args.finetune_epochs,
+            input_size=meta.input_size,
+            epochs=epochs,
             lr=args.lr,
             batch_size=args.batch_size,
             schedule="cosine",
             warmup_epochs=0.0,
+            val_fraction=0.0,  # ``train`` holds no validation image already
         )
-    steps = compress_steps(
-        model,
-        meta,
-        args.sparsity,
-        args.bits,
-        args.fc_bits,
-        scope=args.scope,
-        prune_steps=args.prune_steps,
-        finetune=finetune,
-        eval_dataset=test,
-        fp16_plain=args.fp16,
-        reference=args.reference,
-    )
-    result = _run_with_progress(steps, args)
+    common = {"scope": args.scope, "prune_steps": args.prune_steps, "fp16_plain": args.fp16}
+    common |= {"fc_bits": args.fc_bits, "reference": args.reference}
+    if args.ladder:
+        from squeezelab.compress.ladder import ladder_rungs, ladder_steps
+
+        steps = ladder_steps(
+            model,
+            meta,
+            val,
+            ladder_rungs(args.sparsity, args.bits, finetune=finetune is not None),
+            args.tolerance,
+            finetune,
+            train,
+            budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
+            **common,
+        )
+        result, ladder = _run_ladder_with_progress(steps, args)
+    else:
+        sparsity = DEFAULT_SPARSITY if args.sparsity is None else args.sparsity
+        bits = DEFAULT_BITS if args.bits is None else args.bits
+        steps = compress_steps(
+            model,
+            meta,
+            sparsity,
+            bits,
+            finetune=finetune,
+            eval_dataset=val,
+            finetune_data=train,
+            **common,
+        )
+        result, ladder = _run_with_progress(steps, args, epochs, sparsity, bits), None
     write_sqz(args.output, result.data)
     if args.json:
-        print_json(result.accounting.to_dict())
+        out = result.accounting.to_dict()
+        print_json(out if ladder is None else out | {"ladder": ladder.to_dict()})
         return 0
     from squeezelab.cli.cmd_inspect import render_accounting, render_header
 
+    con = console()
+    if ladder is not None:
+        render_ladder(ladder, con)
     render_header(result.header)
     render_accounting(result.accounting, getattr(args, "wide", False))
-    console().print(f"wrote {args.output}: {len(result.data):,} bytes")
+    con.print(f"wrote {args.output}: {len(result.data):,} bytes")
     return 0
 
 
-def _run_with_progress(steps, args):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+def loss_line(of: str, before: float, after: float, tolerance: float, sparsity, bits) -> str | None:
+    """The warning when a step loses more than ``tolerance`` of validation top-1, else None.
 
+    Example:
+        >>> loss_line("pruned", 0.49, 0.099, 0.005, 0.67, 6)[:52]
+        'pruning 67% lost 39.10 points of validation accuracy'
+    """
+    if after >= before - tolerance - 1e-12:
+        return None
+    if of == "pruned":
+        what = f"pruning {sparsity:.0%}"
+        lower = [s for s in (0.5, 0.33, 0.0) if s < sparsity][:1]
+        hint = f"try --sparsity {lower[0]:g} or more --finetune-epochs" if lower else ""
+    else:
+        what = f"sharing at {bits} bits"
+        hint = f"try --bits {min(8, bits + 2)} or more --finetune-epochs" if bits < 8 else ""
+    hint = "; ".join(h for h in (hint, "or --ladder to choose a setting that keeps it") if h)
+    return (
+        f"{what} lost {100 * (before - after):.2f} points of validation accuracy "
+        f"({before:.1%} -> {after:.1%}); allowed {100 * tolerance:g}; {hint}"
+    )
+
+
+def render_ladder(ladder, con) -> None:
+    """The rungs tried, smallest file first: bytes, validation top-1, chosen or why not."""
+    table = plain_table()
+    for col in ("setting", "bytes", "val top-1", "seconds", "chosen or why not"):
+        table.add_column(
+            col, justify="right" if col in ("bytes", "val top-1", "seconds") else "left"
+        )
+    for r in ladder:
+        acc = "-" if r.val_accuracy is None else f"{r.val_accuracy:.2%}"
+        size = "-" if r.bytes is None else f"{r.bytes:,}" + ("" if r.tried else " (probe)")
+        table.add_row(r.setting, size, acc, f"{r.seconds:.1f}", r.why)
+    title = (
+        f"compression ladder: fp32 validation top-1 {ladder.fp32_val_accuracy:.2%} on "
+        f"{ladder.val_images:,} images, tolerance {100 * ladder.tolerance:g} points"
+    )
+    print_table(con, table, title, ladder.line())
+
+
+def _run_with_progress(steps, args, epochs: int, sparsity: float, bits: int):
+    from squeezelab.cli._progress import Display, count
     from squeezelab.compress import DoneStep, EncodeStep, EvaluateStep, FinetuneStep
 
-    epochs = args.finetune_epochs * (args.prune_steps + 1)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console(stderr=True),
-        transient=True,
-    ) as bar:
-        train = bar.add_task("fine-tune", total=epochs, visible=bool(epochs))
-        encode = bar.add_task("encode", total=None)
+    total = epochs * (args.prune_steps + 1)
+    accuracy: dict[str, float] = {}
+    previous = {"pruned": "dense", "shared": "pruned"}
+    tuned = 0
+    with Display(console(stderr=True)) as show:  # stderr: stdout holds the tables or JSON
         for rec in steps:
             if isinstance(rec, FinetuneStep):
-                epoch = rec.record
+                epoch, tuned = rec.record, tuned + 1
                 acc = epoch.train_acc if epoch.val_acc is None else epoch.val_acc
-                desc = f"fine-tune ({rec.stage}) acc {acc:.3f}"
-                bar.update(train, advance=1, description=desc)
+                show.update(
+                    "compress",
+                    what=f"fine-tune ({rec.stage}) {count('epoch', tuned, total)}",
+                    done=tuned,
+                    total=total,
+                    rate=epoch.img_per_s,
+                    note=f"acc {acc:.3f}",
+                )
             elif isinstance(rec, EvaluateStep):
-                bar.console.print(f"test accuracy after {rec.of}: {rec.top1:.2%}")
+                accuracy[rec.of] = rec.top1
+                show.message(f"validation accuracy after {rec.of}: {rec.top1:.2%}", "compress")
+                before = accuracy.get(previous.get(rec.of, ""))
+                if before is not None:
+                    line = loss_line(rec.of, before, rec.top1, args.tolerance, sparsity, bits)
+                    if line:
+                        show.message(line, "compress", style="bold yellow")
             elif isinstance(rec, EncodeStep):
-                bar.update(encode, completed=rec.done, total=rec.total)
+                what = f"encoding {count('tensor', rec.done, rec.total)}"
+                show.update("compress", what=what, done=rec.done, total=rec.total, note="")
             elif isinstance(rec, DoneStep):
                 return rec.result
     raise AssertionError("compression ended without a result")
+
+
+def _run_ladder_with_progress(steps, args):
+    """The ladder's rungs as one bar, fine-tuning epochs in its text; a line a rung."""
+    from squeezelab.cli._progress import Display, count
+    from squeezelab.compress import FinetuneStep
+    from squeezelab.compress.ladder import LadderDone, RungStep
+
+    rungs = "compression ladder"
+    with Display(console(stderr=True)) as show:  # stderr: stdout holds the tables or JSON
+        for rec in steps:
+            if isinstance(rec, FinetuneStep):
+                r = rec.record
+                what = f"{rungs}, fine-tune ({rec.stage}) epoch {r.epoch}"
+                show.update("compress", what=what, rate=r.img_per_s)
+            elif isinstance(rec, RungStep):
+                rungs = f"{count('rung', rec.index, rec.total)} done"
+                show.update("compress", what=rungs, done=rec.index, total=rec.total)
+                r = rec.rung
+                acc = "" if r.val_accuracy is None else f", validation {r.val_accuracy:.2%}"
+                show.message(f"rung {rec.index}/{rec.total} {r.setting}: {r.why}{acc}")
+            elif isinstance(rec, LadderDone):
+                return rec.compressed, rec.ladder
+    raise AssertionError("the ladder ended without a result")

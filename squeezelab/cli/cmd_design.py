@@ -23,7 +23,10 @@ def register(sub) -> None:
         description="Explore a design space under the hardware's limits, retrain the best "
         "feasible design, compress it to .sqz, export fp32/int8 ONNX and the file the "
         "target runs (int8 .tflite + C array for TFLite Micro, its arena measured), time it "
-        "and write OUTPUT/report.html. Run the same command again to resume an interrupted run.",
+        "and write OUTPUT/report.html. Run the same command again to resume an interrupted run. "
+        "With --pick TRIAL, finish another member of OUTPUT's Pareto front instead (the "
+        "report's front table gives each one's command): no new search, the same stages "
+        "from retraining on, into OUTPUT/pick-TRIAL.",
     )
     fields = {f.name: f for f in dataclasses.fields(DesignConfig)}
     _flags.add_data(
@@ -83,10 +86,10 @@ def render_summary(summary, con) -> None:
 
 
 def run(args) -> int:
-    from squeezelab.compress import FinetuneStep
+    from squeezelab.cli._progress import Display, design_event
     from squeezelab.design import DesignConfig, design
+    from squeezelab.design.run import run_folder
     from squeezelab.errors import ConfigError
-    from squeezelab.train import EpochRecord
 
     if args.output is None:  # not required by argparse, so the old --out still counts
         raise ConfigError("design needs -o/--output: the folder the run writes")
@@ -94,33 +97,13 @@ def run(args) -> int:
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(DesignConfig)}
     )
     con = console(stderr=args.json)
-
-    def on_event(ev: dict) -> None:
-        stage = ev["stage"]
-        if "message" in ev:
-            con.print(f"[bold]{stage}[/bold]: {ev['message']}")
-        elif "progress" in ev:
-            p = ev["progress"]
-            con.print(
-                f"[bold]{stage}[/bold]: {p['trained']} trained, {p['infeasible']} "
-                f"infeasible, {p['failed']} failed"
-            )
-        elif "record" in ev:
-            r = ev["record"]  # an EpochRecord (retrain) or a compress step record
-            r = r.record if isinstance(r, FinetuneStep) else r
-            if not isinstance(r, EpochRecord):
-                return
-            of = f"/{ev['epochs']}" if "epochs" in ev else ""
-            which, acc = ("val", r.val_acc) if r.val_acc is not None else ("train", r.train_acc)
-            con.print(
-                f"[bold]{stage}[/bold]: epoch {r.epoch}{of} {which} acc {100 * acc:.2f}% "
-                f"({r.img_per_s:.0f} img/s)"
-            )
-
-    summary = design(config, args.output, on_event, restart=args.restart)
+    with Display(con) as show:  # a bar on a terminal, else timestamped lines
+        summary = design(
+            config, args.output, lambda ev: design_event(show, ev), restart=args.restart
+        )
     if args.json:
         print_json(summary.to_dict())
     else:
         render_summary(summary, con)
-        con.print(f"Report: {args.output}/report.html")
+        con.print(f"Report: {run_folder(config, args.output) / 'report.html'}")
     return 0

@@ -34,6 +34,14 @@ def register(sub) -> None:
         default="test",
         help="which split to score (default: test)",
     )
+    p.add_argument(
+        "--count",
+        type=_flags.positive_int,
+        default=None,
+        metavar="N",
+        help="detectors: score the split's first N images (default: all; fashion-mnist-det "
+        "generates 2,000 test canvases)",
+    )
     _flags.add_batch_size(p, 512, help="images per forward pass")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     _flags.add_json(p)
@@ -45,6 +53,7 @@ def run_evaluate(args) -> int:
     from dataclasses import replace
 
     from squeezelab.cli._common import print_json
+    from squeezelab.cli._progress import count, open_display
     from squeezelab.data import load_dataset
     from squeezelab.errors import ConfigError
     from squeezelab.models import load_model
@@ -57,6 +66,8 @@ def run_evaluate(args) -> int:
             f"MODEL={args.model!r} records no dataset (only model files written by train "
             "do): pass --data NAME|DIR"
         )
+    if meta.task == "detection":
+        return _evaluate_detection(args, model, meta, data)
     ds = load_dataset(data, args.split, args.data_dir, args.input_size or meta.input_size)
     if ds.shape[0] != meta.in_chans or len(ds.classes) != meta.num_classes:
         raise ConfigError(
@@ -66,16 +77,52 @@ def run_evaluate(args) -> int:
         )
     args.data = data
     ds = replace(ds, mean=meta.mean, std=meta.std)  # feed the model as it was trained
+    with open_display(json=args.json) as show:  # stderr under --json
+
+        def on_batch(k: int, n: int) -> None:
+            show.update("evaluate", what=count("image", k, n), done=k, total=n, images=k)
+
+        scores = evaluate(model, ds, args.batch_size, args.device, on_batch=on_batch)
     result = {
         "model_file": args.model,
         "data": args.data,
         "split": args.split,
-        **evaluate(model, ds, args.batch_size, args.device).to_dict(),
+        **scores.to_dict(),
     }
     if args.json:
         print_json(result)
         return 0
     render(result, ds.classes, args.wide)
+    return 0
+
+
+def _evaluate_detection(args, model, meta, data: str) -> int:
+    """COCO mAP@[.5:.95], mAP@0.5 and per-class AP of a detector on a detection dataset."""
+    from squeezelab.cli._common import console, plain_table, print_json, print_table, short, text
+    from squeezelab.data.detection import load_detection
+    from squeezelab.train.detect import evaluate_detection
+
+    split = load_detection(
+        data, args.split, data_dir=args.data_dir, size=meta.input_size, count=args.count
+    )
+    scores = evaluate_detection(model, meta, split, min(args.batch_size, 128), args.device)
+    result = {"model_file": args.model, "data": data, "split": args.split, **scores.to_dict()}
+    if args.json:
+        print_json(result)
+        return 0
+    con = console(wide=args.wide)
+    con.print(
+        f"{text(args.model)} on {text(data)}:{args.split} ({scores.n:,} images)\n"
+        f"mAP@[.5:.95] {100 * scores.map:.2f}  mAP@0.5 {100 * scores.map50:.2f}"
+    )
+    per = plain_table()
+    per.add_column("class", no_wrap=True)
+    per.add_column("AP@[.5:.95]", justify="right", no_wrap=True)
+    per.add_column("AP@0.5", justify="right", no_wrap=True)
+    for name, ap in scores.per_class.items():
+        cells = [f"{100 * v:.2f}" if v >= 0 else "-" for v in (ap, scores.per_class50[name])]
+        per.add_row(short(name, args.wide), *cells)  # "-": no such object in the split
+    print_table(con, per, "per-class average precision")
     return 0
 
 

@@ -55,6 +55,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
+    from squeezelab.cli._progress import Display, trial_what
     from squeezelab.cli.cmd_study import render_results
     from squeezelab.errors import ConfigError
     from squeezelab.explore import explore
@@ -62,20 +63,30 @@ def run(args) -> int:
     if not args.output:
         raise ConfigError("-o/--output is missing: allowed a study directory to write")
     config = config_from_args(args)
-    err = console(stderr=True)
+    err = console(stderr=True)  # progress on stderr: stdout holds the results alone
 
     def on_trial(p) -> None:
-        err.print(
-            f"[dim]trials: {p.trained} trained, {p.infeasible} infeasible, "
-            f"{p.invalid} invalid, {p.failed} failed[/dim]"
+        if p.step is not None and p.step.epochs in p.step.rungs:  # a multi-fidelity rung
+            s = p.step
+            went = "promoted" if s.promoted else "stopped"
+            show.message(
+                f"trial {s.number}: {went} at rung {s.rung}/{len(s.rungs)} "
+                f"({s.epochs} of {s.max_epochs} epochs, val acc {s.accuracy:.4f})"
+            )
+        step = p.step.to_dict() if p.step is not None else None
+        show.update(
+            "explore",
+            what=trial_what(p.to_dict(), p.of, step),
+            done=p.trained,
+            total=p.of or None,
+            note=f"{p.infeasible} infeasible, {p.invalid} invalid, {p.failed} failed",
         )
 
     def on_final(rec) -> None:
-        err.print(f"final: trial {rec.number} accuracy {rec.accuracy:.4f}")
+        show.message(f"final: trial {rec.number} accuracy {rec.accuracy:.4f}")
 
-    res = explore(
-        args.space, args.output, config, on_trial=None if args.json else on_trial, on_final=on_final
-    )
+    with Display(err) as show:  # a bar on a terminal, else timestamped lines
+        res = explore(args.space, args.output, config, on_trial=on_trial, on_final=on_final)
     if args.json:
         print_json(res.to_dict())
     else:

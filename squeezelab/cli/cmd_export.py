@@ -8,6 +8,7 @@ from pathlib import Path
 from squeezelab.cli._common import console, parse_input_shape, print_json
 from squeezelab.cli._flags import (
     add_data,
+    add_hardware,
     add_json,
     add_model,
     add_output,
@@ -30,16 +31,25 @@ def register(sub) -> None:
     add_model(p)
     add_output(
         p,
-        "the file to write: the fp32 .onnx, the .tflite, or (--format c) the stem of "
-        "STEM.tflite, STEM.c and STEM.h",
+        "the file to write: the fp32 .onnx, the .tflite, (--format c) the stem of "
+        "STEM.tflite, STEM.c and STEM.h, or (--format firmware) the folder for model.tflite, "
+        "model.c, model.h and the kernels",
         required=True,
     )
     p.add_argument(
         "--format",
-        choices=("onnx", "tflite", "c"),
+        choices=("onnx", "tflite", "c", "firmware"),
         default="onnx",
-        help="onnx (ONNX Runtime), tflite (int8 for LiteRT / TFLite Micro), or c (the "
-        ".tflite as a C array with the measured arena) (default: onnx)",
+        help="onnx (ONNX Runtime), tflite (int8 for LiteRT / TFLite Micro), c (the "
+        ".tflite as a C array with the measured arena), or firmware (int8 C99 without an "
+        "interpreter, checked against TFLite Micro; on a Cortex-M --hardware also built "
+        "and run in QEMU) (default: onnx)",
+    )
+    add_hardware(
+        p,
+        default=None,
+        help="firmware: the target profile (name or YAML); a Cortex-M one (cortex-m7) "
+        "links against its flash and SRAM and runs in QEMU",
     )
     p.add_argument("--fp32", action="store_true", help="tflite / c: a float32 file instead of int8")
     p.add_argument(
@@ -125,6 +135,25 @@ def _calibration(args, shape):
     return train.images.numpy(), val.images.numpy(), val.labels.numpy(), note, held_out
 
 
+def _detection_calibration(args, meta, shape):
+    """``_calibration`` for a detector: canvases of its dataset's train / val / test splits;
+    the setting is chosen by agreement, the test split scored as COCO mAP (held out)."""
+    if not args.data:
+        return _calibration(args, shape)
+    from squeezelab.data.detection import load_detection
+
+    def part(split, n):
+        return load_detection(args.data, split, data_dir=args.data_dir, size=shape[2], count=n)
+
+    calib, val = part("train", args.calib_size), part("val", args.eval_size)
+    test = part("test", args.eval_size)
+    note = (
+        f"int8: calibrating on {len(calib)} {args.data} train canvases, choosing on "
+        f"{len(val)} validation canvases by head agreement, mAP on {len(test)} test canvases"
+    )
+    return calib.images.numpy(), val.images.numpy(), None, note, ("detection", test)
+
+
 def run_export(args) -> int:
     from squeezelab.export import export_onnx, quantize_int8
     from squeezelab.models import load_model
@@ -145,20 +174,42 @@ def run_export(args) -> int:
     int8 = None
     if args.int8:
         out8 = args.int8_output or str(Path(args.output).with_suffix("")) + ".int8.onnx"
-        calib, x_eval, y, note, held_out = _calibration(args, shape)
+        if meta.task == "detection":
+            calib, x_eval, y, note, held_out = _detection_calibration(args, meta, shape)
+        else:
+            calib, x_eval, y, note, held_out = _calibration(args, shape)
         print(note, file=sys.stderr)
-        int8 = quantize_int8(
-            args.output,
-            calib,
-            out8,
-            labels=y,
-            eval_data=x_eval,
-            tolerance=args.tolerance,
-            settings=args.settings.split(",") if args.settings else None,
-            threads=args.threads,
-        )
+        from squeezelab.cli._progress import count, open_display
+
+        def on_setting(k: int, n: int, name: str) -> None:  # the int8 candidates
+            doing = "timing the candidates" if name == "timing" else f"calibrating {name}"
+            show.update("int8", what=f"{count('step', k, n)}: {doing}", done=k - 1, total=n)
+
+        with open_display(json=args.json) as show:
+            int8 = quantize_int8(
+                args.output,
+                calib,
+                out8,
+                labels=y,
+                eval_data=x_eval,
+                tolerance=args.tolerance,
+                settings=args.settings.split(",") if args.settings else None,
+                threads=args.threads,
+                on_setting=on_setting,
+            )
         report["int8"] = {**int8.to_dict(), "calibration": "dataset" if args.data else "random"}
-        if held_out is not None:  # the test split, scored once after the choice
+        if held_out is not None and isinstance(held_out[0], str) and held_out[0] == "detection":
+            from squeezelab.export.onnx import INPUT_NAME, make_session
+            from squeezelab.train.detect import evaluate_detection
+
+            maps = {}
+            for key, path in (("fp32", args.output), ("int8", out8)):
+                sess = make_session(path, args.threads)
+                run = lambda x, sess=sess: sess.run(None, {INPUT_NAME: x})[0]  # noqa: E731
+                got = evaluate_detection(run, meta, held_out[1])
+                maps |= {f"{key}_map": got.map, f"{key}_map50": got.map50}
+            report["int8"]["test"] = {"images": len(held_out[1]), **maps}
+        elif held_out is not None:  # the test split, scored once after the choice
             from squeezelab.export.quantize import score_onnx
 
             report["int8"]["test"] = {
@@ -170,7 +221,13 @@ def run_export(args) -> int:
         print_json(report)
         return 0
     render(fp32, int8)
-    if int8 is not None and "test" in report["int8"]:
+    if int8 is not None and "fp32_map" in report["int8"].get("test", {}):
+        t = report["int8"]["test"]
+        console().print(
+            f"test split ({t['images']} canvases): mAP@0.5 fp32 {t['fp32_map50']:.4f}, int8 "
+            f"{t['int8_map50']:.4f}; mAP@[.5:.95] fp32 {t['fp32_map']:.4f}, int8 {t['int8_map']:.4f}"
+        )
+    elif int8 is not None and "test" in report["int8"]:
         t = report["int8"]["test"]
         console().print(
             f"test split ({t['images']} images, scored once after the choice on validation): "
@@ -204,6 +261,11 @@ def _run_tflite(args) -> int:
             calib = args.calib
     out = Path(args.output)
     path = out.with_suffix(".tflite") if args.format == "c" else out
+    if args.format == "firmware":
+        if args.fp32:
+            raise ConfigError("--fp32: not allowed with --format firmware (int8 only)")
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "model.tflite"
     exp = export_tflite(model, meta, path, int8=not args.fp32, calib=calib, n_calib=args.calib_size)
     report = {"tflite": exp.to_dict()}
     if args.format == "c":
@@ -214,6 +276,8 @@ def _run_tflite(args) -> int:
         c_path, h_path = write_c_array(path, stem, chk.arena_bytes, exp.to_dict())
         report["check"] = chk.to_dict()
         report["c"], report["h"] = str(c_path), str(h_path)
+    if args.format == "firmware":
+        report["firmware"] = _firmware(args, path, out, meta)
     if args.json:
         print_json(report)
         return 0
@@ -234,7 +298,33 @@ def _run_tflite(args) -> int:
             f"c: {report['c']} and {report['h']}\narena: {report['check']['arena_bytes']} "
             "bytes (measured in TFLite Micro)"
         )
+    if args.format == "firmware":
+        from squeezelab.export.firmware_build import FirmwareCheck
+
+        fw = FirmwareCheck.from_dict(report["firmware"])
+        con.print(f"firmware: {out}/model.c, model.h\n{fw.summary()}")
     return 0
+
+
+def _firmware(args, path, out, meta) -> dict:
+    """``--format firmware``: write and check the C (test images with --data, else random)."""
+    import numpy as np
+
+    from squeezelab.export.firmware_build import check_firmware
+
+    if args.data:
+        from squeezelab.data import load_dataset, subset
+
+        test = load_dataset(args.data, split="test", data_dir=args.data_dir)
+        images = subset(test, min(args.eval_size, 100), seed=0).images.numpy()
+    else:
+        images = np.random.default_rng(0).integers(0, 256, (16, *meta.input_shape), np.uint8)
+    hw = None
+    if args.hardware:
+        from squeezelab.analysis.hardware import load_hardware
+
+        hw = load_hardware(args.hardware)
+    return check_firmware(path, out, images, hw).to_dict()
 
 
 def render(f, q) -> None:

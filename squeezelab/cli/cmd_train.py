@@ -30,6 +30,7 @@ FIELDS = (
     "label_smoothing",
     "augment",
     "crop_padding",
+    "grad_clip",
     "train_subset",
     "val_fraction",
     "seed",
@@ -154,44 +155,23 @@ def _load(ref: str):
 def run_train(args) -> int:
     import json
 
+    from squeezelab.cli._progress import TrainProgress, open_display
     from squeezelab.train import dist, fit
 
     config, out = config_from_args(args)
-    records = fit(config, out, resume=bool(args.resume), overwrite=args.overwrite)
-    main = dist.is_main()
-    if args.json or not main:
+    main = dist.is_main()  # only rank 0 prints
+    resolved = config.resolved()
+    # under --json the records go to stdout and the display to stderr
+    with open_display(json=args.json, enabled=main) as show:
+        tp = TrainProgress(show, resolved.epochs, resolved.batch_size)
+        records = fit(
+            config, out, resume=bool(args.resume), overwrite=args.overwrite, on_batch=tp.on_batch
+        )
         for r in records:
-            if main:
+            if args.json and main:
                 print(json.dumps(r.to_dict()), flush=True)
-        return 0
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    from squeezelab.cli._common import console
-
-    con = console()
-    total = config.resolved().epochs
-    with Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        console=con,
-    ) as bar:
-        task = bar.add_task("", total=total)
-        for r in records:
-            val = f"val_acc {r.val_acc:.4f}" if r.val_acc is not None else ""
-            line = (
-                f"epoch {r.epoch}/{total}  loss {r.train_loss:.4f}  "
-                f"acc {r.train_acc:.4f}  {val}  {r.img_per_s:.0f} img/s"
-            )
-            bar.console.print(line)
-            bar.update(task, completed=r.epoch, description=f"lr {r.lr:.4g}")
-    con.print(f"run directory: {out} (best.safetensors, last.safetensors, metrics.jsonl)")
+            tp.epoch(r)
+    if main and not args.json:
+        files = "best.safetensors, last.safetensors, metrics.jsonl"
+        show.con.print(f"run directory: {out} ({files})", markup=False, highlight=False)
     return 0

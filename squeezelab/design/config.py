@@ -27,10 +27,27 @@ class DesignConfig:
     budget_minutes: float = _f(10.0, "wall-clock minutes the stages plan for (approximate)")
     space: str = _f("design-small", "search-space preset name or YAML file")
     trials: int | None = _f(None, "trained trials at most (default: the space's)")
-    sparsity: float = _f(0.67, "fraction of conv/linear weights pruned, 0..1 (paper: 0.67)")
-    bits: int = _f(6, "codebook index bits, 2..8 (paper: 6 for SqueezeNet)")
+    sparsity: float | None = _f(
+        None,
+        "fraction of conv/linear weights pruned, 0..1 (default: the compression ladder "
+        "chooses among 0.67/0.5/0.33/0 on validation accuracy; given: that level only, "
+        "with dense 8-bit as the fallback that keeps accuracy)",
+    )
+    bits: int | None = _f(
+        None,
+        "codebook index bits, 2..8 (default: chosen by the ladder, 4/6 pruned, 5/6/8 "
+        "dense; given: that width only, with dense 8-bit as the fallback)",
+    )
     calib_size: int = _f(512, "training images that calibrate int8")
     seed: int = _f(0, "seed of the search, training and calibration")
+    pick: int | None = field(
+        default=None,
+        metadata={
+            "help": "finish this Pareto-front trial of OUTPUT's finished study instead of "
+            "searching: retrain, compress, export and deploy it into OUTPUT/pick-TRIAL",
+            "min": 0,
+        },
+    )
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
@@ -52,10 +69,19 @@ class DesignConfig:
             "trials",
             "an integer >= 1",
         )
-        need(num(self.sparsity) and 0 <= self.sparsity < 1, "sparsity", "a number in [0, 1)")
-        need(integer(self.bits) and 2 <= self.bits <= 8, "bits", "an integer in 2..8")
+        need(
+            self.sparsity is None or (num(self.sparsity) and 0 <= self.sparsity < 1),
+            "sparsity",
+            "a number in [0, 1)",
+        )
+        need(
+            self.bits is None or (integer(self.bits) and 2 <= self.bits <= 8),
+            "bits",
+            "an integer in 2..8",
+        )
         need(integer(self.calib_size) and self.calib_size >= 1, "calib_size", "an integer >= 1")
         need(integer(self.seed), "seed", "an integer")
+        need(self.pick is None or (integer(self.pick) and self.pick >= 0), "pick", "a trial >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

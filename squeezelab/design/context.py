@@ -27,6 +27,8 @@ class RunContext:
     out: Path
     state: DesignState
     emit: Event
+    study_dir: Path | None = None  # the study's folder (default OUT/study; --pick: the parent's)
+    started: float = 0.0  # time.monotonic() at which the budget's clock started (resumes: earlier)
 
     def result(self, stage: str) -> Record:
         """The result of a finished earlier stage."""
@@ -44,12 +46,22 @@ class RunContext:
     @functools.cached_property
     def space(self):
         """The searched space with the data set, the hardware and its memory limits applied."""
-        from squeezelab.explore import load_space, space_from_dict
+        from squeezelab.explore import space_from_dict
 
         c, hw = self.config, self.hardware
-        raw = load_space(c.space).to_dict()
+        raw = dict(self._raw_space)  # top-level keys are replaced below, never mutated
+        # every candidate is costed at the geometry it is trained and deployed at: the
+        # data's channels, side and classes, not the preset's (unless the space searches them)
+        chans, side, _ = self.train_split.shape
+        dims = {"in_chans": chans, "input_size": side, "num_classes": len(self.train_split.classes)}
+        raw["params"] = {**dims, **(raw.get("params") or {})}
         raw["costing"] = {**(raw.get("costing") or {}), "hardware": c.hardware}
-        limits = {"model_bytes": hw.flash_bytes, "peak_activation_bytes": hw.sram_bytes}
+        # TFLite Micro targets: the .tflite file in flash and TFLM's arena in SRAM, as
+        # predicted (within about 1%); other targets: int8 weights and peak activations
+        if hw.tflm:
+            limits = {"tflite_bytes": hw.flash_bytes, "tflm_arena_bytes": hw.sram_bytes}
+        else:
+            limits = {"model_bytes": hw.flash_bytes, "peak_activation_bytes": hw.sram_bytes}
         own = [k for k in raw.get("constraints") or [] if k.get("metric") not in limits]
         raw["constraints"] = own + [{"metric": m, "max": v} for m, v in limits.items() if v]
         data = {"data": c.data, "data_dir": c.data_dir, "seed": c.seed}
@@ -59,13 +71,20 @@ class RunContext:
         return space_from_dict(raw, raw.get("name", "design"))
 
     @functools.cached_property
+    def _raw_space(self) -> dict:
+        """The space file's mapping, as written."""
+        from squeezelab.explore import load_space
+
+        return load_space(self.config.space).to_dict()
+
+    @functools.cached_property
     def train_split(self):
         """The whole training split, read once: trials, retraining and fine-tuning carve
         their validation share and subsets from it (``fit(..., data=ctx.train_split)``)."""
         from squeezelab.train import TrainConfig, load_training_split
 
         c = self.config
-        size = self.space.train.get("input_size")
+        size = (self._raw_space.get("train") or {}).get("input_size")
         return load_training_split(TrainConfig(data=c.data, data_dir=c.data_dir, input_size=size))
 
     @functools.cached_property
@@ -89,14 +108,16 @@ class RunContext:
     def test(self):
         from squeezelab.data import load_dataset
 
-        return load_dataset(self.config.data, "test", self.config.data_dir)
+        # at the training split's side: a mixed-size folder's test split resizes the same way
+        side = self.train_split.shape[1]
+        return load_dataset(self.config.data, "test", self.config.data_dir, side)
 
     @functools.cached_property
     def study(self):
         """The study's results (after the explore stage)."""
         from squeezelab.explore import load_study_results
 
-        return load_study_results(str(self.out / "study"))
+        return load_study_results(str(self.study_dir or self.out / "study"))
 
     @functools.cached_property
     def sqz_model(self):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from squeezelab.compress.ladder import LadderResult
 from squeezelab.errors import FormatError
 from squeezelab.export import Int8Result, OnnxExport
 from squeezelab.io import atomic_write_json
@@ -21,8 +22,10 @@ from squeezelab.models import ModelMeta
 STATE_FILE = "design.json"
 STATE_FORMAT = "squeezelab-design"
 # 1: the untyped state before issue 13; 2: before the deploy stage; 3: before int8 forms
-# and runtimes were chosen on the validation split (test scored once, for the report)
-STATE_VERSION = 4
+# and runtimes were chosen on the validation split (test scored once, for the report);
+# 4: before the score stage (test scored on all its images, after every choice) and the
+# compression ladder (CompressResult.ladder)
+STATE_VERSION = 5
 
 
 class Record:
@@ -32,7 +35,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {k: v.to_dict() if k in self.nested else v for k, v in d.items()}
+        return {k: v.to_dict() if k in self.nested and v is not None else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
@@ -44,7 +47,8 @@ class Record:
             raise KeyError(f"{cls.__name__} lacks {', '.join(missing)}")
         kw = {n: d[n] for n in names if n in d}
         for n, sub in cls.nested.items():
-            kw[n] = sub.from_dict(kw[n])
+            if kw.get(n) is not None:  # an optional record may be None
+                kw[n] = sub.from_dict(kw[n])
         return cls(**kw)
 
 
@@ -95,11 +99,22 @@ class RetrainResult(Record):
 
 @dataclass(frozen=True)
 class CompressResult(Record):
+    """The .sqz written, and the compression ladder its setting was chosen from."""
+
+    nested: ClassVar[dict[str, type]] = {"ladder": LadderResult}
+
     sqz_file: str
     bytes: int
-    accuracy: dict[str, float]  # test top-1 per pipeline step: dense, pruned, shared, coded
+    accuracy: dict[str, float]  # validation top-1 of the "fp32" model and the chosen "sqz"
     accounting: dict[str, Any]  # bytes per stage (compress.Accounting.to_dict())
+    # every setting tried on the validation split, smallest file first (None: a fixed one)
+    ladder: LadderResult | None = None
     seconds: float = 0.0
+
+    @property
+    def tolerance(self) -> float | None:
+        """The most validation top-1 the chosen setting was allowed to lose (a fraction)."""
+        return None if self.ladder is None else self.ladder.tolerance
 
 
 @dataclass(frozen=True)
@@ -111,8 +126,8 @@ class ExportResult(Record):
     fp32_bytes: int
     int8_bytes: int
     int8_form: str  # the chosen quantization, e.g. "U8S8/minmax"
-    int8_accuracy: float | None  # test top-1 of the chosen int8 file on eval_images
-    eval_images: int  # test images, scored once after the choice
+    int8_accuracy: float | None  # test top-1 of the chosen int8 file (set by the score stage)
+    eval_images: int  # test images it was scored on (0 until the score stage)
     onnx: OnnxExport  # the fp32 export and its parity check
     int8: Int8Result  # the int8 choice, on the validation split (every setting tried)
     seconds: float = 0.0
@@ -124,8 +139,8 @@ class DeployResult(Record):
 
     For a TFLite Micro target: ``model.tflite`` (int8) and ``model.c``/``.h``, run in TFLM's
     host interpreter (arena measured against ``sram_bytes``, file against ``flash_bytes``,
-    int8 accuracy against fp32 on the same test images). For a target with several
-    runtimes (a phone: LiteRT and ONNX Runtime) ``runtimes`` holds each one's int8 file,
+    int8 accuracy against fp32 on validation images; the score stage adds the test
+    figures). For a target with several runtimes (a phone: LiteRT and ONNX Runtime) ``runtimes`` holds each one's int8 file,
     batch-1 latency at ``threads`` and validation accuracy; ``runtime`` is the fastest
     one within ``tolerance`` of fp32 there. ``problems`` lists the checks that failed; a
     design with any is not shipped.
@@ -143,6 +158,7 @@ class DeployResult(Record):
     predicted_arena_bytes: int | None  # analysis.profile at 8 bits (TFLM's planner)
     sram_bytes: int | None  # the target's limits (None: unlimited)
     flash_bytes: int | None
+    # the test figures, set by the score stage (None/0 until then)
     int8_accuracy: float | None  # test top-1 of the runtime's outputs on eval_images
     fp32_accuracy: float | None  # test top-1 of the decoded fp32 model on the same images
     eval_images: int
@@ -154,11 +170,43 @@ class DeployResult(Record):
     val_images: int = 0
     threads: int | None = None  # the profile's threads the latencies were timed with
     problems: list[str] = field(default_factory=list)  # failed checks; any: not shipped
+    # Cortex-M targets: the generated firmware's check (export.firmware_build.FirmwareCheck
+    # .to_dict(): host == TFLM, QEMU == host, flash / SRAM from the ELF, instructions)
+    firmware: dict[str, Any] | None = None
+    # the final scoring on the test split, class by class (export.ClassScores.to_dict());
+    # empty where the runtime's predictions were not kept
+    classes: list[str] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)  # rows: true, columns: predicted
     seconds: float = 0.0
 
     @property
     def shipped(self) -> bool:
         return not self.problems
+
+    @property
+    def test_scores(self):
+        """The shipped file's :class:`~squeezelab.export.scores.ClassScores` on the test
+        images, or None when not recorded."""
+        from squeezelab.export.scores import ClassScores
+
+        if not self.confusion:
+            return None
+        return ClassScores.from_dict(
+            {"classes": self.classes, "confusion": self.confusion}, "deploy confusion"
+        )
+
+
+@dataclass(frozen=True)
+class ScoreResult(Record):
+    """The final scoring: every file once on the whole test split, after every choice."""
+
+    images: int  # test images, all of the split
+    fp32: float  # top-1 of the retrained fp32 model file
+    sqz: float  # of the decoded .sqz
+    onnx_int8: float  # of the chosen ONNX int8 file (ONNX Runtime)
+    shipped: float  # of the shipped file, in the runtime that runs it
+    runtime: str  # that runtime
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -207,6 +255,7 @@ RESULTS: dict[str, type[Record]] = {
     "compress": CompressResult,
     "export": ExportResult,
     "deploy": DeployResult,
+    "score": ScoreResult,
     "benchmark": BenchmarkResult,
     "report": ReportResult,
 }

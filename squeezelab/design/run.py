@@ -15,6 +15,44 @@ from squeezelab.design.summary import DesignResult, summarize
 from squeezelab.errors import ConfigError
 
 RESUME_FREE = {"budget_minutes"}  # settings a resumed run may change
+PICK_FREE = RESUME_FREE | {"pick"}  # settings a --pick run may differ in from its search
+
+
+def run_folder(config: DesignConfig, out_dir) -> Path:
+    """Where a run writes: ``OUT``, or ``OUT/pick-TRIAL`` for a ``--pick`` run."""
+    out = Path(out_dir)
+    return out if config.pick is None else out / f"pick-{config.pick}"
+
+
+def check_pick(config: DesignConfig, out: Path) -> Path:
+    """The study folder a ``--pick`` run reuses, after checking the search in ``out``.
+
+    ``out`` must hold a finished explore stage run with the same settings (but the
+    budget), and the trial must be a trained front member other than the one ``out``
+    finished; else one ConfigError saying what to do.
+    """
+    from squeezelab.design.stages import pick_trial
+
+    path = out / STATE_FILE
+    state = read_state(path) if path.is_file() else None
+    if state is None or "explore" not in state.stages:
+        raise ConfigError(
+            f"pick={config.pick}: {out} holds no finished search (no explore stage in "
+            f"{path}); allowed: run `squeezelab design -o {out}` first, then --pick a "
+            "member of its front"
+        )
+    now = config.to_dict()
+    diff = sorted(k for k in now if k not in PICK_FREE and state.config.get(k) != now[k])
+    if diff:
+        raise ConfigError(
+            f"pick={config.pick}: {out} searched with other settings ({', '.join(diff)}); "
+            "allowed: that run's settings plus --pick"
+        )
+    from squeezelab.explore import load_study_results
+
+    study = load_study_results(str(out / "study"))
+    pick_trial(study, config.pick, str(out / "study"), taken=state.stages["explore"].best.number)
+    return out / "study"
 
 
 def load_state(config: DesignConfig, out: Path, restart: bool = False) -> DesignState:
@@ -67,23 +105,37 @@ def design(
     finished stage. ``restart`` moves a previous run's files to ``OUT/previous-N`` and
     runs every stage again.
 
+    With ``config.pick`` set, ``out_dir`` is a finished run: no new search; its study's
+    front member ``pick`` goes through retrain, compress, export, deploy, benchmark and
+    report into ``OUT/pick-TRIAL`` (resumable the same way).
+
     ``on_event(ev)`` gets a dict per event, with ``"stage"`` and one of ``"message"``
-    (text), ``"progress"`` (explore: trial counts) or ``"record"``: retrain passes each
+    (text), ``"budget_left_s"`` (once, when the budget's clock starts: the seconds left),
+    ``"progress"`` (explore: trial counts) or ``"record"``: retrain passes each
     :class:`~squeezelab.train.EpochRecord` (with ``"epochs"``, the planned total),
     compress each step record of :func:`~squeezelab.compress.compress_steps`
     (``FinetuneStep``, ``EvaluateStep``, ``EncodeStep``); ``to_dict()`` gives their JSON.
+    For progress displays, explore's events add ``"of"`` (the trials to train) and
+    ``"step"`` (a multi-fidelity rung), retrain's ``"epoch"``/``"batch"``/``"batches"``
+    after every optimiser step, compress's ladder messages ``"rung"``/``"rungs"``.
 
     Example:
         >>> result = design(DesignConfig(budget_minutes=10), "out")  # doctest: +SKIP
         >>> result.rows[1].bytes  # the .sqz file  # doctest: +SKIP
     """
-    out = Path(out_dir)
-    ctx = RunContext(config, out, DesignState(config.to_dict()), on_event or (lambda ev: None))
+    out = run_folder(config, out_dir)
+    study_dir = check_pick(config, Path(out_dir)) if config.pick is not None else None
+    emit = on_event or (lambda ev: None)
+    ctx = RunContext(config, out, DesignState(config.to_dict()), emit, study_dir=study_dir)
     _ = ctx.hardware  # an unknown profile fails before anything runs
     out.mkdir(parents=True, exist_ok=True)
     if restart and (moved := set_aside(out)) is not None:
         ctx.emit({"stage": "design", "message": f"restart: the previous run moved to {moved}"})
     ctx.state = load_state(config, out, restart)
+    # the budget counts the finished stages' time too, so a resumed run keeps to it
+    ctx.started = time.monotonic() - sum(r.seconds or 0 for r in ctx.state.stages.values())
+    left = ctx.started + config.budget_minutes * 60 - time.monotonic()
+    ctx.emit({"stage": "design", "budget_left_s": left})  # a display counts down from it
     for name, fn in STAGES:
         if name in ctx.state.stages:
             ctx.emit({"stage": name, "message": "done earlier; resuming after it"})

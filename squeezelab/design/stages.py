@@ -25,13 +25,21 @@ from squeezelab.design.records import (
     RetrainBudget,
     RetrainResult,
     RuntimeChoice,
+    ScoreResult,
     TargetCost,
 )
-from squeezelab.errors import InfeasibleError
+from squeezelab.errors import InfeasibleError, SqueezelabError
 from squeezelab.io import atomic_write_json
 
-# Share of the wall-clock budget each stage may plan for (the rest: compress .. report).
-EXPLORE_SHARE, RETRAIN_SHARE = 0.40, 0.35
+# The stages whose work scales with the time given (explore, retrain, compress) plan in
+# the budget less a reserve for the fixed-work ones (export, deploy, score, benchmark,
+# report): each must end by its share of that planned time, counted from the start of the
+# run, so one that finishes early leaves its time to the next.
+BUDGET_ENDS = {"explore": 0.35, "retrain": 0.85, "compress": 1.0}
+RESERVE_SHARE = 0.2  # of the budget, at least:
+# seconds the fixed-work stages took for small nets on two busy cores of these machines
+# (make demo): a .tflite conversion and TFLite Micro or LiteRT runs, or ONNX alone
+RESERVE_S = {"tflite-micro": 90.0, "litert": 90.0, "onnxruntime": 30.0}
 FINETUNE_IMAGES = 5_000  # one epoch of fine-tuning after pruning and after sharing
 MIN_RETRAIN_IMAGES = 2_000  # the final training sees at least this many images
 INT8_SETTINGS = ["U8S8/minmax", "U8S8/entropy", "S8S8/minmax"]
@@ -50,12 +58,15 @@ class _OutOfTime(Exception):
 
 
 def explore(ctx: RunContext) -> ExploreResult:
+    if ctx.config.pick is not None:  # --pick: a front member of the finished study, no search
+        return _explore_picked(ctx)
     from squeezelab.explore import run_study, train_candidate
 
-    deadline = time.monotonic() + EXPLORE_SHARE * ctx.config.budget_minutes * 60
+    deadline = stage_deadline(ctx, "explore")
 
     def on_trial(p) -> None:
-        ctx.emit({"stage": "explore", "progress": p.to_dict()})
+        step = p.step.to_dict() if p.step is not None else None  # a rung, multi-fidelity
+        ctx.emit({"stage": "explore", "progress": p.to_dict(), "of": p.of, "step": step})
         if time.monotonic() > deadline and p.trained >= 1:
             raise _OutOfTime
 
@@ -71,13 +82,66 @@ def explore(ctx: RunContext) -> ExploreResult:
             "see `squeezelab study show` on the study for the screened candidates"
         )
     best = max(front, key=lambda t: (t.accuracy, -t.metrics["model_bytes"]))
-    speeds = [_images_per_s(ctx, t) for t in ctx.study.trials if t.state == "trained"]
-    speeds = [s for s in speeds if s]
     return ExploreResult(
         best=BestTrial(best.number, best.arch, dict(best.metrics), best.run_dir),
         counts=ctx.study.counts.to_dict(),
-        img_per_s=max(speeds) if speeds else None,
+        img_per_s=_design_speed(ctx, best),
     )
+
+
+def front_members(study) -> list:
+    """The trained trials on a study's Pareto front, in the front's order."""
+    return [t for t in study.pareto_trials if t.state == "trained" and t.accuracy is not None]
+
+
+def pick_trial(study, number: int, where: str, taken: int | None = None):
+    """The trial ``--pick number`` finishes: trained, on the front, not ``taken`` already.
+
+    Raises ConfigError naming the trial and the front members allowed instead.
+    """
+    from squeezelab.errors import ConfigError
+
+    members = [t.number for t in front_members(study) if t.number != taken]
+    allowed = f"allowed: a trained front member: {', '.join(map(str, members)) or 'none'}"
+    trial = next((t for t in study.trials if t.number == number), None)
+    if trial is None:
+        last = max((t.number for t in study.trials), default=-1)
+        raise ConfigError(
+            f"pick={number}: the study in {where} has no trial {number} (trials 0..{last}); "
+            + allowed
+        )
+    if trial.state != "trained" or trial.accuracy is None:
+        raise ConfigError(f"pick={number}: trial {number} is {trial.state}, not trained; {allowed}")
+    if number not in study.pareto:
+        raise ConfigError(f"pick={number}: trial {number} is not on the Pareto front; {allowed}")
+    if number == taken:
+        raise ConfigError(
+            f"pick={number}: trial {number} is the design the run in {where} finished already; "
+            + allowed.replace("a trained", "another")
+        )
+    return trial
+
+
+def _explore_picked(ctx: RunContext) -> ExploreResult:
+    """The explore stage of a ``--pick`` run: the chosen front member, the study's speed."""
+    t = pick_trial(ctx.study, ctx.config.pick, str(ctx.study_dir or ctx.out / "study"))
+    return ExploreResult(
+        best=BestTrial(t.number, t.arch, dict(t.metrics), t.run_dir),
+        counts=ctx.study.counts.to_dict(),
+        img_per_s=_design_speed(ctx, t),
+    )
+
+
+def planned_seconds(ctx: RunContext) -> float:
+    """The budget less the fixed-work stages' reserve (:data:`RESERVE_S`), in seconds."""
+    budget = ctx.config.budget_minutes * 60
+    runtime = (tuple(ctx.hardware.deploy) or ("onnxruntime",))[0]
+    return max(0.0, budget - max(RESERVE_SHARE * budget, RESERVE_S.get(runtime, 30.0)))
+
+
+def stage_deadline(ctx: RunContext, stage: str) -> float:
+    """The ``time.monotonic()`` by which ``stage`` should end (:data:`BUDGET_ENDS`)."""
+    return ctx.started + BUDGET_ENDS[stage] * planned_seconds(ctx)
 
 
 def _images_per_s(ctx: RunContext, trial) -> float | None:
@@ -87,11 +151,26 @@ def _images_per_s(ctx: RunContext, trial) -> float | None:
         return None
     train = ctx.space.train
     per_epoch = min(int(train.get("train_subset") or len(ctx.train)), len(ctx.train))
-    return int(train.get("epochs") or 1) * per_epoch / seconds
+    epochs = len(trial.epoch_accuracy) or int(train.get("epochs") or 1)
+    return epochs * per_epoch / seconds
 
 
-def retrain_budget(ctx: RunContext, img_per_s: float | None) -> RetrainBudget:
-    """Whole epochs that fit the retraining share of the budget at the trials' speed.
+def _design_speed(ctx: RunContext, best) -> float | None:
+    """The chosen design's training speed; the study's slowest one if it has none."""
+    own = _images_per_s(ctx, best)
+    if own:
+        return own
+    speeds = [s for t in ctx.study.trials if t.state == "trained" if (s := _images_per_s(ctx, t))]
+    return min(speeds) if speeds else None
+
+
+# The retraining's speed is planned from the trial's: a full-split epoch runs a little
+# slower per image (validation passes, cache misses), so plan for this share of it.
+SPEED_MARGIN = 0.9
+
+
+def retrain_budget(ctx: RunContext, img_per_s: float | None, seconds: float) -> RetrainBudget:
+    """Whole epochs that fit ``seconds`` at the chosen design's measured speed.
 
     Up to the space's ``final`` epochs; when not even one epoch of the training split
     fits, one epoch on as many images as do (at least ``MIN_RETRAIN_IMAGES``).
@@ -101,7 +180,7 @@ def retrain_budget(ctx: RunContext, img_per_s: float | None) -> RetrainBudget:
     if not img_per_s:
         return RetrainBudget(most)
     size = min(int((space.final or {}).get("train_subset") or len(ctx.train)), len(ctx.train))
-    images = RETRAIN_SHARE * ctx.config.budget_minutes * 60 * img_per_s
+    images = max(0.0, seconds) * img_per_s * SPEED_MARGIN
     if images >= size:
         return RetrainBudget(min(most, math.floor(images / size)))
     return RetrainBudget(1, max(MIN_RETRAIN_IMAGES, int(images)))
@@ -123,14 +202,22 @@ def retrain(ctx: RunContext) -> RetrainResult:
     from squeezelab.train import fit
 
     if ctx.state.retrain_budget is None:  # planned once, so a resumed fit sees the same config
-        ctx.state.retrain_budget = retrain_budget(ctx, ctx.result("explore").img_per_s)
+        seconds = stage_deadline(ctx, "retrain") - time.monotonic()
+        ctx.state.retrain_budget = retrain_budget(ctx, ctx.result("explore").img_per_s, seconds)
         ctx.save()
     budget = ctx.state.retrain_budget
     fields = {**(ctx.space.final or {}), "epochs": budget.epochs}
     if budget.train_subset is not None:
         fields["train_subset"] = budget.train_subset
     run = ctx.out / "final"
-    for rec in fit(_train_config(ctx, **fields), run, resume=True, data=ctx.train_split):
+    config = _train_config(ctx, **fields)
+    batch_size = config.resolved().batch_size
+
+    def on_batch(epoch: int, batch: int, batches: int) -> None:  # a display's batch of E
+        ev = {"epoch": epoch, "batch": batch, "batches": batches, "batch_size": batch_size}
+        ctx.emit({"stage": "retrain", **ev, "epochs": budget.epochs})
+
+    for rec in fit(config, run, resume=True, data=ctx.train_split, on_batch=on_batch):
         ctx.emit({"stage": "retrain", "record": rec, "epochs": budget.epochs})
     model_file = run / "best.safetensors"
     return RetrainResult(
@@ -139,46 +226,74 @@ def retrain(ctx: RunContext) -> RetrainResult:
 
 
 def compress(ctx: RunContext) -> CompressResult:
-    from squeezelab.compress import DoneStep, compress_steps, write_sqz
+    """Choose the compression setting on the validation split (the ladder), write the .sqz.
+
+    The ladder's fine-tuning trains on ``ctx.train`` (the training split less the
+    validation share), plans within the stage's share of the budget and, when it is
+    spent, keeps to settings without fine-tuning. The test split is not read here: the
+    score stage scores the chosen file on it.
+    """
+    from squeezelab.compress import write_sqz
+    from squeezelab.compress.ladder import LadderDone, RungStep, ladder_rungs, ladder_steps
     from squeezelab.models import load_model
 
     model, meta = load_model(ctx.result("retrain").model_file)
-    subset = (ctx.space.final or {}).get("train_subset") or FINETUNE_IMAGES
+    final = ctx.space.final or {}
+    images = min(final.get("train_subset") or FINETUNE_IMAGES, FINETUNE_IMAGES, len(ctx.train))
+    batch = final.get("batch_size") or ctx.space.train.get("batch_size") or 128
     finetune = _train_config(
-        ctx, epochs=1, train_subset=min(subset, FINETUNE_IMAGES), lr=0.01, schedule="cosine"
+        ctx,
+        recipe=final.get("recipe"),
+        batch_size=min(int(batch), images),  # a small folder holds fewer images
+        epochs=1,
+        train_subset=images,
+        lr=0.01,
+        schedule="cosine",
+        val_fraction=0.0,  # ctx.train holds no validation image: the ladder scores those
     )
-    result = None
-    steps = compress_steps(
+    c = ctx.config
+    steps = ladder_steps(
         model,
         meta,
-        ctx.config.sparsity,
-        ctx.config.bits,
+        ctx.val,
+        ladder_rungs(c.sparsity, c.bits),
         finetune=finetune,
-        finetune_data=ctx.train_split,
-        eval_dataset=ctx.test,
+        finetune_data=ctx.train,
+        budget_s=max(0.0, stage_deadline(ctx, "compress") - time.monotonic()),
+        img_per_s=ctx.result("explore").img_per_s,
     )
     for rec in steps:
-        if isinstance(rec, DoneStep):
-            result = rec.result
+        if isinstance(rec, LadderDone):
+            chosen, ladder = rec.compressed, rec.ladder
+        elif isinstance(rec, RungStep):
+            r = rec.rung
+            acc = "" if r.val_accuracy is None else f", validation top-1 {r.val_accuracy:.2%}"
+            ctx.emit(
+                {
+                    "stage": "compress",
+                    "message": f"rung {rec.index}/{rec.total} {r.setting}: {r.why}{acc}",
+                    "rung": rec.index,
+                    "rungs": rec.total,
+                }
+            )
         else:
             ctx.emit({"stage": "compress", "record": rec})
+    ctx.emit({"stage": "compress", "message": ladder.line()})
     path = ctx.out / "model.sqz"
-    size = write_sqz(path, result.data)
-    return CompressResult(
-        str(path), size, dict(result.header.get("accuracy") or {}), result.accounting.to_dict()
-    )
+    size = write_sqz(path, chosen.data)
+    accuracy = {"fp32": ladder.fp32_val_accuracy, "sqz": ladder.chosen.val_accuracy}
+    return CompressResult(str(path), size, accuracy, chosen.accounting.to_dict(), ladder)
 
 
 def export(ctx: RunContext) -> ExportResult:
     from squeezelab.export import export_onnx, quantize_int8
-    from squeezelab.export.quantize import score_onnx
 
     model, meta = ctx.sqz_model
     fp32, int8 = ctx.out / "model.onnx", ctx.out / "model.int8.onnx"
     ctx.emit({"stage": "export", "message": "exporting the decoded .sqz model to ONNX fp32"})
     onnx = export_onnx(model, meta, fp32)
     calib = ctx.train.images[: ctx.config.calib_size].numpy()
-    n_val, n = min(len(ctx.val), INT8_EVAL_IMAGES), min(len(ctx.test), INT8_EVAL_IMAGES)
+    n_val = min(len(ctx.val), INT8_EVAL_IMAGES)
     ctx.emit({"stage": "export", "message": "choosing the fastest accurate int8 form"})
     # chosen on the validation split (DESIGN.md: choices never see the test split) ...
     q = quantize_int8(
@@ -189,10 +304,9 @@ def export(ctx: RunContext) -> ExportResult:
         eval_data=ctx.val.images[:n_val].numpy(),
         settings=INT8_SETTINGS,
     )
-    # ... and the chosen file scored once on the test split, for the report
-    top1 = score_onnx(int8, ctx.test.images[:n].numpy(), ctx.test.labels[:n].numpy())
+    # (the chosen file is scored on the test split by the score stage, after every choice)
     return ExportResult(
-        str(fp32), str(int8), fp32.stat().st_size, int8.stat().st_size, q.chosen, top1, n, onnx, q
+        str(fp32), str(int8), fp32.stat().st_size, int8.stat().st_size, q.chosen, None, 0, onnx, q
     )
 
 
@@ -202,10 +316,11 @@ def deploy(ctx: RunContext) -> DeployResult:
     TFLite Micro targets get an int8 ``model.tflite`` calibrated on training images and
     ``model.c``/``model.h`` (the array to flash, the measured arena as a define); TFLM's
     host interpreter measures the arena and runs validation images (the int8-vs-fp32
-    check) and test images (the figure reported). Targets with LiteRT and ONNX Runtime
+    check). Targets with LiteRT and ONNX Runtime
     (phones) get the int8 ``model.tflite`` too and ship whichever int8 file runs fastest
     at batch 1 on the profile's threads among those within tolerance of fp32 on the
     validation images. A target with ONNX Runtime alone ships the export stage's file.
+    The test split is not read here: :func:`score` scores the shipped file on it.
     """
     hw, exp = ctx.hardware, ctx.result("export")
     runtimes = tuple(hw.deploy) or ("onnxruntime",)
@@ -213,15 +328,14 @@ def deploy(ctx: RunContext) -> DeployResult:
         none = dict.fromkeys(
             ["tflite", "c_source", "tflite_bytes", "predicted_tflite_bytes", "arena_bytes"]
             + ["arena_head_bytes", "arena_tail_bytes", "predicted_arena_bytes", "fp32_accuracy"]
-            + ["tflm_vs_reference_max_lsb"]
+            + ["tflm_vs_reference_max_lsb", "int8_accuracy"]
         )
         return DeployResult(
             runtime="onnxruntime",
             ship=exp.onnx_int8,
             sram_bytes=hw.sram_bytes,
             flash_bytes=hw.flash_bytes,
-            int8_accuracy=exp.int8_accuracy,
-            eval_images=exp.eval_images,
+            eval_images=0,
             tolerance=DEPLOY_TOLERANCE,
             **none,
         )
@@ -233,9 +347,8 @@ def deploy(ctx: RunContext) -> DeployResult:
     ctx.emit({"stage": "deploy", "message": f"writing int8 {path.name} for {runtimes[0]}"})
     calib = ctx.train.images[: min(ctx.config.calib_size, DEPLOY_CALIB_IMAGES)].numpy()
     tfl = export_tflite(model, meta, path, calib=calib, n_calib=len(calib))
-    n_val, n = min(len(ctx.val), DEPLOY_EVAL_IMAGES), min(len(ctx.test), DEPLOY_EVAL_IMAGES)
+    n_val = min(len(ctx.val), DEPLOY_EVAL_IMAGES)
     val = ctx.val.images[:n_val].numpy(), ctx.val.labels[:n_val].numpy()
-    test = ctx.test.images[:n].numpy(), ctx.test.labels[:n].numpy()
     pred = profile(model, meta.input_shape, hardware=hw, weight_bits=8, activation_bits=8)
     fp32_val = _top1(model, meta, *val)
     common = {
@@ -245,15 +358,16 @@ def deploy(ctx: RunContext) -> DeployResult:
         "predicted_arena_bytes": pred.tflm_arena_bytes,
         "sram_bytes": hw.sram_bytes,
         "flash_bytes": hw.flash_bytes,
-        "fp32_accuracy": _top1(model, meta, *test),
-        "eval_images": n,
+        "fp32_accuracy": None,  # test figures: filled by the score stage
+        "int8_accuracy": None,
+        "eval_images": 0,
         "tolerance": DEPLOY_TOLERANCE,
         "val_fp32_accuracy": fp32_val,
         "val_images": n_val,
     }
     if hw.tflm:
-        return _deploy_tflm(ctx, tfl, path, val, test, common)
-    return _deploy_fastest(ctx, runtimes, path, exp.onnx_int8, val, test, common)
+        return _deploy_tflm(ctx, tfl, path, val, common)
+    return _deploy_fastest(ctx, runtimes, path, exp.onnx_int8, val, common)
 
 
 def _within_tolerance(int8: float, fp32: float) -> bool:
@@ -261,26 +375,22 @@ def _within_tolerance(int8: float, fp32: float) -> bool:
     return int8 >= fp32 - DEPLOY_TOLERANCE - 1e-12
 
 
-def _deploy_tflm(ctx, tfl, path, val, test, common) -> DeployResult:
-    """TFLite Micro: the arena and the int8 check (validation) measured, test scored once."""
-    import numpy as np
-
+def _deploy_tflm(ctx, tfl, path, val, common) -> DeployResult:
+    """TFLite Micro: the arena and the int8 check (validation images) measured."""
     from squeezelab.export import check_tflite, write_c_array
 
     hw = ctx.hardware
     ctx.emit(
         {
             "stage": "deploy",
-            "message": f"running it in TFLite Micro on {len(val[0])} "
-            f"validation and {len(test[0])} test images",
+            "message": f"running it in TFLite Micro on {len(val[0])} validation images",
         }
     )
-    # one run of both splits: the arena is bisected once; each split scored on its own
-    check = check_tflite(path, np.concatenate([val[0], test[0]]), np.concatenate([val[1], test[1]]))
-    hits = np.asarray(check.predictions) == np.concatenate([val[1], test[1]])
-    int8_val, int8_test = float(hits[: len(val[1])].mean()), float(hits[len(val[1]) :].mean())
+    check = check_tflite(path, *val)
+    int8_val = check.int8_top1
     c_path, _ = write_c_array(path, ctx.out / "model", check.arena_bytes, tfl.to_dict())
     problems = []
+    firmware = _deploy_firmware(ctx, path, val[0], problems)
     if hw.sram_bytes and check.arena_bytes > hw.sram_bytes:
         problems.append(
             f"measured arena {check.arena_bytes:,} B exceeds the {hw.sram_bytes:,} B SRAM"
@@ -300,14 +410,47 @@ def _deploy_tflm(ctx, tfl, path, val, test, common) -> DeployResult:
         arena_bytes=check.arena_bytes,
         arena_head_bytes=check.arena_head_bytes,
         arena_tail_bytes=check.arena_tail_bytes,
-        int8_accuracy=int8_test,
         tflm_vs_reference_max_lsb=check.tflm_vs_reference_max_lsb,
+        firmware=firmware,
         problems=problems,
         **common,
     )
 
 
-def _deploy_fastest(ctx, runtimes, tflite, onnx_int8, val, test, common) -> DeployResult:
+FIRMWARE_IMAGES = 100  # validation images the generated firmware runs on the host
+
+
+def _deploy_firmware(ctx, path, images, problems: list[str]) -> dict | None:
+    """A Cortex-M target: the generated int8 C, checked against TFLM on the host and run
+    in QEMU; a link that does not fit or outputs that differ are problems."""
+    from squeezelab.export.firmware_build import arm_target, check_firmware
+
+    hw = ctx.hardware
+    if arm_target(hw) is None:
+        return None
+    msg = f"writing the firmware (int8 C) and running it in QEMU ({arm_target(hw).machine})"
+    ctx.emit({"stage": "deploy", "message": msg})
+    try:
+        chk = check_firmware(path, ctx.out / "firmware", images[:FIRMWARE_IMAGES], hw)
+    except InfeasibleError as e:  # does not fit the target: the design is not shipped
+        problems.append(str(e))
+        return None
+    except SqueezelabError as e:  # an op without a kernel, a toolchain failure: the
+        # TFLM file still ships; say why there is no firmware
+        ctx.emit({"stage": "deploy", "message": f"no firmware: {e}"})
+        return None
+    if chk.host_equal != chk.n_host:
+        problems.append(
+            f"firmware outputs differ from TFLite Micro's on {chk.n_host - chk.host_equal}"
+            f"/{chk.n_host} images"
+        )
+    if chk.qemu_equal != chk.n_qemu:
+        n = chk.n_qemu - chk.qemu_equal
+        problems.append(f"firmware in QEMU differs from the host on {n}/{chk.n_qemu} images")
+    return chk.to_dict()
+
+
+def _deploy_fastest(ctx, runtimes, tflite, onnx_int8, val, common) -> DeployResult:
     """LiteRT and/or ONNX Runtime: the fastest int8 file within tolerance on validation."""
     from squeezelab.export.bench import time_files
     from squeezelab.export.quantize import score_onnx
@@ -359,7 +502,6 @@ def _deploy_fastest(ctx, runtimes, tflite, onnx_int8, val, test, common) -> Depl
         arena_bytes=None,
         arena_head_bytes=None,
         arena_tail_bytes=None,
-        int8_accuracy=top1(best.runtime, *test),  # the one test score, after the choice
         tflm_vs_reference_max_lsb=None,
         runtimes=[c.to_dict() for c in choices],
         threads=threads,
@@ -374,9 +516,59 @@ def _top1(model, meta, images, labels) -> float:
 
     from squeezelab.export import normalize
 
+    model.eval()
+    hits = 0
     with torch.no_grad():
-        logits = model.eval()(torch.from_numpy(normalize(images, meta)))
-    return float((logits.argmax(1).numpy() == labels).mean())
+        for i in range(0, len(images), 500):  # batches bound the activations' memory
+            logits = model(torch.from_numpy(normalize(images[i : i + 500], meta)))
+            hits += int((logits.argmax(1).numpy() == labels[i : i + 500]).sum())
+    return hits / max(len(labels), 1)
+
+
+def score(ctx: RunContext) -> ScoreResult:
+    """The final scoring: each file once on the whole test split, after every choice.
+
+    Every choice before this stage (trial, epoch, compression setting, int8 form,
+    runtime) read the validation split only. The export and deploy records get their
+    test figures here, so every page shows the one scoring.
+    """
+    import dataclasses
+
+    from squeezelab.export.quantize import onnx_predictions
+    from squeezelab.export.scores import class_scores
+    from squeezelab.models import load_model
+
+    test, dep, exp = ctx.test, ctx.result("deploy"), ctx.result("export")
+    images, labels = test.images.numpy(), test.labels.numpy()
+    n = len(labels)
+    ctx.emit({"stage": "score", "message": f"scoring every file on the {n:,} test images"})
+    fp32_model, meta = load_model(ctx.result("retrain").model_file)
+    fp32 = _top1(fp32_model, meta, images, labels)
+    sqz = _top1(*ctx.sqz_model, images, labels)
+    onnx_pred = onnx_predictions(exp.onnx_int8, images)
+    shipped = _shipped_predictions(ctx, dep, images, labels, onnx_pred)
+    scores = class_scores(labels, shipped, test.classes)
+    onnx_int8 = float((onnx_pred == labels).mean())
+    ctx.state.stages["export"] = dataclasses.replace(exp, int8_accuracy=onnx_int8, eval_images=n)
+    ctx.state.stages["deploy"] = dataclasses.replace(
+        dep, int8_accuracy=scores.top1, fp32_accuracy=sqz, eval_images=n, **scores.to_dict()
+    )
+    return ScoreResult(n, fp32, sqz, onnx_int8, scores.top1, dep.runtime)
+
+
+def _shipped_predictions(ctx, dep, images, labels, onnx_pred):
+    """The shipped file's class per test image, in the runtime that runs it."""
+    import numpy as np
+
+    if dep.runtime == "tflite-micro":
+        from squeezelab.export import check_tflite
+
+        return np.asarray(check_tflite(dep.tflite, images, labels).predictions)
+    if dep.runtime == "litert":
+        from squeezelab.export.tflite import litert_predictions
+
+        return litert_predictions(dep.tflite, images, ctx.hardware.threads or 1)
+    return onnx_pred
 
 
 def benchmark(ctx: RunContext) -> BenchmarkResult:
@@ -397,6 +589,7 @@ def benchmark(ctx: RunContext) -> BenchmarkResult:
 
 
 def report(ctx: RunContext) -> ReportResult:
+    from squeezelab.design.ship import ship_card
     from squeezelab.design.summary import summarize
     from squeezelab.report import render_report
 
@@ -408,6 +601,7 @@ def report(ctx: RunContext) -> ReportResult:
         ctx.out / "report.html",
         title="squeezelab design",
         extra_sections=[summary.section(), summary.deploy_section()],
+        ship=ship_card(ctx.state, ctx.study, ctx.out),
     )
     return ReportResult(str(html), str(path))
 
@@ -418,6 +612,7 @@ STAGES = [
     ("compress", compress),
     ("export", export),
     ("deploy", deploy),
+    ("score", score),
     ("benchmark", benchmark),
     ("report", report),
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from squeezelab.analysis.units import format_bytes, format_energy
+from squeezelab.compress.ladder import LadderResult
 from squeezelab.design.records import DeployResult, DesignState
 
 
@@ -45,9 +46,13 @@ class DesignResult:
     retrain_images: int | None  # the training subset when one epoch did not fit
     deploy: DeployResult  # the file the target's runtime runs, measured there
     shipped: bool  # False: a check failed (deploy.problems), the design is infeasible
+    trial: int | None = None  # the study trial the design was built from
+    picked: bool = False  # True: a --pick run finished this front member (not the search's choice)
+    compression: LadderResult | None = None  # the ladder the .sqz setting was chosen from
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"rows": [dataclasses.asdict(r) for r in self.rows]}
+        d = dataclasses.asdict(self) | {"rows": [dataclasses.asdict(r) for r in self.rows]}
+        return d | {"compression": self.compression and self.compression.to_dict()}
 
     def ship_line(self) -> str:
         """One sentence: which file to flash and how it measured, or why it is not shipped."""
@@ -84,6 +89,11 @@ class DesignResult:
                 f"{d.runtime} int8 top-1 {d.int8_accuracy:.2%} vs fp32 {d.fp32_accuracy:.2%} on "
                 f"{d.eval_images:,} test images"
             )
+        fw = getattr(d, "firmware", None)
+        if fw:  # a Cortex-M target: the generated firmware, run in QEMU
+            from squeezelab.export.firmware_build import FirmwareCheck
+
+            figures.append(FirmwareCheck.from_dict(fw).summary())
         return f"{what}: {', '.join(figures)}."
 
     def deploy_section(self) -> dict[str, Any]:
@@ -142,16 +152,48 @@ class DesignResult:
                     None,
                 )
             )
+        fw = getattr(d, "firmware", None)
+        if fw and fw.get("machine"):  # measured from the firmware's ELF, run in QEMU
+            flash = fw["flash_bytes"], fw["predicted_flash_bytes"], fw["flash_limit_bytes"]
+            rows.append(within("firmware flash (bytes, ELF)", *flash))
+            sram = fw["sram_bytes"], fw.get("predicted_sram_bytes"), fw["sram_limit_bytes"]
+            rows.append(within("firmware SRAM (bytes, ELF: data + bss + stack)", *sram))
+            rows.append(
+                row(
+                    f"firmware outputs equal to TFLite Micro ({fw['n_host']} images)",
+                    fw["host_equal"],
+                    None,
+                    fw["n_host"],
+                    fw["host_equal"] == fw["n_host"],
+                )
+            )
+            rows.append(
+                row(
+                    f"instructions per inference (QEMU {fw['machine']} -icount; not cycles)",
+                    fw["instructions_per_inference"],
+                    None,
+                    None,
+                    None,
+                )
+            )
         title = "Deployment" if self.shipped else "Deployment: infeasible, not shipped"
         return {"title": title, "rows": rows, "text": self.ship_line()}
 
     def section(self) -> dict[str, Any]:
         """The summary section of the HTML report."""
+        which = (
+            f"Front member #{self.trial} (--pick)"
+            if self.picked
+            else "Chosen design" + (f" (trial #{self.trial})" if self.trial is not None else "")
+        )
+        images = f"{self.retrain_images:,} images" if self.retrain_images else "the training split"
         text = (
-            f"Best feasible design {self.model} ({self.params:,} params) on "
+            f"{which}: {self.model} ({self.params:,} params) on "
             f"{self.hardware}: predicted {self.target_latency_ms:.2f} ms and "
             f"{format_energy(self.target_energy_pj)} per image at int8; the AlexNet-style "
-            f"baseline's fp32 weights take {self.baseline_fp32_bytes:,} bytes."
+            f"baseline's fp32 weights take {self.baseline_fp32_bytes:,} bytes. "
+            f"test_accuracy: test split, final scoring of each file, after retraining "
+            f"{self.retrain_epochs} epoch(s) on {images}."
         )
         rows = [dataclasses.asdict(r) for r in self.rows]
         return {"title": "Summary", "rows": rows, "text": text}
@@ -169,7 +211,7 @@ def summarize(state: DesignState) -> DesignResult:
 
     s = state.stages
     explore, retrain, comp = s["explore"], s["retrain"], s["compress"]
-    exp, bench = s["export"], s["benchmark"]
+    exp, bench, scored = s["export"], s["benchmark"], s["score"]
     meta = ModelMeta.from_dict(read_model_meta(retrain.model_file), where=retrain.model_file)
     base = baseline_fp32_bytes(meta.num_classes, meta.in_chans)
     lat = bench.latency_ms
@@ -178,19 +220,19 @@ def summarize(state: DesignState) -> DesignResult:
         (
             "fp32 model file (safetensors)",
             retrain.model_file_bytes,
-            comp.accuracy.get("dense"),
+            scored.fp32,
             lat.get("torch_channels_last"),
         ),
         (
-            f".sqz ({cfg['sparsity']:.0%} pruned, {cfg['bits']}-bit, entropy-coded)",
+            f".sqz ({comp.ladder.chosen.setting if comp.ladder else 'compressed'}, entropy-coded)",
             comp.bytes,
-            comp.accuracy.get("coded"),
+            scored.sqz,
             None,
         ),
         (
             "ONNX fp32 (from the .sqz)",
             exp.fp32_bytes,
-            comp.accuracy.get("coded"),
+            scored.sqz,
             lat.get("ort_fp32"),
         ),
         (
@@ -228,4 +270,7 @@ def summarize(state: DesignState) -> DesignResult:
         trials=dict(explore.counts),
         retrain_epochs=retrain.epochs,
         retrain_images=retrain.train_subset,
+        trial=explore.best.number,
+        picked=cfg.get("pick") is not None,
+        compression=comp.ladder,
     )

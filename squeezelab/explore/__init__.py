@@ -3,7 +3,8 @@
 Follows the metaparameter sweeps of Iandola et al. 2016 (arXiv 1602.07360),
 section 5, as a multi-objective Optuna study that costs every candidate analytically
 and trains only the ones that fit the device. ``explore(space, study_dir, ExploreConfig())``
-runs a study and returns its :class:`StudyResults`.
+runs a study and returns its :class:`StudyResults`; ``search.fidelity`` makes it
+multi-fidelity (successive halving, :mod:`squeezelab.explore.fidelity`).
 """
 
 from squeezelab.explore.config import ExploreConfig, explore
@@ -14,8 +15,9 @@ from squeezelab.lazy import lazy_attributes
 _LAZY = {
     name: module
     for module, names in {
+        "fidelity": ("Fidelity",),
         "presets": ("list_presets", "load_space"),
-        "records": ("FinalRecord", "StudyResults", "TrialCounts", "TrialRecord"),
+        "records": ("FinalRecord", "StudyResults", "TrialCounts", "TrialRecord", "TrialStep"),
         "results": ("hypervolume", "load_study_results", "pareto_front"),
         "screen": ("ScreenReport", "check_feasible", "screen_space"),
         "space": ("Candidate", "Constraint", "Objective", "Space"),
@@ -33,6 +35,7 @@ __all__ = [
     "Candidate",
     "Constraint",
     "ExploreConfig",
+    "Fidelity",
     "FinalRecord",
     "Objective",
     "ScreenReport",
@@ -40,6 +43,7 @@ __all__ = [
     "StudyResults",
     "TrialCounts",
     "TrialRecord",
+    "TrialStep",
     "check_feasible",
     "explore",
     "hypervolume",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from squeezelab.errors import ConfigError
 from squeezelab.explore.space import Candidate, Constraint, Objective, Space
 
 _MEMO: dict[str, dict[str, float]] = {}  # the screen revisits points (NSGA-II, retries)
@@ -59,7 +60,13 @@ def cost_candidate(space: Space, candidate: Candidate, model=None) -> dict[str, 
             out[o.key] = compressed_bytes(model, candidate, o.compression)
         else:
             p = prof(o.hardware or space.hardware, o.bits or space.weight_bits)
-            out[o.key] = float(getattr(p, o.metric))
+            value = getattr(p, o.metric)
+            if value is None:  # TFLite Micro's figures exist at int8 only
+                raise ConfigError(
+                    f"{o.key} is costed at 8-bit weights and activations only; allowed: "
+                    "costing weight_bits: 8 and activation_bits: 8"
+                )
+            out[o.key] = float(value)
     if not any(o.measured for o in space.metric_list()):  # measurements are not memoised
         _MEMO[key] = dict(out)
     return out

@@ -20,8 +20,29 @@ STATES = ("trained", "infeasible", "duplicate", "invalid", "failed", "running", 
 
 
 @dataclass(frozen=True)
+class TrialStep:
+    """Where one trial stands in a multi-fidelity study: what ``on_trial`` sees after each
+    of its epochs (but the last, which ends the trial)."""
+
+    number: int  # the trial
+    epochs: int  # epochs trained so far
+    rung: int  # rungs passed (0: before the first); at a rung, ``epochs`` is its epochs
+    rungs: tuple[int, ...]  # the epoch counts of every rung
+    max_epochs: int  # the full budget
+    accuracy: float  # validation accuracy after ``epochs``
+    promoted: bool  # goes on training (False: stopped at this rung)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "rungs": list(self.rungs)}
+
+
+@dataclass(frozen=True)
 class TrialCounts:
-    """How many trials of a study are in each state (what the stop rule and the CLI see)."""
+    """How many trials of a study are in each state (what the stop rule and the CLI see).
+
+    ``of`` and ``step`` are progress for ``on_trial``: the trained-trial budget (trial k
+    of n is ``trained`` of ``of``) and, in a multi-fidelity study, the epoch just trained.
+    """
 
     trained: int = 0
     infeasible: int = 0  # costed, broke a constraint, never trained
@@ -31,14 +52,17 @@ class TrialCounts:
     running: int = 0
     waiting: int = 0  # queued grid points and retries
     total: int = 0
+    stopped: int = 0  # of the trained: stopped at a rung, before the full budget
     seen: frozenset = field(default=frozenset(), repr=False, compare=False)  # finished points
+    of: int = field(default=0, compare=False)  # trials to train (the space's search.trials)
+    step: TrialStep | None = field(default=None, compare=False)  # the epoch just trained
 
     def to_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in (*STATES, "total")}
+        return {k: getattr(self, k) for k in (*STATES, "total", "stopped")}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrialCounts:
-        return cls(**{k: int(d.get(k) or 0) for k in (*STATES, "total")})
+        return cls(**{k: int(d.get(k) or 0) for k in (*STATES, "total", "stopped")})
 
 
 @dataclass(frozen=True)
@@ -82,6 +106,7 @@ class TrialRecord:
     screen_s: float | None = None  # seconds the analytic costing took
     train_s: float | None = None  # seconds the training took
     final: FinalRecord | None = None  # the retraining at the full budget, if any
+    stopped: bool = False  # multi-fidelity: stopped at a rung (len(epoch_accuracy) epochs)
 
     @property
     def accuracy(self) -> float | None:
@@ -124,6 +149,7 @@ class TrialRecord:
             "screen_s": self.screen_s,
             "train_s": self.train_s,
             "final": self.final.to_dict() if self.final else None,
+            "stopped": self.stopped,
         }
 
     @classmethod
@@ -147,6 +173,7 @@ class TrialRecord:
             screen_s=d.get("screen_s"),
             train_s=d.get("train_s"),
             final=FinalRecord.from_dict(final) if final else None,
+            stopped=bool(d.get("stopped")),
         )
 
 

@@ -71,8 +71,8 @@ def _trial_record(t, final: dict[str, Any] | None, base: Path | None) -> TrialRe
     state = {TrialState.FAIL: "failed"}.get(t.state, t.state.name.lower())
     if t.state == TrialState.COMPLETE:
         state = "trained" if trained else "duplicate" if duplicate else "infeasible"
-    elif t.state == TrialState.PRUNED:
-        state = "duplicate" if duplicate else "invalid"
+    elif t.state == TrialState.PRUNED:  # a trained one was stopped at a rung (fidelity.py)
+        state = "duplicate" if duplicate else "trained" if trained else "invalid"
     if final:
         final = {**final, "run_dir": resolve_run_dir(final.get("run_dir"), base)}
     return TrialRecord(
@@ -93,6 +93,7 @@ def _trial_record(t, final: dict[str, Any] | None, base: Path | None) -> TrialRe
         screen_s=ua.get("screen_s"),
         train_s=ua.get("train_s"),
         final=FinalRecord.from_dict(final) if final else None,
+        stopped=bool(ua.get("stopped")) and not duplicate,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from squeezelab.errors import ConfigError, SpecError
+from squeezelab.explore.fidelity import Fidelity
 from squeezelab.models import ModelMeta
 
 # metric -> direction; accuracy is measured by training, the rest are costs
@@ -26,6 +27,9 @@ METRICS = {
     "energy_pj": "minimize",
     "latency_ms": "minimize",
     "peak_activation_bytes": "minimize",
+    # TFLite Micro's figures at 8-bit weights and activations (analysis.tflm_plan)
+    "tflm_arena_bytes": "minimize",
+    "tflite_bytes": "minimize",
 }
 
 
@@ -182,6 +186,7 @@ class Space:
     seed: int = 0
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields for each trial
     final: dict[str, Any] | None = None  # TrainConfig overrides to retrain the Pareto set
+    fidelity: Fidelity | None = None  # multi-fidelity promotion (search.fidelity); None: off
     raw: dict[str, Any] = field(default_factory=dict)  # the mapping it was parsed from
 
     # --- building candidates -------------------------------------------------------------

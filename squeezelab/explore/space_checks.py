@@ -13,6 +13,7 @@ from typing import Any
 
 from squeezelab.errors import ConfigError, UnknownNameError, unknown_name
 from squeezelab.explore.config import SAMPLERS  # one list: --sampler's choices and the YAML's
+from squeezelab.explore.fidelity import parse_fidelity
 from squeezelab.explore.space import METRICS, Constraint, Objective, Param, Space
 
 _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3}
@@ -169,7 +170,9 @@ def space_from_dict(data: Any, default_name: str = "study") -> Space:
         raise ConfigError(f"objectives {keys} repeat a metric")
     constraints = [_parse_constraint(c, i) for i, c in enumerate(data.get("constraints") or [])]
     costing = _section(data, "costing", {"hardware", "weight_bits", "activation_bits"})
-    search = _section(data, "search", {"sampler", "trials", "max_candidates", "population", "seed"})
+    search = _section(
+        data, "search", {"sampler", "trials", "max_candidates", "population", "seed", "fidelity"}
+    )
     sampler = search.get("sampler", "auto")
     if sampler not in SAMPLERS:
         raise ConfigError(f"search.sampler={sampler!r} is invalid: allowed {list(SAMPLERS)}")
@@ -177,6 +180,7 @@ def space_from_dict(data: Any, default_name: str = "study") -> Space:
         v = search.get(k)
         if v is not None and (not isinstance(v, int) or v < 1):
             raise ConfigError(f"search.{k}={v!r} is invalid: allowed an integer >= 1")
+    train = _section(data, "train", None)
     space = Space(
         name=str(data.get("name") or default_name),
         params=params,
@@ -190,7 +194,8 @@ def space_from_dict(data: Any, default_name: str = "study") -> Space:
         max_candidates=search.get("max_candidates"),
         population=search.get("population"),
         seed=search.get("seed", 0),
-        train=_section(data, "train", None),
+        train=train,
+        fidelity=parse_fidelity(search.get("fidelity"), train, len(objectives)),
         final=_section(data, "final", None) if data.get("final") is not None else None,
         raw=copy.deepcopy({"name": str(data.get("name") or default_name), **data}),
     )

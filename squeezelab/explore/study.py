@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from squeezelab.errors import ConfigError
+from squeezelab.explore.fidelity import make_pruner
 from squeezelab.explore.records import STATES, TrialCounts
 from squeezelab.explore.space import Space
 from squeezelab.explore.space_checks import space_from_dict
@@ -76,9 +77,10 @@ def trial_counts(study) -> TrialCounts:
     from optuna.trial import TrialState
 
     n = dict.fromkeys(STATES, 0)
-    seen = set()
+    seen, stopped = set(), 0
     trials = study.get_trials(deepcopy=False)
     for t in trials:
+        stopped += bool(t.user_attrs.get("stopped")) and "duplicate_of" not in t.user_attrs
         if t.state == TrialState.COMPLETE:
             if t.user_attrs.get("trained"):
                 n["trained"] += 1
@@ -87,8 +89,11 @@ def trial_counts(study) -> TrialCounts:
             else:
                 n["infeasible"] += 1
             seen.add(point_key(t.params))
-        elif t.state == TrialState.PRUNED:  # a duplicate (explore/trial.py) or not buildable
-            n["duplicate" if "duplicate_of" in t.user_attrs else "invalid"] += 1
+        elif t.state == TrialState.PRUNED:  # a duplicate (explore/trial.py), not buildable,
+            # or stopped at a rung (explore/fidelity.py): trained, to fewer epochs
+            ua = t.user_attrs
+            kind = "duplicate" if "duplicate_of" in ua else "trained" if ua.get("trained") else None
+            n[kind or "invalid"] += 1
             seen.add(point_key(t.params))
         elif t.state == TrialState.FAIL:
             n["failed"] += 1
@@ -96,12 +101,21 @@ def trial_counts(study) -> TrialCounts:
             n["running"] += 1
         elif t.state == TrialState.WAITING:
             n["waiting"] += 1
-    return TrialCounts(**n, total=len(trials), seen=frozenset(seen))
+    return TrialCounts(**n, total=len(trials), stopped=stopped, seen=frozenset(seen))
 
 
 def point_key(params: dict[str, Any]) -> tuple:
     """A hashable key of a point's values (to find a point already seen)."""
     return tuple(sorted((k, str(v)) for k, v in params.items()))
+
+
+def trial_budget(space: Space) -> int:
+    """How many trials the study trains: every grid point, else ``trials`` (at most the
+    points of a finite space)."""
+    size = space.size()
+    if space.sampler == "grid":
+        return size or space.trials
+    return min(space.trials, size) if size is not None else space.trials
 
 
 def is_done(space: Space, p: TrialCounts) -> bool:
@@ -156,6 +170,7 @@ def open_study(
         study_name=name,
         directions=space.directions,
         sampler=make_sampler(space, seed),
+        pruner=make_pruner(space.fidelity, len(space.objectives)),
         load_if_exists=True,
     )
     stored = study.user_attrs.get("space")

@@ -19,6 +19,8 @@ from typing import Any
 
 from squeezelab.errors import ConfigError, SpecError
 from squeezelab.explore.costs import cost_candidate, objective_values, violations
+from squeezelab.explore.fidelity import pareto_promotable, rung_competitors, rung_vector
+from squeezelab.explore.records import TrialStep
 from squeezelab.explore.space import Candidate, Space
 from squeezelab.explore.study import point_key
 from squeezelab.train import EpochRecord
@@ -67,6 +69,8 @@ class TrialRunner:
     out_dir: Path
     train_fn: TrainFn = train_candidate
     screen: bool = True
+    on_step: Callable[[TrialStep], None] | None = None  # each epoch of a fidelity study
+    interrupt: Exception | None = None  # what on_step raised, for the worker to re-raise
 
     def __call__(self, trial) -> list[float]:
         import optuna
@@ -94,6 +98,12 @@ class TrialRunner:
         # point once (a SQLite worker holds the claim lock here, so it sees every claim)
         _skip_if_twin(trial, _twin(trial, values))
         rel = f"trials/{trial.number:05d}"  # relative to the study dir: the study can move
+        fid = space.fidelity
+        # a retry (RetryHeartbeatStaleTrialCallback) carries the failed trial's user attrs:
+        # a run dir there is the killed worker's checkpoint, resumed, not retrained
+        resumed = fid is not None and bool(trial.user_attrs.get("run_dir"))
+        if resumed:
+            rel = trial.user_attrs["run_dir"]
         run_dir = self.out_dir / rel
         trial.set_user_attr("run_dir", rel)  # claims the point (see _twin)
         # without the claim lock (PostgreSQL) two trials may claim a point at once: of
@@ -104,17 +114,33 @@ class TrialRunner:
         # optuna-dashboard); "epoch_accuracy" holds the same curve for every study
         report = [o.key for o in space.objectives] == ["accuracy"]
         t0 = time.perf_counter()
-        for rec in self.train_fn(cand, space.train, run_dir):
-            acc = val_acc(rec)
-            if acc is None:
-                raise ConfigError(
-                    f"train.val_fraction={space.train.get('val_fraction')!r} leaves no validation "
-                    "split to rank candidates by; allowed: a share in (0, 1)"
-                )
-            epoch_acc.append(float(acc))
-            trial.set_user_attr("epoch_accuracy", epoch_acc)
-            if report:
-                trial.report(epoch_acc[-1], step=len(epoch_acc) - 1)
+        if resumed:
+            epoch_acc = _resumed_curve(trial, run_dir)
+            for i, acc in enumerate(epoch_acc, 1):  # the pruner sees the whole curve again
+                if len(space.objectives) == 1:
+                    trial.report(acc, step=i)
+        records = self.train_fn(cand, space.train, run_dir)
+        stopped = False
+        try:
+            for rec in records:
+                acc = val_acc(rec)
+                if acc is None:
+                    raise ConfigError(
+                        f"train.val_fraction={space.train.get('val_fraction')!r} leaves no "
+                        "validation split to rank candidates by; allowed: a share in (0, 1)"
+                    )
+                epoch_acc.append(float(acc))
+                trial.set_user_attr("epoch_accuracy", epoch_acc)
+                if fid is not None:
+                    if self._at_rung(trial, epoch_acc, metrics):
+                        stopped = True
+                        break
+                elif report:
+                    trial.report(epoch_acc[-1], step=len(epoch_acc) - 1)
+        finally:
+            close = getattr(records, "close", None)
+            if close is not None:  # fit() writes its checkpoint before yielding: kept
+                close()
         if not epoch_acc:
             raise ConfigError(f"train.epochs={space.train.get('epochs')!r} trained no epoch")
         metrics = {**metrics, **_trained_costs(space, cand, run_dir), "accuracy": max(epoch_acc)}
@@ -124,7 +150,48 @@ class TrialRunner:
         trial.set_user_attr("constraints", viol)
         trial.set_user_attr("feasible", all(v <= 0 for v in viol))
         trial.set_user_attr("trained", True)
+        if fid is not None:
+            trial.set_user_attr("stopped", stopped)
+        if stopped and len(space.objectives) == 1:  # Optuna's idiom: a pruned trial
+            raise optuna.TrialPruned(f"stopped at {len(epoch_acc)} epochs")
         return objective_values(space.objectives, metrics)
+
+    def _at_rung(self, trial, epoch_acc: list[float], metrics: dict[str, Any]) -> bool:
+        """After an epoch: whether the trial stops here (a rung it is not promoted from).
+
+        After every epoch but the last, ``on_step`` sees a :class:`TrialStep`; if it raises
+        (a caller's budget is spent) the trial stops here, recorded as stopped, and the
+        error is kept in ``interrupt`` for the worker to raise once the trial is stored.
+        """
+        space, fid = self.space, self.space.fidelity
+        epochs = len(epoch_acc)
+        if len(space.objectives) == 1:
+            trial.report(epoch_acc[-1], step=epochs)
+        if epochs >= fid.max_epochs:  # the full budget: nothing left to stop
+            return False
+        if len(space.objectives) == 1:
+            go_on = not trial.should_prune()
+        elif epochs in fid.rungs:
+            objs = [o for o in space.objectives if not o.compression]  # known before training
+            keys, dirs = [o.key for o in objs], [o.direction for o in objs]
+            mine = rung_vector(epoch_acc[-1], metrics, keys, dirs)
+            others = rung_competitors(trial, epochs, keys, dirs)
+            go_on = mine is None or pareto_promotable(mine, epoch_acc[-1], others, fid.eta)
+        else:
+            go_on = True
+        rung = sum(r <= epochs for r in fid.rungs)  # rungs passed (0: before the first)
+        if epochs in fid.rungs:
+            trial.set_user_attr("rung", rung)
+        step = TrialStep(
+            trial.number, epochs, rung, fid.rungs, fid.max_epochs, epoch_acc[-1], go_on
+        )
+        if self.on_step is not None:
+            try:
+                self.on_step(step)
+            except Exception as e:  # the caller's stop: keep this rung's result first
+                self.interrupt = e
+                return True
+        return not go_on
 
 
 def _set_metrics(trial, metrics: dict[str, Any]) -> None:
@@ -166,18 +233,28 @@ def _twin(trial, values: dict[str, Any], below: int | None = None):
 
     key = point_key(values)
     running = None
-    for t in trial.study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
-    ):
+    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED)
+    for t in trial.study.get_trials(deepcopy=False, states=states):
         if t.number == trial.number or point_key(t.params) != key:
             continue
         ua = t.user_attrs
-        if t.state == TrialState.COMPLETE and ua.get("trained"):
+        # PRUNED and trained: stopped at a rung (explore/fidelity.py), not a duplicate
+        if t.state != TrialState.RUNNING and ua.get("trained") and "duplicate_of" not in ua:
             return t
         claimed = "run_dir" in ua and "duplicate_of" not in ua
         if t.state == TrialState.RUNNING and claimed and (below is None or t.number < below):
             running = running or t
     return running
+
+
+def _resumed_curve(trial, run_dir: Path) -> list[float]:
+    """The validation curve a resumed run dir already holds (the trainer yields only the
+    epochs after it): its metrics.jsonl, else what the failed trial recorded."""
+    if (run_dir / "metrics.jsonl").is_file():
+        from squeezelab.train.records import read_metrics
+
+        return [float(r.val_acc) for r in read_metrics(run_dir) if r.val_acc is not None]
+    return [float(a) for a in trial.user_attrs.get("epoch_accuracy") or ()]
 
 
 def _trained_costs(space: Space, cand: Candidate, run_dir: Path) -> dict[str, float]:

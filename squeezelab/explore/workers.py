@@ -7,6 +7,7 @@ reaches the storage (PostgreSQL for many). Heartbeats let a dead worker's trial 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from squeezelab.explore.study import (
     init_study,
     is_done,
     open_study,
+    trial_budget,
     trial_counts,
 )
 from squeezelab.explore.trial import TrainFn, TrialRunner, train_candidate
@@ -99,8 +101,16 @@ def run_worker(
     # a failed trial's error reaches the caller (the CLI prints one line): no log traceback
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     claim = _Claim(storage, out_dir)
+
+    def counts(step=None) -> TrialCounts:
+        return dataclasses.replace(trial_counts(study), of=trial_budget(space), step=step)
+
     runner = TrialRunner(
-        space, out_dir, _released_on_start(train_fn or train_candidate, claim), screen
+        space,
+        out_dir,
+        _released_on_start(train_fn or train_candidate, claim),
+        screen,
+        on_step=(lambda step: on_trial(counts(step))) if on_trial else None,
     )
     while True:
         claim.acquire()
@@ -118,8 +128,10 @@ def run_worker(
                 study.optimize(runner, n_trials=1, gc_after_trial=False)
         finally:
             claim.release()
+        if runner.interrupt is not None:  # on_trial stopped a trial at a rung: stored, now raise
+            raise runner.interrupt
         if on_trial:
-            on_trial(trial_counts(study))
+            on_trial(counts())
 
 
 def _worker_main(kwargs: dict[str, Any]) -> None:

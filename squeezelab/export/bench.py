@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,7 @@ def benchmark(
     calibration_data=None,
     int8_settings=INT8_SETTINGS,
     roofline="host",
+    on_phase: Callable[[str], None] | None = None,
 ) -> list[BenchRow]:
     """Median and p90 batch-1 latency per backend and thread count.
 
@@ -184,6 +186,8 @@ def benchmark(
         roofline: the profile giving the fp32 bound: ``"host"`` calibrates this machine
             per thread count with :func:`squeezelab.analysis.calibrate` (about 20 s each,
             cached), a profile name or ``Hardware`` is used as is, None skips the bound.
+        on_phase: progress, ``on_phase(text)`` as each phase starts ("exporting ONNX",
+            "timing at 2 threads", ...).
 
     Returns:
         One :class:`BenchRow` per backend and thread count.
@@ -216,6 +220,7 @@ def benchmark(
         backends = [b for b in backends if b == keep]
     rows = []
     old_threads = torch.get_num_threads()
+    phase = on_phase or (lambda text: None)
     with tempfile.TemporaryDirectory(prefix="squeezelab-bench-") as tmp:
         paths, int8_choice = {}, None
         if "ort_fp32" in backends or "ort_int8" in backends:
@@ -224,18 +229,22 @@ def benchmark(
             else:
                 fp32 = os.path.join(tmp, "fp32.onnx")
             if onnx_info is None:
+                phase("exporting ONNX")
                 export_onnx(module, meta, fp32, input_shape=input_shape)
             paths["ort_fp32"] = fp32
             if "ort_int8" in backends:
                 given = str(model) if onnx_info is not None else int8_path
+                phase("quantizing int8" if given is None else "reading the int8 file")
                 paths["ort_int8"], int8_choice = _int8(
                     given, fp32, calibration_data, int8_settings, tmp, input_shape
                 )
         for name in [b for b in backends if b in LITERT_BACKENDS]:
+            phase(f"converting {name}")
             paths[name] = _tflite(module, meta, name, input_shape, calibration_data, tmp)
         xt = torch.from_numpy(x)
         try:
             for t in thread_counts:
+                phase(f"timing at {t} thread(s)")
                 roof = (
                     None
                     if module is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -217,6 +217,7 @@ def quantize_int8(
     preprocess: bool = True,
     calib_batch: int = 16,
     runs: int = 30,
+    on_setting: Callable[[int, int, str], None] | None = None,
 ) -> Int8Result:
     """Quantize an exported ONNX model to int8 QDQ, keeping the fastest accurate setting.
 
@@ -243,6 +244,8 @@ def quantize_int8(
         preprocess: run ORT's ``quant_pre_process`` (shape inference, graph fusions) first.
         calib_batch: calibration batch size; ranges are merged batch by batch (bounded memory).
         runs: timed runs per setting (after warm-up).
+        on_setting: progress, ``on_setting(k, n, name)`` before step k (1-based) of n:
+            calibrating and scoring each setting, then ``"timing"`` them all (the last).
 
     Returns:
         An :class:`Int8Result`: the ``chosen`` setting, ``within_tolerance``, ``metric``,
@@ -272,11 +275,15 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="squeezelab-quant-") as tmp:
         src = _preprocess(onnx_path, tmp) if preprocess else str(onnx_path)
         for i, setting in enumerate(tries):
+            if on_setting is not None:
+                on_setting(i + 1, len(tries) + 1, setting.name)
             out = os.path.join(tmp, f"setting{i}.onnx")
             _quantize(src, out, setting, calib, calib_batch, per_channel, tmp)
             sessions[setting.name] = sess = make_session(out, threads)
             found.append((setting, _score(_predict(sess, x_eval), y, ref), out))
         feeds = {INPUT_NAME: x_eval[:1]}
+        if on_setting is not None:
+            on_setting(len(tries) + 1, len(tries) + 1, "timing")
         lat = time_interleaved(
             {k: (lambda s=s: s.run(None, feeds)) for k, s in sessions.items()},
             rounds=max(1, runs // 5),
@@ -333,12 +340,18 @@ def score_onnx(path: str | os.PathLike, images, labels, threads: int = 1) -> flo
     For the one score of the chosen file on the test split, after :func:`quantize_int8`
     chose on the validation split.
     """
+    y = np.asarray(labels).astype(np.int64).reshape(-1)
+    pred = onnx_predictions(path, images, threads)
+    if len(y) != len(pred):
+        raise ConfigError(f"labels has {len(y)} entries but there are {len(pred)} images")
+    return _score(pred, y, y)
+
+
+def onnx_predictions(path: str | os.PathLike, images, threads: int = 1) -> np.ndarray:
+    """The class an ONNX file written by squeezelab predicts for each image."""
     info = read_onnx_meta(path)
     x = _as_inputs(images, info.meta, info.input_shape)
-    y = np.asarray(labels).astype(np.int64).reshape(-1)
-    if len(y) != len(x):
-        raise ConfigError(f"labels has {len(y)} entries but there are {len(x)} images")
-    return _score(_predict(make_session(path, threads), x), y, y)
+    return _predict(make_session(path, threads), x)
 
 
 def _finish(src: str, out_path, info: OnnxInfo) -> None:

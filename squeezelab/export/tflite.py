@@ -586,23 +586,27 @@ def litert_top1(path: str | os.PathLike, images_uint8, labels, threads: int = 1)
     Micro's (the reference kernels') by one step. The file's metadata says how to
     normalise and quantise ``images_uint8`` (``(N, C, H, W)``).
     """
+    y = np.asarray(labels).reshape(-1)
+    if len(images_uint8) != len(y):
+        raise ConfigError(f"labels has {len(y)} entries but there are {len(images_uint8)} images")
+    return float((litert_predictions(path, images_uint8, threads) == y).mean()) if len(y) else 0.0
+
+
+def litert_predictions(path: str | os.PathLike, images_uint8, threads: int = 1) -> np.ndarray:
+    """The class LiteRT predicts for each image, one batch-1 invoke each (as a phone runs)."""
     data = Path(path).read_bytes()
     spec = file_spec(read_tflite(data, str(path)), len(data), str(path))
     lite = require_deploy("ai_edge_litert.interpreter")
-    x = np.asarray(images_uint8)
-    y = np.asarray(labels).reshape(-1)
-    if len(x) != len(y):
-        raise ConfigError(f"labels has {len(y)} entries but there are {len(x)} images")
-    feed = spec.quantize_input(x)
+    feed = spec.quantize_input(np.asarray(images_uint8))
     it = lite.Interpreter(model_content=data, num_threads=threads)
     it.allocate_tensors()
     i_in, i_out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
-    hits = 0
+    out = np.empty(len(feed), np.int64)
     for i in range(len(feed)):
         it.set_tensor(i_in, feed[i : i + 1])
         it.invoke()
-        hits += int(it.get_tensor(i_out).reshape(-1).argmax() == y[i])
-    return hits / max(len(y), 1)
+        out[i] = it.get_tensor(i_out).reshape(-1).argmax()
+    return out
 
 
 def _quiet(fn):

@@ -6,6 +6,7 @@ into a module and its :class:`ModelMeta`.
 """
 
 from squeezelab.models import alexnet as _alexnet  # noqa: F401  (registers)
+from squeezelab.models import detect as _detect  # noqa: F401  (registers)
 from squeezelab.models import mobilenet as _mobilenet  # noqa: F401  (registers)
 from squeezelab.models import shufflenet as _shufflenet  # noqa: F401  (registers)
 from squeezelab.models import squeezenet as _squeezenet  # noqa: F401  (registers)

@@ -23,6 +23,7 @@ class ModelInfo:
     num_classes: int  # default number of classes
     description: str  # one line for `squeezelab models`
     spec: object | None = None  # SqueezeNetSpec for the SqueezeNet family, else None
+    task: str = "classification"  # what the outputs mean: classification | detection
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -35,6 +36,7 @@ def register_model(
     in_chans: int = 3,
     num_classes: int = 1000,
     spec: object | None = None,
+    task: str = "classification",
 ):
     """Register a builder under its function name; a duplicate name is an error.
 
@@ -49,7 +51,7 @@ def register_model(
             raise ValueError(f"model {name!r} is already registered")
         doc = (f.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = ModelInfo(
-            name, f, input_size, in_chans, num_classes, doc[0] if doc else "", spec
+            name, f, input_size, in_chans, num_classes, doc[0] if doc else "", spec, task
         )
         return f
 
@@ -98,14 +100,14 @@ def create_model(
         ):
             raise SpecError(f"{field} must be an integer >= 1, got {value!r}")
     if not isinstance(name, str):
+        from squeezelab.models.detect import SqueezeDet
         from squeezelab.models.spec import SqueezeNetSpec
         from squeezelab.models.squeezenet import SqueezeNet
 
         spec = name if isinstance(name, SqueezeNetSpec) else SqueezeNetSpec.from_dict(name)
         dims = {"num_classes": num_classes, "in_chans": in_chans}
-        return SqueezeNet(
-            spec.replace(**{k: v for k, v in dims.items() if v is not None}, **overrides)
-        )
+        spec = spec.replace(**{k: v for k, v in dims.items() if v is not None}, **overrides)
+        return SqueezeDet(spec) if spec.head == "convdet" else SqueezeNet(spec)
     info = model_info(name)
     nc = info.num_classes if num_classes is None else num_classes
     ic = info.in_chans if in_chans is None else in_chans

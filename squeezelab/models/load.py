@@ -280,7 +280,7 @@ def load_model(ref: str | os.PathLike | SqueezeNetSpec) -> tuple[nn.Module, Mode
     info = model_info(name)
     if info.spec is not None:
         return create_model(info.spec).eval(), ModelMeta.for_spec(info.spec, name)
-    meta = ModelMeta(name, info.num_classes, info.in_chans, info.input_size)
+    meta = ModelMeta(name, info.num_classes, info.in_chans, info.input_size, task=info.task)
     return build_model(meta).eval(), meta
 
 

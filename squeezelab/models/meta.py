@@ -20,7 +20,8 @@ from squeezelab.errors import FormatError, SqueezelabError
 from squeezelab.io.limits import MAX_INPUT_ELEMENTS
 from squeezelab.models.spec import SqueezeNetSpec
 
-TASKS = ("classification",)
+TASKS = ("classification", "detection")
+MAX_ANCHORS = 1024  # anchor shapes per grid cell a file may list
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MAX_DIM = 1 << 16  # no class count, channel count or input side of a real model comes near
 MAX_FIRE = 256
@@ -35,6 +36,8 @@ _FIELDS = (
     "task",
     "classes",
     "normalization",
+    "input_height",
+    "anchors",
     "squeezelab_version",
 )  # the writer adds its version
 
@@ -68,6 +71,8 @@ class ModelMeta:
     mean: tuple[float, ...] = ()  # per-channel mean of x/255 subtracted before the model
     std: tuple[float, ...] = ()  # per-channel std of x/255 divided by before the model
     extra: Mapping[str, Any] = field(default_factory=dict)  # metrics, dataset, recipe, ...
+    input_height: int | None = None  # input rows when not square (SqueezeDet: 375 of 1242)
+    anchors: tuple[tuple[float, float], ...] = ()  # detection: anchor (w, h) px, head order
 
     def __post_init__(self) -> None:
         if not self.mean:
@@ -78,7 +83,7 @@ class ModelMeta:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """``(channels, height, width)`` of one input image."""
-        return (self.in_chans, self.input_size, self.input_size)
+        return (self.in_chans, self.input_height or self.input_size, self.input_size)
 
     @property
     def normalization(self) -> dict[str, list[float]]:
@@ -107,6 +112,10 @@ class ModelMeta:
             d["model_args"] = dict(self.model_args)
         if self.classes is not None:
             d["classes"] = list(self.classes)
+        if self.input_height is not None:
+            d["input_height"] = self.input_height
+        if self.anchors:
+            d["anchors"] = [list(a) for a in self.anchors]
         return d
 
     @classmethod
@@ -130,6 +139,7 @@ class ModelMeta:
                 raise bad(f"spec is a {type(spec).__name__}, not a mapping of fields")
             spec = _checked_spec(dict(spec), bad, "spec")
             defaults = {k: getattr(spec, k) for k in ("num_classes", "in_chans", "input_size")}
+            height = d.get("input_height", spec.input_height)
         else:
             try:
                 info = model_info(name)
@@ -140,13 +150,22 @@ class ModelMeta:
                 "in_chans": info.in_chans,
                 "input_size": info.input_size,
             }
+            height = d.get("input_height")
+        if height is not None and (
+            not isinstance(height, int) or isinstance(height, bool) or not 1 <= height <= MAX_DIM
+        ):
+            raise bad(
+                f"input_height={height!r} is invalid: allowed null or an integer 1..{MAX_DIM}"
+            )
         dims = {}
         for key, default in defaults.items():
             v = d.get(key, default)
             if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_DIM:
                 raise bad(f"{key}={v!r} is invalid: allowed an integer 1..{MAX_DIM}")
             dims[key] = v
-        if dims["in_chans"] * dims["input_size"] ** 2 > MAX_INPUT_ELEMENTS:
+        if dims["in_chans"] * dims["input_size"] * (height or dims["input_size"]) > (
+            MAX_INPUT_ELEMENTS
+        ):
             raise bad(
                 f"in_chans={dims['in_chans']} x input_size={dims['input_size']}^2 exceeds "
                 f"{MAX_INPUT_ELEMENTS} input elements per image"
@@ -159,6 +178,9 @@ class ModelMeta:
         task = d.get("task", "classification")
         if task not in TASKS:
             raise bad(f"task={task!r} is invalid: allowed {', '.join(TASKS)}")
+        if spec is not None and (spec.head == "convdet") != (task == "detection"):
+            raise bad(f"task={task!r} does not fit spec head={spec.head!r}")
+        anchors = _anchors(d.get("anchors"), bad)
         classes = d.get("classes")
         if classes is not None:
             if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
@@ -178,13 +200,21 @@ class ModelMeta:
             mean=mean,
             std=std,
             extra=extra,
+            input_height=height,
+            anchors=anchors,
         )
 
     @classmethod
     def for_spec(cls, spec: SqueezeNetSpec, name: str | None = None) -> ModelMeta:
         """The metadata of an untrained model built from ``spec``."""
         return cls(
-            name or spec.short_name, spec.num_classes, spec.in_chans, spec.input_size, spec=spec
+            name or spec.short_name,
+            spec.num_classes,
+            spec.in_chans,
+            spec.input_size,
+            spec=spec,
+            task="detection" if spec.head == "convdet" else "classification",
+            input_height=spec.input_height,
         )
 
 
@@ -265,6 +295,31 @@ def _shallow(value: Any, bad, where: str, depth: int = 0) -> None:
     elif isinstance(value, list | tuple):
         for v in value:
             _shallow(v, bad, where, depth + 1)
+
+
+def _anchors(value: Any, bad) -> tuple[tuple[float, float], ...]:
+    """``anchors`` of a file: at most ``MAX_ANCHORS`` pairs of positive finite (w, h) px."""
+    if value is None:
+        return ()
+    ok = (
+        isinstance(value, list)
+        and len(value) <= MAX_ANCHORS
+        and all(
+            isinstance(a, list)
+            and len(a) == 2
+            and all(
+                isinstance(x, int | float)
+                and not isinstance(x, bool)
+                and math.isfinite(x)
+                and 0 < x <= MAX_DIM
+                for x in a
+            )
+            for a in value
+        )
+    )
+    if not ok:
+        raise bad(f"anchors must be a list of at most {MAX_ANCHORS} [w, h] pairs of pixels > 0")
+    return tuple((float(w), float(h)) for w, h in value)
 
 
 def _normalization(norm: Any, in_chans: int, bad) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -40,13 +40,19 @@ class SqueezeNetSpec:
     bypass: str = "none"  # none | simple (identity around fire3, 5, 7, 9) | complex (all, 1x1 conv where needed)
     batchnorm: bool = False  # BatchNorm after every convolution but the classifier
     dropout: float = 0.5  # dropout before conv10
+    pool_ceil: bool = True  # max-pools round up (torchvision); False = TF "VALID" (SqueezeDet)
+    extra_fire: tuple[int, ...] = ()  # e_i of Fire modules after the last (SqueezeDet: 768, 768)
+    head: str = "classifier"  # classifier (conv10 + global pool) | convdet (SqueezeDet's ConvDet)
+    head_anchors: int = 9  # ConvDet anchors per grid cell K (head="convdet")
     # task
     num_classes: int = 1000  # filters of conv10
     in_chans: int = 3  # input channels
-    input_size: int = 224  # input side in pixels (square), used for validation and analysis
+    input_size: int = 224  # input side (width) in pixels, used for validation and analysis
+    input_height: int | None = None  # input rows when not square (SqueezeDet: 375); None = square
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pool_after", tuple(self.pool_after))
+        object.__setattr__(self, "extra_fire", tuple(self.extra_fire))
         validate(self)
 
     def replace(self, **changes: Any) -> SqueezeNetSpec:
@@ -67,7 +73,7 @@ class SqueezeNetSpec:
             f"sqz-b{self.base_e}-i{self.incr_e}-f{self.freq}"
             f"-p{round(self.pct_3x3 * 100)}-sr{round(self.sr * 1000)}"
         )
-        macro = {k: v for k, v in self.to_dict().items() if k not in _MICRO}
+        macro = _macro(self.to_dict())
         if macro != _DEFAULT_MACRO:
             import hashlib
 
@@ -78,6 +84,7 @@ class SqueezeNetSpec:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["pool_after"] = list(self.pool_after)
+        d["extra_fire"] = list(self.extra_fire)
         return d
 
     @classmethod
@@ -130,7 +137,23 @@ def _from_file(data: Any, where: str) -> SqueezeNetSpec:
     return spec_from_file(data, where)
 
 
+HEADS = ("classifier", "convdet")
+# fields added after short names were fixed: at these defaults they leave a name unchanged
+_LATER = {
+    "pool_ceil": True,
+    "extra_fire": [],
+    "head": "classifier",
+    "head_anchors": 9,
+    "input_height": None,
+}
 _MICRO = ("base_e", "incr_e", "freq", "pct_3x3", "sr", "num_classes", "in_chans", "input_size")
+
+
+def _macro(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields a short name hashes: macroarchitecture, later fields only when set."""
+    return {
+        k: v for k, v in fields.items() if k not in _MICRO and not (k in _LATER and _LATER[k] == v)
+    }
 
 
 def field_names() -> list[str]:
@@ -168,8 +191,10 @@ def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def pool_out(size: int) -> int:
-    """3x3 stride-2 max-pool with ceil_mode=True, as torchvision's SqueezeNet."""
+def pool_out(size: int, ceil: bool = True) -> int:
+    """3x3 stride-2 max-pool: ceil_mode=True as torchvision's SqueezeNet, else TF "VALID"."""
+    if not ceil:
+        return (size - 3) // 2 + 1
     out = math.ceil((size - 3) / 2) + 1
     if (out - 1) * 2 >= size:  # PyTorch drops a last window that starts in the padding
         out -= 1
@@ -185,14 +210,15 @@ def fire_channels(spec: SqueezeNetSpec) -> list[tuple[int, int, int]]:
     """``(s_i, e_i,1x1, e_i,3x3)`` for Fire i = 0 ... num_fire-1 (paper section 5).
 
     e_i = base_e + incr_e * floor(i / freq); e_i,3x3 = pct_3x3 * e_i; s_i = SR * e_i.
+    The ``extra_fire`` modules follow with their own e_i (SqueezeDet's fire10, fire11).
 
     Example:
         >>> fire_channels(SqueezeNetSpec())[:2]
         [(16, 64, 64), (16, 64, 64)]
     """
     out = []
-    for i in range(spec.num_fire):
-        e = spec.base_e + spec.incr_e * (i // spec.freq)
+    widths = [spec.base_e + spec.incr_e * (i // spec.freq) for i in range(spec.num_fire)]
+    for e in [*widths, *spec.extra_fire]:
         e3 = _round(spec.pct_3x3 * e)
         out.append((max(1, _round(spec.sr * e)), e - e3, e3))
     return out
@@ -204,7 +230,7 @@ def expand(spec: SqueezeNetSpec) -> Expanded:
     stem_out = side
     pools: dict[int, tuple[int, int]] = {}
     if 1 in spec.pool_after:
-        pools[1] = (side, pool_out(side))
+        pools[1] = (side, pool_out(side, spec.pool_ceil))
         side = pools[1][1]
     fires = []
     in_ch = spec.stem_channels
@@ -220,7 +246,7 @@ def expand(spec: SqueezeNetSpec) -> Expanded:
         fires.append(FireConfig(f"fire{layer}", in_ch, s, e1, e3, kind, side))
         in_ch = out_ch
         if layer in spec.pool_after:
-            pools[layer] = (side, pool_out(side))
+            pools[layer] = (side, pool_out(side, spec.pool_ceil))
             side = pools[layer][1]
     return Expanded(stem_out, fires, pools, side)
 
@@ -267,7 +293,27 @@ def validate(spec: SqueezeNetSpec) -> None:
     )
     _check(spec.bypass in BYPASS_CHOICES, "bypass", spec.bypass, f"one of {list(BYPASS_CHOICES)}")
     _check(isinstance(spec.batchnorm, bool), "batchnorm", spec.batchnorm, "true or false")
-    last = spec.num_fire + 1
+    _check(isinstance(spec.pool_ceil, bool), "pool_ceil", spec.pool_ceil, "true or false")
+    _check(spec.head in HEADS, "head", spec.head, f"one of {list(HEADS)}")
+    _check(
+        _is_int(spec.head_anchors) and 1 <= spec.head_anchors <= 1024,
+        "head_anchors",
+        spec.head_anchors,
+        "an integer in 1..1024",
+    )
+    _check(
+        all(_is_int(e) and e >= 1 for e in spec.extra_fire),
+        "extra_fire",
+        list(spec.extra_fire),
+        "a list of expand widths e_i, integers >= 1",
+    )
+    _check(
+        spec.input_height is None or (_is_int(spec.input_height) and spec.input_height >= 1),
+        "input_height",
+        spec.input_height,
+        "null (square) or an integer >= 1",
+    )
+    last = spec.num_fire + len(spec.extra_fire) + 1
     _check(
         all(_is_int(p) and 1 <= p <= last for p in spec.pool_after)
         and len(set(spec.pool_after)) == len(spec.pool_after),
@@ -282,7 +328,8 @@ def validate(spec: SqueezeNetSpec) -> None:
                 f"{'1x1' if e1 == 0 else '3x3'} expand channels to 0 (e_i={e1 + e3}); "
                 "allowed: 0, 1, or a share that leaves both branches at least one filter"
             )
-    side = conv_out(spec.input_size, spec.stem_kernel, spec.stem_stride, stem_padding(spec))
+    short = min(spec.input_size, spec.input_height or spec.input_size)
+    side = conv_out(short, spec.stem_kernel, spec.stem_stride, stem_padding(spec))
     _check(
         side >= 1,
         "input_size",
@@ -292,11 +339,12 @@ def validate(spec: SqueezeNetSpec) -> None:
     for layer in sorted(spec.pool_after):
         if side < 2:
             raise SpecError(
-                f"pool_after={list(spec.pool_after)} is invalid for input_size={spec.input_size}: "
+                f"pool_after={list(spec.pool_after)} is invalid for input_size={spec.input_size}"
+                f"{f' x input_height={spec.input_height}' if spec.input_height else ''}: "
                 f"the pool after layer {layer} sees a {side}x{side} map, too small to pool "
                 "(needs at least 2x2); allowed: fewer pools or a larger input"
             )
-        side = pool_out(side)
+        side = pool_out(side, spec.pool_ceil)
 
 
 SQUEEZENET1_0 = SqueezeNetSpec()
@@ -316,4 +364,4 @@ SQUEEZENET_SMALL = SqueezeNetSpec(
     in_chans=1,
     input_size=28,
 )
-_DEFAULT_MACRO = {k: v for k, v in SQUEEZENET1_0.to_dict().items() if k not in _MICRO}
+_DEFAULT_MACRO = _macro(SQUEEZENET1_0.to_dict())

@@ -112,13 +112,13 @@ class SqueezeNet(nn.Module):
             layers.append(nn.BatchNorm2d(spec.stem_channels))
         layers.append(nn.ReLU(inplace=True))
         if 1 in spec.pool_after:
-            layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+            layers.append(nn.MaxPool2d(3, 2, ceil_mode=spec.pool_ceil))
         for i, f in enumerate(plan.fires):
             layers.append(
                 Fire(f.in_channels, f.squeeze, f.expand1x1, f.expand3x3, spec.batchnorm, f.bypass)
             )
             if i + 2 in spec.pool_after:
-                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+                layers.append(nn.MaxPool2d(3, 2, ceil_mode=spec.pool_ceil))
         self.features = nn.Sequential(*layers)
         final_conv = nn.Conv2d(plan.fires[-1].out_channels, spec.num_classes, 1)
         self.classifier = nn.Sequential(
@@ -141,7 +141,9 @@ def build_squeezenet(
     base: SqueezeNetSpec, num_classes: int, in_chans: int, **overrides
 ) -> SqueezeNet:
     """Build from a spec constant with task fields and spec overrides applied."""
-    return SqueezeNet(base.replace(num_classes=num_classes, in_chans=in_chans, **overrides))
+    from squeezelab.models._registry import create_model  # head="convdet" builds a detector
+
+    return create_model(base.replace(num_classes=num_classes, in_chans=in_chans, **overrides))
 
 
 def load_torchvision_weights(model: nn.Module, path: str) -> nn.Module:

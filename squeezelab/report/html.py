@@ -1,9 +1,11 @@
 """The study report: one self-contained HTML file (inline CSS, plots as base64 PNG).
 
-Renders the StudyResults of :func:`squeezelab.explore.load_study_results` and nothing else:
-trial counts, objectives and constraints, the Pareto front with links to each run
-directory, the plots of :mod:`squeezelab.report.plots`, the front's specs, and any
-summary sections a caller adds. No scripts, no external files, fonts or styles.
+Renders the StudyResults of :func:`squeezelab.explore.load_study_results` and what a
+caller adds: first a :class:`~squeezelab.report.ship.ShipCard` (what to ship) and summary
+sections, then trial counts, objectives and constraints, the Pareto front with links to
+each run directory, the plots of :mod:`squeezelab.report.plots`, the front's specs. The
+chosen design is highlighted in every table and plot; every accuracy names its split and
+training budget. No scripts, no external files, fonts or styles.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from squeezelab.report import plots
 from squeezelab.report import tables as tb
+from squeezelab.report.ship import ShipCard, render_ship
 
 if TYPE_CHECKING:
     from squeezelab.explore import StudyResults
@@ -35,6 +38,12 @@ tr.front td{background:#fff3f3}tr.varies td{font-weight:600}
 figure{margin:0;border:1px solid #e0e0e0;padding:4px}figure img{display:block;max-width:100%}
 figcaption{font-size:12px;color:#555;max-width:520px}
 .note{color:#555;font-size:13px}
+tr.chosen td{background:#e3f2e1;font-weight:600}
+#ship{border:2px solid #2ca02c;padding:2px 14px 10px;margin-top:16px}
+#ship h2{border:0}.verdict{font-size:16px}.bad{color:#b00;font-weight:700}
+.kind{font-size:11px;padding:0 4px;border-radius:3px;background:#eee}
+.kind.measured{background:#d8f0d8}.kind.predicted{background:#fbe8c8}.kind.host{background:#dde6f5}
+tr.over td{background:#fdd}.split{color:#555}td.diag{font-weight:700}
 """
 
 DIRECTIONS = {"maximize": "maximise", "minimize": "minimise"}
@@ -45,6 +54,7 @@ def render_report(
     out_path: str | os.PathLike,
     title: str | None = None,
     extra_sections: list[dict] | None = None,
+    ship: ShipCard | None = None,
 ) -> Path:
     """Write the HTML report of a study to ``out_path`` atomically; returns the path.
 
@@ -56,6 +66,7 @@ def render_report(
         extra_sections: summary tables shown first, each ``{"title": str, "rows":
             [dict, ...], "text": str (optional)}``; columns are the rows' keys and
             values are formatted by the unit in the key (``model_bytes``, ``latency_ms``...).
+        ship: the first section, what to ship (its ``trial`` is highlighted everywhere).
 
     Example:
         >>> from squeezelab.explore import load_study_results  # doctest: +SKIP
@@ -66,7 +77,7 @@ def render_report(
 
     out_path = Path(out_path)
     base_dir = out_path.resolve().parent
-    page = render_html(results, title, extra_sections, base_dir=base_dir)
+    page = render_html(results, title, extra_sections, base_dir=base_dir, ship=ship)
     atomic_write_bytes(out_path, page.encode("utf-8"))
     return out_path
 
@@ -76,9 +87,11 @@ def render_html(
     title: str | None = None,
     extra_sections: list[dict] | None = None,
     base_dir: str | os.PathLike = ".",
+    ship: ShipCard | None = None,
 ) -> str:
     """The report as an HTML string; see :func:`render_report`."""
     results = tb.as_results(results)
+    chosen = ship.trial if ship is not None else None
     title = title or f"Study {results.study}".strip()
     parts = [
         "<!DOCTYPE html>",
@@ -86,16 +99,17 @@ def render_html(
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         _meta(results),
+        render_ship(ship, base_dir) if ship is not None else "",
     ]
     for section in extra_sections or []:
         parts.append(render_section(section))
     parts += [
         _overview(results),
-        _front(results, Path(base_dir)),
-        _plots(results),
+        _front(results, Path(base_dir), ship),
+        _plots(results, chosen),
         _specs(results),
         _space(results),
-        _all_trials(results, Path(base_dir)),
+        _all_trials(results, Path(base_dir), chosen),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
@@ -210,25 +224,71 @@ def _run_link(run_dir, base_dir: Path) -> str:
     return f'<td><a href="{escape(href)}" title="{escape(str(run_dir))}">{escape(short)}</a></td>'
 
 
-def _front(results: StudyResults, base_dir: Path) -> str:
+def _headers(results: StudyResults, columns: list[str]) -> list[str]:
+    """Column heads; accuracy columns name their split and training budget."""
+    labels = {
+        "accuracy": f"accuracy ({tb.trial_budget(results)})",
+        "final_accuracy": f"final_accuracy ({tb.final_budget(results)})",
+    }
+    return [labels.get(c, c) for c in columns]
+
+
+def _front(results: StudyResults, base_dir: Path, ship: ShipCard | None = None) -> str:
     columns, rows = tb.front_table(results)
     if not rows:
         return '<h2>Pareto front</h2><p class="note">No trained trial yet: the front is empty.</p>'
     finals = "final_accuracy" in columns
-    body = []
+    chosen = ship.trial if ship is not None else None
+    commands = {a.trial: a.command for a in ship.alternatives} if ship is not None else {}
+    body, classes = [], []
     for r in rows:
         links = [_run_link(r["run_dir"], base_dir)]
         links += [_run_link(r["final_run_dir"], base_dir)] if finals else []
+        if ship is not None:
+            if r["trial"] == chosen:
+                links.append("<td><b>chosen</b>: the file above</td>")
+            elif r["trial"] in commands:
+                links.append(f"<td><code>{escape(commands[r['trial']])}</code></td>")
+            else:
+                links.append("<td>–</td>")
         body.append([(c, r.get(c)) for c in columns] + links)
+        classes.append("chosen" if r["trial"] == chosen else "front")
     note = (
         f'<p class="note">{len(rows)} trials on the front the study recorded, best accuracy '
         "first. Each link opens that model's run directory"
         + ("; final_accuracy is the retraining at full budget." if finals else ".")
         + "</p>"
     )
-    heads = [*columns, "run directory", *(["final run"] if finals else [])]
-    table = _table(heads, body, ["front"] * len(rows))
+    if chosen is not None:
+        note += _alternatives(results, rows, chosen, commands)
+    heads = [*_headers(results, columns), "run directory", *(["final run"] * finals)]
+    heads += ["finish this one instead"] * (ship is not None)
+    table = _table(heads, body, classes)
     return f'<h2>Pareto front</h2>{note}<div id="front">{table}</div>'
+
+
+def _alternatives(results: StudyResults, rows: list[dict], chosen: int, commands: dict) -> str:
+    """One sentence naming the front members smaller than the chosen design."""
+    size = next((c for c in tb.cost_metrics(results) if tb.base_metric(c) == "model_bytes"), None)
+    mine = next((r.get(size) for r in rows if r["trial"] == chosen), None) if size else None
+    smaller = [
+        r for r in rows if r["trial"] in commands and tb.is_number(mine) and r.get(size) < mine
+    ]
+    if not smaller:
+        return (
+            f'<p class="note">The chosen design is trial #{chosen} (shaded green); no front '
+            "member is smaller.</p>"
+        )
+    each = ", ".join(
+        f"#{r['trial']} ({tb.fmt(size, r[size])}, {tb.fmt('accuracy', r['accuracy'])})"
+        for r in sorted(smaller, key=lambda r: r[size])
+    )
+    return (
+        f'<p class="note">The chosen design is trial #{chosen} (shaded green, '
+        f"{escape(tb.fmt(size, mine))}). Smaller alternatives: {escape(each)}; the command "
+        "in a row finishes that member through the same retrain → compress → export → "
+        "deploy stages, reusing this study, into its own folder.</p>"
+    )
 
 
 def _img(fig, alt: str, caption: str) -> str:
@@ -239,32 +299,42 @@ def _img(fig, alt: str, caption: str) -> str:
     )
 
 
-def _plots(results: StudyResults) -> str:
+def _plots(results: StudyResults, chosen: int | None = None) -> str:
     if not tb.trained(results):
         return '<h2>Plots</h2><p class="note">No trained trial yet: nothing to plot.</p>'
     limits = tb.constraint_limits(results)
+    star = f"; green star: the chosen design #{chosen}" if chosen is not None else ""
+    budget = f" Accuracy: {tb.trial_budget(results)}."
     costs = [
         _img(
-            plots.accuracy_vs_cost(results, c),
+            plots.accuracy_vs_cost(results, c, chosen),
             f"accuracy vs {c}",
-            f"Accuracy against {c}. Red: Pareto front (trial numbers); orange x: infeasible "
-            "candidates, costed but never trained" + (", dashed: the limit" if c in limits else ""),
+            f"Accuracy against {c}. Red: Pareto front (trial numbers){star}; orange x: "
+            "infeasible candidates, costed but never trained"
+            + (", dashed: the limit" if c in limits else "")
+            + "."
+            + budget,
         )
         for c in tb.cost_metrics(results)
     ]
     sweeps = []
     for p in tb.varied_params(results):
-        fig = plots.sweep(results, p)
+        fig = plots.sweep(results, p, chosen)
         if fig is not None:
-            caption = f"Accuracy and median model size at each {p} (as SqueezeNet's Figure 3)."
+            caption = (
+                f"Accuracy and median model size at each {p} (as SqueezeNet's Figure 3){star}."
+                + budget
+            )
             sweeps.append(_img(fig, f"sweep of {p}", caption))
     more = []
-    fig = plots.parallel_coordinates(results)
+    fig = plots.parallel_coordinates(results, chosen)
     if fig is not None:
-        more.append(_img(fig, "parallel coordinates", "Each line is one trained trial."))
-    fig = plots.learning_curves(results)
+        caption = f"Each line is one trained trial{star.replace('star', 'line')}." + budget
+        more.append(_img(fig, "parallel coordinates", caption))
+    fig = plots.learning_curves(results, chosen)
     if fig is not None:
-        more.append(_img(fig, "accuracy per epoch", "Does the per-trial budget suffice?"))
+        caption = f"Does the per-trial budget suffice?{star.replace('star', 'line')}" + budget
+        more.append(_img(fig, "accuracy per epoch", caption))
     out = [f'<h2>Accuracy against each cost</h2><div class="plots">{"".join(costs)}</div>']
     if sweeps:
         out.append(f'<h2>Metaparameter sweeps</h2><div class="plots">{"".join(sweeps)}</div>')
@@ -296,19 +366,25 @@ def _space(results: StudyResults) -> str:
     return f"<h2>Search space</h2>{_table(['field', 'values'], rows)}"
 
 
-def _all_trials(results: StudyResults, base_dir: Path) -> str:
+def _all_trials(results: StudyResults, base_dir: Path, chosen: int | None = None) -> str:
     costs = tb.cost_metrics(results)
     params = tb.varied_params(results)
     on_front = tb.front_numbers(results)
     columns = ["trial", "state", *params, "accuracy", *costs, "run directory"]
+    varied = len({tb.trial_epochs(t) for t in tb.trained(results)}) > 1
     body, classes = [], []
     for t in sorted(results.trials, key=lambda t: t.number):
         row = [("trial", t.number), ("state", t.state)]
         row += [(p, t.params.get(p)) for p in params]
         row += [(m, tb.metric(t, m)) for m in ["accuracy", *costs]]
+        if varied:  # a multi-fidelity search: each trial's own budget
+            row.insert(-len(costs) or len(row), ("epochs", tb.trial_epochs(t)))
         body.append([*row, _run_link(t.run_dir, base_dir)])
-        classes.append("front" if t.number in on_front else "")
+        classes.append("chosen" if t.number == chosen else "front" if t.number in on_front else "")
+    if varied:
+        columns.insert(columns.index("accuracy") + 1, "epochs")
     return (
-        f"<h2>Every trial</h2><details><summary>{len(body)} trials (front rows shaded)"
-        f"</summary>{_table(columns, body, classes)}</details>"
+        f"<h2>Every trial</h2><details><summary>{len(body)} trials (front rows shaded"
+        + (f", the chosen #{chosen} green" if chosen is not None else "")
+        + f")</summary>{_table(_headers(results, columns), body, classes)}</details>"
     )

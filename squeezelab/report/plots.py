@@ -3,7 +3,9 @@
 Accuracy against each cost with the Pareto front highlighted and infeasible candidates
 marked; sweeps of each varied metaparameter in the shape of SqueezeNet's Figure 3
 (Iandola et al. 2016, arXiv 1602.07360: accuracy and model size vs SR / pct_3x3); a
-parallel-coordinates view; per-epoch accuracy of the front. Figures never touch pyplot.
+parallel-coordinates view; per-epoch accuracy of the front. The chosen design (``chosen``,
+a trial number) is a green star or line in each; accuracy axes name their split and
+budget. Figures never touch pyplot.
 """
 
 from __future__ import annotations
@@ -21,6 +23,26 @@ FRONT = "#d62728"
 TRIAL = "#1f77b4"
 INFEASIBLE = "#ff7f0e"
 SIZE = "#555555"
+CHOSEN = "#2ca02c"
+
+
+def _mark_chosen(ax, x, y, number: int) -> None:
+    """The chosen design: a large green star above every other mark, labelled."""
+    ax.scatter(
+        [x],
+        [y],
+        s=240,
+        marker="*",
+        color=CHOSEN,
+        edgecolor="black",
+        linewidth=0.8,
+        zorder=5,
+        label=f"chosen design #{number}",
+    )
+
+
+def _accuracy_axis(ax, results: StudyResults, **kw) -> None:
+    ax.set_ylabel(f"accuracy\n({tb.trial_budget(results)})", fontsize=8, **kw)
 
 
 def _figure(width: float = 5.2, height: float = 3.5):
@@ -100,8 +122,9 @@ def _accuracy_floor(ax, results: StudyResults) -> None:
         )
 
 
-def accuracy_vs_cost(results: StudyResults, cost: str):
-    """Accuracy of every trained trial against ``cost``; front in red, infeasible as x."""
+def accuracy_vs_cost(results: StudyResults, cost: str, chosen: int | None = None):
+    """Accuracy of every trained trial against ``cost``; front in red, infeasible as x,
+    the ``chosen`` trial as a green star."""
     fig, ax = _figure()
     on_front = tb.front_numbers(results)
     rest = [t for t in tb.trained(results) if t.number not in on_front]
@@ -150,15 +173,23 @@ def accuracy_vs_cost(results: StudyResults, cost: str):
             linewidth=1,
             label=f"limit {tb.fmt(cost, limit)}",
         )
+    pick = _trial(results, chosen)
+    if pick is not None and tb.metric(pick, cost) is not None:
+        _mark_chosen(ax, tb.metric(pick, cost) / div, tb.metric(pick, "accuracy"), chosen)
     _accuracy_floor(ax, results)
     _log_if_wide(ax, "x", [x / div for x in every if x is not None])
     _percent(ax)
     ax.set_xlabel(label)
-    ax.set_ylabel("accuracy")
+    _accuracy_axis(ax, results)
     ax.set_title(f"accuracy vs {tb.label(cost)}", fontsize=10)
     ax.grid(alpha=0.3)
     _legend_below(fig, ax)
     return fig
+
+
+def _trial(results: StudyResults, number: int | None):
+    """The trained trial ``number``, or None."""
+    return next((t for t in tb.trained(results) if t.number == number), None)
 
 
 def _mapper(values: list):
@@ -169,7 +200,7 @@ def _mapper(values: list):
     return (lambda v: float(labels.index(tb.fmt("", v)))), labels
 
 
-def sweep(results: StudyResults, param: str):
+def sweep(results: StudyResults, param: str, chosen: int | None = None):
     """Accuracy (and model size) against one metaparameter, as the paper's Figure 3.
 
     Dots are trained trials; the line joins the best accuracy at each value. The dashed
@@ -189,9 +220,12 @@ def sweep(results: StudyResults, param: str):
     levels = sorted(set(xs))
     best = [max(y for x, y in zip(xs, ys, strict=True) if x == lv) for lv in levels]
     ax.plot(levels, best, "o-", color=TRIAL, label="best accuracy")
+    pick = _trial(results, chosen)
+    if pick is not None and param in pick.params:
+        _mark_chosen(ax, pos(pick.params[param]), tb.metric(pick, "accuracy"), chosen)
     _accuracy_floor(ax, results)
     _percent(ax)
-    ax.set_ylabel("accuracy", color=TRIAL)
+    _accuracy_axis(ax, results, color=TRIAL)
     costs = tb.cost_metrics(results)
     sizes = [c for c in costs if tb.base_metric(c) == "model_bytes"] + ["params"] * (
         "params" in costs
@@ -231,10 +265,11 @@ def sweep(results: StudyResults, param: str):
     return fig
 
 
-def parallel_coordinates(results: StudyResults):
+def parallel_coordinates(results: StudyResults, chosen: int | None = None):
     """One line per trained trial across varied parameters, objectives and limits.
 
-    Each axis is scaled to its own min..max; colour is accuracy; the front is red.
+    Each axis is scaled to its own min..max; colour is accuracy; the front is red, the
+    ``chosen`` trial a thick green line.
     Returns None when fewer than two axes or no trained trial exist.
     """
     from matplotlib import colormaps
@@ -271,7 +306,9 @@ def parallel_coordinates(results: StudyResults):
     xs = list(range(len(axes)))
     for i, t in enumerate(done):
         line = [c[i] for c in cols]
-        if t.number in on_front:
+        if t.number == chosen:
+            ax.plot(xs, line, color=CHOSEN, linewidth=4, zorder=4, label=f"chosen design #{chosen}")
+        elif t.number in on_front:
             ax.plot(xs, line, color=FRONT, linewidth=2.2, zorder=3)
         else:
             ax.plot(xs, line, color=cmap(norm(acc[i])), linewidth=1, alpha=0.7)
@@ -285,12 +322,16 @@ def parallel_coordinates(results: StudyResults):
     ax.set_ylim(-0.08, 1.08)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.set_title("parallel coordinates (red: Pareto front; colour: accuracy)", fontsize=10)
+    title = "parallel coordinates (red: Pareto front; colour: accuracy"
+    title += f"; green: chosen #{chosen})" if _trial(results, chosen) else ")"
+    ax.set_title(title, fontsize=10)
+    ax.text(len(axes) - 1, -0.08, tb.trial_budget(results), fontsize=6, ha="right", va="top")
     return fig
 
 
-def learning_curves(results: StudyResults):
-    """Per-epoch accuracy of every trained trial (grey) and the front (red); None if none."""
+def learning_curves(results: StudyResults, chosen: int | None = None):
+    """Per-epoch accuracy of every trained trial (grey), the front (red) and the ``chosen``
+    trial (thick green); None if none."""
     done = [t for t in tb.trained(results) if t.epoch_accuracy]
     if not done:
         return None
@@ -299,6 +340,16 @@ def learning_curves(results: StudyResults):
     for t in done:
         ys = [y for y in t.epoch_accuracy if tb.is_number(y)]
         member = t.number in on_front
+        if t.number == chosen:
+            ax.plot(
+                range(1, len(ys) + 1),
+                ys,
+                color=CHOSEN,
+                linewidth=3,
+                zorder=4,
+                label=f"chosen design #{chosen}",
+            )
+            continue
         ax.plot(
             range(1, len(ys) + 1),
             ys,
@@ -309,7 +360,14 @@ def learning_curves(results: StudyResults):
     _percent(ax)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title("accuracy per epoch (red: Pareto front)", fontsize=10)
+    images = tb.images_label(results.space.train.get("train_subset"))
+    ax.set_ylabel(f"accuracy\n(validation, per epoch on {images})", fontsize=8)
+    ax.set_title(
+        "accuracy per epoch (red: Pareto front; green: chosen)"
+        if _trial(results, chosen)
+        else "accuracy per epoch (red: Pareto front)",
+        fontsize=10,
+    )
+    _legend_below(fig, ax)
     ax.grid(alpha=0.3)
     return fig

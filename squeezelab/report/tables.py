@@ -28,6 +28,8 @@ LABELS = {
     "energy_pj": "energy per inference",
     "latency_ms": "latency per inference",
     "peak_activation_bytes": "peak activation memory",
+    "tflm_arena_bytes": "TFLite Micro arena",
+    "tflite_bytes": ".tflite file",
 }
 
 
@@ -256,3 +258,41 @@ def spec_table(results: StudyResults) -> tuple[list[str], list[dict]]:
         cells = [arch.get(f) for _, arch in members]
         rows.append({"field": f, "cells": cells, "varies": len({_key(c) for c in cells}) > 1})
     return [f"#{t.number}" for t, _ in members], rows
+
+
+def images_label(images: Any) -> str:
+    """``"5,000 images"``, or ``"the training split"`` when no subset is set."""
+    return f"{int(images):,} images" if is_number(images) else "the training split"
+
+
+def _budget(epochs: Any, images: Any) -> str:
+    n = f"{epochs} epoch{'s' if epochs != 1 else ''}" if is_number(epochs) else "its epochs"
+    return f"{n} on {images_label(images)}"
+
+
+def trial_epochs(trial: TrialRecord) -> int | None:
+    """Epochs a trial trained: its per-epoch validation record (promotions train longer)."""
+    return len(trial.epoch_accuracy) or None
+
+
+def trial_budget(results: StudyResults, trial: TrialRecord | None = None) -> str:
+    """Split and training budget of a trial's accuracy: ``validation, 1 epoch on 5,000 images``.
+
+    Without ``trial``: the budget every trained trial shares, or the range of epochs when
+    a multi-fidelity search trained them for different lengths.
+    """
+    train = results.space.train
+    images = train.get("train_subset")
+    if trial is not None:
+        epochs = trial_epochs(trial) or train.get("epochs")
+        return f"validation, {_budget(epochs, images)}"
+    seen = sorted({e for t in trained(results) if (e := trial_epochs(t))})
+    if len(seen) > 1:
+        return f"validation, {seen[0]}–{seen[-1]} epochs on {images_label(images)}"
+    return f"validation, {_budget(seen[0] if seen else train.get('epochs'), images)}"
+
+
+def final_budget(results: StudyResults) -> str:
+    """Split and budget of the study's retraining of the front (``final_accuracy``)."""
+    final = {**results.space.train, **(results.space.final or {})}
+    return f"validation, retrained {_budget(final.get('epochs'), final.get('train_subset'))}"

@@ -34,6 +34,7 @@ BASE: dict[str, Any] = {
     "label_smoothing": 0.1,
     "augment": None,  # None -> the dataset's default (crop+flip for Fashion-MNIST)
     "crop_padding": 2,
+    "grad_clip": None,  # None = no clipping
 }
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -69,6 +70,23 @@ RECIPES: dict[str, dict[str, Any]] = {
         "label_smoothing": 0.1,
     },
 }
+# SqueezeDet's solver (kitti_squeezeDet_config.py: SGD momentum 0.9, lr 0.01, weight decay
+# 1e-4, gradient norm clipped at 1.0); cosine decay instead of its steps, no augmentation.
+RECIPES["squeezedet"] = {
+    "lr": 0.01,
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "nesterov": False,
+    "schedule": "cosine",
+    "weight_decay": 1e-4,
+    "label_smoothing": 0.0,
+    "augment": "none",
+    "grad_clip": 1.0,
+}
+# Time to accuracy on a CPU (benchmarks/time_to_accuracy.py): batch 128 (more steps an
+# epoch than 256 for 16% fewer images a second: the better trade in few epochs), flips
+# only (crops slow the first epochs more than they help their end), one-cycle SGD.
+RECIPES["fmnist-tta"] = {**RECIPES["fmnist-fast"], "epochs": 8, "augment": "flip"}
 # Search trials: fmnist-fast cut to a short, fixed budget (explore ranks candidates by it).
 RECIPES["search-short"] = {**RECIPES["fmnist-fast"], "epochs": 3}
 
@@ -102,6 +120,7 @@ class TrainConfig:
     label_smoothing: float | None = None  # cross-entropy target smoothing, 0..1
     augment: str | None = None  # "crop,flip", "crop", "none"; None -> dataset default
     crop_padding: int | None = None  # pixels of zero padding for the random crop
+    grad_clip: float | None = None  # clip the global gradient norm to this (None = off)
     train_subset: int | None = None  # train on N class-balanced images (search trials)
     val_fraction: float = 0.1  # share of the training split held out for validation
     seed: int = 0  # weights, data order, augmentation and dropout
@@ -202,6 +221,12 @@ def validate(c: TrainConfig) -> None:
     _need(c.weight_decay >= 0, "weight_decay", c.weight_decay, "a number >= 0")
     _need(0 <= c.label_smoothing < 1, "label_smoothing", c.label_smoothing, "a number in [0, 1)")
     _need(c.crop_padding >= 0, "crop_padding", c.crop_padding, "an integer >= 0")
+    _need(
+        c.grad_clip is None or (_finite(c.grad_clip) and c.grad_clip > 0),
+        "grad_clip",
+        c.grad_clip,
+        "None or a number > 0",
+    )
     _need(c.amp in AMP_CHOICES, "amp", c.amp, f"one of {list(AMP_CHOICES)}")
     _need(0 <= c.val_fraction < 1, "val_fraction", c.val_fraction, "a number in [0, 1)")
     _need(0 <= c.distill_alpha <= 1, "distill_alpha", c.distill_alpha, "a number in [0, 1]")

@@ -22,6 +22,7 @@ from squeezelab.data import Dataset, augment, normalize
 from squeezelab.errors import ConfigError
 from squeezelab.train import dist
 from squeezelab.train.config import TrainConfig, augment_ops
+from squeezelab.train.detect import make_task
 from squeezelab.train.records import EpochRecord
 from squeezelab.train.schedule import lr_at, make_optimizer
 
@@ -75,6 +76,7 @@ class Trainer:
     steps_per_epoch: int
     rank: int = 0
     world: int = 1
+    task: object | None = None  # None: classification; else loss, correct, validate (detect.py)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -82,6 +84,8 @@ class Trainer:
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, x_uint8: torch.Tensor) -> torch.Tensor:
         c = self.config
+        if self.task is not None:  # y: the batch's rows of the task's targets
+            return self.task.loss(logits, y)
         ce = F.cross_entropy(logits.float(), y, label_smoothing=c.label_smoothing)
         if self.teacher is None:
             return ce
@@ -138,21 +142,33 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
+                if c.grad_clip:
+                    self.scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
             else:
                 loss.backward()
+                if c.grad_clip:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
                 self.optimizer.step()
             if on_step is not None:
                 on_step(self.model)
             loss_sum += loss.detach() * len(yb)
-            correct += (logits.detach().argmax(1) == yb).sum()
+            if self.task is not None:
+                correct += self.task.correct(logits, yb)
+            else:
+                correct += (logits.detach().argmax(1) == yb).sum()
         sums = torch.stack([loss_sum, correct.to(loss_sum.dtype)])
         dist.all_reduce_sum(sums)
         seen = self.steps_per_epoch * local * self.world
         train_s = time.perf_counter() - t0
         val_loss = val_acc = None
-        if self.val is not None and len(self.val):
+        if self.task is not None and self.val is not None and len(self.val):
+            val_loss, val_acc = self.task.validate(  # val_acc: the task's metric (mAP@0.5)
+                self.model, 128, dev, self.dtype, self.memory_format
+            )
+        elif self.val is not None and len(self.val):
             loss_v, confusion = eval_sums(
                 self.model,
                 self.val,
@@ -188,11 +204,13 @@ def eval_sums(
     rank: int = 0,
     world: int = 1,
     topk: int = 0,
+    on_batch: Callable[[int, int], None] | None = None,
 ):
     """Summed cross-entropy and the confusion matrix (true x predicted) over ``ds``.
 
     Under DDP each rank evaluates every ``world``-th batch and the sums are all-reduced.
     With ``topk`` > 0 also returns the count of labels within the top ``topk`` logits.
+    ``on_batch(images_done, images)`` runs after every batch (progress displays).
     """
     was_training = model.training
     model.eval()
@@ -211,6 +229,8 @@ def eval_sums(
         if topk:
             hits = logits.topk(min(topk, k), 1).indices == yb[:, None]
             top += hits.any(1).sum()
+        if on_batch is not None:
+            on_batch(min(start + batch_size, len(ds)), len(ds))
     packed = torch.cat([loss[None], confusion.double(), top.double()[None]])
     dist.all_reduce_sum(packed)
     model.train(was_training)
@@ -240,10 +260,12 @@ def evaluate(
     dataset: Dataset,
     batch_size: int = 512,
     device: str | torch.device | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> Scores:
     """Top-1, top-5, mean loss, per-class accuracy and confusion matrix of ``model``.
 
     ``dataset`` supplies the normalisation; the model is returned to its original mode.
+    ``on_batch(images_done, images)`` runs after every batch.
 
     Example:
         >>> evaluate(model, load_dataset("fashion-mnist", "test")).top1  # doctest: +SKIP
@@ -251,7 +273,7 @@ def evaluate(
     """
     dev = pick_device(str(device)) if device is not None else next(model.parameters()).device
     model.to(dev)
-    loss, confusion, top5 = eval_sums(model, dataset, batch_size, dev, topk=5)
+    loss, confusion, top5 = eval_sums(model, dataset, batch_size, dev, topk=5, on_batch=on_batch)
     n = max(1, len(dataset))
     per_class_n = confusion.sum(1).clamp_min(1)
     return Scores(
@@ -302,6 +324,12 @@ def make_trainer(
     scaler = (
         torch.amp.GradScaler("cuda") if dtype == torch.float16 and device.type == "cuda" else None
     )
+    task = make_task(model, train, val, device)
+    if task is not None and (teacher is not None or augment_ops(c.augment or "none")):
+        raise ConfigError(
+            f"teacher={c.teacher!r}, augment={c.augment!r} are invalid for detection: "
+            "allowed no teacher and augment none (a crop or flip would move the boxes)"
+        )
     forward = dist.wrap(model, device)
     if c.compile:
         forward = torch.compile(forward)
@@ -310,5 +338,18 @@ def make_trainer(
         if c.channels_last:
             teacher[0].to(memory_format=torch.channels_last)
     return Trainer(
-        c, model, forward, optimizer, train, val, device, dtype, scaler, teacher, steps, rank, world
+        c,
+        model,
+        forward,
+        optimizer,
+        train,
+        val,
+        device,
+        dtype,
+        scaler,
+        teacher,
+        steps,
+        rank,
+        world,
+        task,
     )

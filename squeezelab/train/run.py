@@ -22,7 +22,7 @@ from squeezelab.errors import ConfigError, FormatError
 from squeezelab.io import atomic_write_bytes, atomic_write_json
 from squeezelab.io.atomic import check_writable, exclusive_lock
 from squeezelab.models import ModelMeta, SqueezeNetSpec, build_model, model_info, save_model
-from squeezelab.train import dist
+from squeezelab.train import detect, dist
 from squeezelab.train.config import TrainConfig
 from squeezelab.train.loop import make_trainer, pick_device
 from squeezelab.train.records import EpochRecord
@@ -51,6 +51,8 @@ def read_run_config(run_dir: str | Path) -> dict:
 
 def load_training_split(config: TrainConfig) -> Dataset:
     """``config.data``'s training split as read from disk, before validation is carved."""
+    if detect.is_detection_config(config):
+        return detect.load_detection_train(config)
     return load_dataset(config.data, "train", config.data_dir, config.input_size)
 
 
@@ -63,6 +65,18 @@ def load_splits(config: TrainConfig, data: Dataset | None = None) -> tuple[Datas
     exactly as from a freshly loaded one.
     """
     full = data if data is not None else load_training_split(config)
+    if isinstance(full, detect.DetectionData):  # its own val split; k-means anchors
+        config.augment = config.augment or "none"
+        probe = untrained_meta(config, full)
+        try:
+            k = detect.head_layout(build_model(probe, skeleton=True))[1]
+        except ValueError:
+            raise ConfigError(
+                f"model={config.model!r} is a classifier and data={config.data!r} a detection "
+                "dataset: allowed a detector (squeezedet_small, mobiledet_small, or a spec "
+                "with head: convdet)"
+            ) from None
+        return detect.detection_splits(config, full, k)
     if config.augment is None:
         config.augment = ",".join(default_augment(config.data)) or "none"
     train, val = split_train_val(full, config.val_fraction, seed=0)
@@ -83,21 +97,28 @@ def load_teacher(config: TrainConfig) -> tuple[nn.Module, tuple, tuple] | None:
 
 def untrained_meta(config: TrainConfig, ds: Dataset) -> ModelMeta:
     """What the configured model is when sized for ``ds`` (classes, channels, input side)."""
-    c, h, _ = ds.shape
-    dims = {"num_classes": len(ds.classes), "in_chans": c, "input_size": h}
+    c, h, w = ds.shape
+    dims = {"num_classes": len(ds.classes), "in_chans": c, "input_size": w}
+    height = None if h == w else h
     spec = None
     if config.spec:
-        spec = SqueezeNetSpec.from_dict(config.spec).replace(**dims)
+        spec = SqueezeNetSpec.from_dict(config.spec).replace(**dims, input_height=height)
     elif model_info(config.model).spec is not None:
-        spec = model_info(config.model).spec.replace(**dims, **(config.model_args or {}))
+        spec = model_info(config.model).spec.replace(
+            **dims, input_height=height, **(config.model_args or {})
+        )
+    is_det = isinstance(ds, detect.DetectionData)
     return ModelMeta(
         config.model,
         **dims,
         spec=spec,
         model_args={} if spec is not None else dict(config.model_args or {}),
+        task="detection" if is_det else "classification",
         classes=tuple(ds.classes),
         mean=tuple(ds.mean),
         std=tuple(ds.std),
+        input_height=height,
+        anchors=ds.anchors if is_det else (),
     )
 
 
@@ -158,13 +179,15 @@ def fit(
     resume: bool = False,
     overwrite: bool = False,
     data: Dataset | None = None,
+    on_batch: Callable[[int, int, int], None] | None = None,
 ) -> Iterator[EpochRecord]:
     """Train ``config`` into the run directory ``out_dir``; yield one record per epoch.
 
     Each :class:`EpochRecord` holds ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``,
     ``val_acc``, ``lr``, ``img_per_s`` and ``seconds``; ``metrics.jsonl`` holds their
     ``to_dict()``. ``data`` is ``config.data``'s training split when the caller has already
-    loaded it (:func:`load_training_split`); ``None`` reads it from disk.
+    loaded it (:func:`load_training_split`); ``None`` reads it from disk. ``on_batch(epoch,
+    batch, batches)`` runs after every optimiser step (progress displays; 1-based).
 
     With ``resume=True`` a run directory holding a resume state continues after its last
     finished epoch (its records are not yielded again), refusing a config that differs
@@ -185,15 +208,19 @@ def fit(
             with exclusive_lock(out / LOCK_FILE, f"run directory {out}"):
                 if not resume:
                     _check_fresh(out, overwrite)
-                yield from _fit_locked(config, out, resume, data)
+                yield from _fit_locked(config, out, resume, data, on_batch)
         else:
-            yield from _fit_locked(config, out, resume, data)
+            yield from _fit_locked(config, out, resume, data, on_batch)
     finally:
         dist.shutdown(created)
 
 
 def _fit_locked(
-    config: TrainConfig, out: Path, resume: bool, data: Dataset | None
+    config: TrainConfig,
+    out: Path,
+    resume: bool,
+    data: Dataset | None,
+    on_batch: Callable[[int, int, int], None] | None = None,
 ) -> Iterator[EpochRecord]:
     """The body of :func:`fit`, run while the directory is locked."""
     train, val = load_splits(config, data)
@@ -215,13 +242,22 @@ def _fit_locked(
     elif dist.is_main():
         atomic_write_json(out / "config.json", config.to_dict())
     for epoch in range(len(history) + 1, config.epochs + 1):
-        record = trainer.run_epoch(epoch)
+        hook = None if on_batch is None else _batch_hook(on_batch, epoch, trainer.steps_per_epoch)
+        record = trainer.run_epoch(epoch, hook)
         history.append(record)
         if dist.is_main():
             improved = best is None or record.score > best
             best = record.score if improved else best
             _write_epoch(out, config, trainer, train, record, history, best, improved)
         yield record
+
+
+def _batch_hook(
+    on_batch: Callable[[int, int, int], None], epoch: int, batches: int
+) -> Callable[[nn.Module], None]:
+    """The trainer's ``on_step(model)`` as ``on_batch(epoch, batch, batches)``: it counts."""
+    steps = iter(range(1, batches + 1))
+    return lambda _model: on_batch(epoch, next(steps, batches), batches)
 
 
 def _write_epoch(

@@ -2,7 +2,14 @@ import pytest
 import torch
 from torch import nn
 
-from squeezelab.models import SqueezeNetSpec, create_model, expand, fire_channels, list_models
+from squeezelab.models import (
+    SqueezeNetSpec,
+    create_model,
+    expand,
+    fire_channels,
+    list_models,
+    load_model,
+)
 from squeezelab.models.spec import SQUEEZENET1_0, SQUEEZENET1_1
 from squeezelab.models.squeezenet import Fire, SqueezeNet, load_torchvision_weights
 from tests.conftest import n_params
@@ -127,9 +134,12 @@ def test_forward_every_registered_model(name):
     from squeezelab.models import model_info
 
     info = model_info(name)
-    model = create_model(name).eval()
+    model, meta = load_model(name)
     with torch.no_grad():
-        y = model(torch.randn(1, info.in_chans, info.input_size, info.input_size))
+        y = model(torch.randn(1, *meta.input_shape))
+    if info.task == "detection":  # the raw ConvDet map: K * (C + 1 + 4) channels per cell
+        assert y.shape[1] % (info.num_classes + 5) == 0 and y.dim() == 4
+        return
     assert y.shape == (1, info.num_classes)
 
 
