@@ -151,7 +151,7 @@ def _detection_calibration(args, meta, shape):
         f"int8: calibrating on {len(calib)} {args.data} train canvases, choosing on "
         f"{len(val)} validation canvases by head agreement, mAP on {len(test)} test canvases"
     )
-    return calib.images.numpy(), val.images.numpy(), None, note, ("detection", test)
+    return calib.images.numpy(), val.images.numpy(), None, note, test
 
 
 def run_export(args) -> int:
@@ -198,7 +198,7 @@ def run_export(args) -> int:
                 on_setting=on_setting,
             )
         report["int8"] = {**int8.to_dict(), "calibration": "dataset" if args.data else "random"}
-        if held_out is not None and isinstance(held_out[0], str) and held_out[0] == "detection":
+        if meta.task == "detection" and held_out is not None:  # a DetectionSplit
             from squeezelab.export.onnx import INPUT_NAME, make_session
             from squeezelab.train.detect import evaluate_detection
 
@@ -206,9 +206,9 @@ def run_export(args) -> int:
             for key, path in (("fp32", args.output), ("int8", out8)):
                 sess = make_session(path, args.threads)
                 run = lambda x, sess=sess: sess.run(None, {INPUT_NAME: x})[0]  # noqa: E731
-                got = evaluate_detection(run, meta, held_out[1])
+                got = evaluate_detection(run, meta, held_out)
                 maps |= {f"{key}_map": got.map, f"{key}_map50": got.map50}
-            report["int8"]["test"] = {"images": len(held_out[1]), **maps}
+            report["int8"]["test"] = {"images": len(held_out), **maps}
         elif held_out is not None:  # the test split, scored once after the choice
             from squeezelab.export.quantize import score_onnx
 

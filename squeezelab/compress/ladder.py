@@ -266,11 +266,16 @@ def ladder_steps(
     t0 = clock()
     fp32 = score(model.eval(), val)
     t1 = clock()
-    # sizes probed without fine-tuning (a fraction of a second each): the masks, hence
-    # the positions, do not change when fine-tuning, so the order is the files' order
-    probe = {
-        r: len(_compress(model, meta, r.sparsity or None, r.bits, **kwargs).data) for r in rungs
-    }
+    # sizes probed without fine-tuning (a fraction of a second each): with one pruning
+    # step the masks, hence the positions, do not change when fine-tuning, so the order is
+    # the files' order (iterative pruning: about it). A rung without fine-tuning is its probe.
+    plain: dict[Rung, Compressed] = {}
+    probe: dict[Rung, int] = {}
+    for r in rungs:
+        c = _compress(model, meta, r.sparsity or None, r.bits, **kwargs)
+        probe[r] = len(c.data)
+        if not r.finetune:
+            plain[r] = c
     rungs.sort(key=lambda r: (probe[r], r.finetune))
     # what a rung costs besides training, coding and scoring: first one scoring and one
     # probe, then the most a tried rung took
@@ -319,17 +324,23 @@ def ladder_steps(
                             epoch_s.append(rec.record.seconds)
                             yield rec
                 source, prune = pruned[r.sparsity], None
-            tune = finetune if r.finetune else None  # fine-tunes the centroids
-            compressed = None
-            steps = compress_steps(
-                source, meta, prune, r.bits, finetune=tune, finetune_data=finetune_data, **kwargs
-            )
-            for rec in steps:
-                if isinstance(rec, FinetuneStep):
-                    epoch_s.append(rec.record.seconds)
-                    yield rec
-                elif isinstance(rec, DoneStep):
-                    compressed = rec.result
+            compressed = plain.get(r)  # the probe: the same pipeline, already run
+            if compressed is None:  # fine-tunes the centroids
+                steps = compress_steps(
+                    source,
+                    meta,
+                    prune,
+                    r.bits,
+                    finetune=finetune,
+                    finetune_data=finetune_data,
+                    **kwargs,
+                )
+                for rec in steps:
+                    if isinstance(rec, FinetuneStep):
+                        epoch_s.append(rec.record.seconds)
+                        yield rec
+                    elif isinstance(rec, DoneStep):
+                        compressed = rec.result
             acc = score(compressed.model, val)
             size = len(compressed.data)
             if best is None or (acc, -size) > (best[0], -best[1]):

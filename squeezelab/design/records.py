@@ -206,6 +206,7 @@ class ScoreResult(Record):
     onnx_int8: float  # of the chosen ONNX int8 file (ONNX Runtime)
     shipped: float  # of the shipped file, in the runtime that runs it
     runtime: str  # that runtime
+    shipped_images: int = 0  # test images the shipped file ran (TFLite Micro: fewer)
     seconds: float = 0.0
 
 

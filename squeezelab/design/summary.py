@@ -89,7 +89,7 @@ class DesignResult:
                 f"{d.runtime} int8 top-1 {d.int8_accuracy:.2%} vs fp32 {d.fp32_accuracy:.2%} on "
                 f"{d.eval_images:,} test images"
             )
-        fw = getattr(d, "firmware", None)
+        fw = d.firmware
         if fw:  # a Cortex-M target: the generated firmware, run in QEMU
             from squeezelab.export.firmware_build import FirmwareCheck
 
@@ -152,7 +152,7 @@ class DesignResult:
                     None,
                 )
             )
-        fw = getattr(d, "firmware", None)
+        fw = d.firmware
         if fw and fw.get("machine"):  # measured from the firmware's ELF, run in QEMU
             flash = fw["flash_bytes"], fw["predicted_flash_bytes"], fw["flash_limit_bytes"]
             rows.append(within("firmware flash (bytes, ELF)", *flash))

@@ -17,7 +17,7 @@ from squeezelab.errors import ConfigError
 BYTES_PER_LINE = 12
 
 
-def _ident(stem: str) -> str:
+def c_ident(stem: str) -> str:
     """A C identifier from a file stem: ``my-model.v2`` -> ``my_model_v2``."""
     name = re.sub(r"\W", "_", stem, flags=re.ASCII)
     return name if name and not name[0].isdigit() else f"m_{name}"
@@ -74,7 +74,7 @@ def write_c_array(
     ops = _ops(data)
     adds = "\n".join(f" *   ops.Add{_camel(op)}();" for op in ops)
     stem = Path(out_stem)
-    name = _ident(stem.name)
+    name = c_ident(stem.name)
     guard = name.upper() + "_H_"
     up = name.upper()
     h = f"""/* {stem.name}.h: {Path(tflite_path).name} as a C array for TensorFlow Lite Micro.

@@ -142,7 +142,7 @@ def tflm_outputs(tflite_path: str | Path, inputs: np.ndarray) -> tuple[np.ndarra
     from squeezelab.export.tflm import _run_child
 
     p = Path(tflite_path).resolve()
-    out = _run_child(p, np.ascontiguousarray(inputs, np.int8), str(tflite_path))
+    out = _run_child(p, np.ascontiguousarray(inputs, np.int8), str(tflite_path), reference=False)
     return np.asarray(out["outputs"]).astype(np.int8), int(out["arena_bytes"])
 
 
