@@ -75,7 +75,7 @@ class ExploreResult(Record):
 
     best: BestTrial
     counts: dict[str, int]  # trials per state: trained, infeasible, ...
-    img_per_s: float | None  # training speed the trials measured (images seen / second)
+    img_per_s: float | None  # a full retraining epoch's speed (validation included)
     seconds: float = 0.0
 
 

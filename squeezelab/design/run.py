@@ -41,8 +41,7 @@ def check_pick(config: DesignConfig, out: Path) -> Path:
             f"{path}); allowed: run `squeezelab design -o {out}` first, then --pick a "
             "member of its front"
         )
-    now = config.to_dict()
-    diff = sorted(k for k in now if k not in PICK_FREE and state.config.get(k) != now[k])
+    diff = changed_settings(state, config, PICK_FREE)
     if diff:
         raise ConfigError(
             f"pick={config.pick}: {out} searched with other settings ({', '.join(diff)}); "
@@ -53,6 +52,12 @@ def check_pick(config: DesignConfig, out: Path) -> Path:
     study = load_study_results(str(out / "study"))
     pick_trial(study, config.pick, str(out / "study"), taken=state.stages["explore"].best.number)
     return out / "study"
+
+
+def changed_settings(state: DesignState, config: DesignConfig, free: set[str]) -> list[str]:
+    """The settings, but ``free``, in which ``config`` differs from the run ``state`` holds."""
+    now = config.to_dict()
+    return sorted(k for k in now if k not in free and state.config.get(k) != now[k])
 
 
 def load_state(config: DesignConfig, out: Path, restart: bool = False) -> DesignState:
@@ -69,14 +74,13 @@ def load_state(config: DesignConfig, out: Path, restart: bool = False) -> Design
             f"relative to that folder; allowed: run the same command from {state.started_in}, "
             "or --restart here"
         )
-    now = config.to_dict()
-    diff = sorted(k for k in now if k not in RESUME_FREE and state.config.get(k) != now[k])
+    diff = changed_settings(state, config, RESUME_FREE)
     if diff:
         raise ConfigError(
             f"{out} holds a design run with other settings ({', '.join(diff)}); "
             "allowed: the same settings to resume it, or a new output directory"
         )
-    state.config = now
+    state.config = config.to_dict()
     return state
 
 

@@ -389,7 +389,8 @@ def test_phone_deploy_ships_the_fastest_runtime_within_tolerance(tmp_path, monke
 
     ctx = _phone_ctx(tmp_path)
     res = stages.deploy(ctx)
-    assert res.threads == 4 and res.val_images == 60 and res.eval_images == 40
+    # the test figures are the score stage's: deploy reads validation images only
+    assert res.threads == 4 and res.val_images == 60 and res.eval_images == 0
     by = {r["runtime"]: r for r in res.runtimes}
     assert set(by) == {"litert", "onnxruntime"}
     assert by["litert"]["file"] == str(tmp_path / "model.tflite")
@@ -401,7 +402,7 @@ def test_phone_deploy_ships_the_fastest_runtime_within_tolerance(tmp_path, monke
     else:
         assert not res.shipped and "validation" in res.problems[0]
     assert res.ship == by[res.runtime]["file"] and res.arena_bytes is None
-    assert 0 <= res.int8_accuracy <= 1 and 0 <= res.fp32_accuracy <= 1
+    assert res.int8_accuracy is None and res.fp32_accuracy is None
     assert DeployResult.from_dict(json.loads(json.dumps(res.to_dict()))) == res
     result = DesignResult(
         "squeezenet_small", None, 1, 1, "phone-cpu", 1.0, 1.0, 1, (), {}, 1, None, res, True
