@@ -56,6 +56,8 @@ class RunContext:
         dims = {"in_chans": chans, "input_size": side, "num_classes": len(self.train_split.classes)}
         raw["params"] = {**dims, **(raw.get("params") or {})}
         raw["costing"] = {**(raw.get("costing") or {}), "hardware": c.hardware}
+        if hw.tflm:  # the file shipped is int8: cost it so (TFLM's arena and file need it)
+            raw["costing"] |= {"weight_bits": 8, "activation_bits": 8}
         # TFLite Micro targets: the .tflite file in flash and TFLM's arena in SRAM, as
         # predicted (within about 1%); other targets: int8 weights and peak activations
         if hw.tflm:
