@@ -110,6 +110,25 @@ def align(n: int, to: int = ALIGN) -> int:
     return -(-n // to) * to
 
 
+def lifetimes(graph_input: int, ops, graph_outputs) -> dict[int, list[int]]:
+    """``tensor -> [first, last]`` scope as TFLM's planner sees them.
+
+    The graph input lives from scope 0, op ``i``'s outputs from scope ``i + 1``, every
+    tensor until its last reader's scope, the graph outputs to the end. ``ops`` have
+    ``inputs`` and ``outputs`` (tensor indices).
+    """
+    life: dict[int, list[int]] = {graph_input: [0, 0]}
+    for scope, op in enumerate(ops, start=1):
+        for t in op.outputs:
+            life.setdefault(t, [scope, scope])
+        for t in op.inputs:
+            if t in life:
+                life[t][1] = scope
+    for t in graph_outputs:
+        life[t][1] = len(ops)
+    return life
+
+
 def greedy_plan(buffers: list[tuple[int, int, int]]) -> tuple[int, list[int]]:
     """TFLM's GreedyMemoryPlanner over ``(bytes, first_scope, last_scope)`` buffers.
 
@@ -348,15 +367,7 @@ def _needs_pad(node, attrs: dict) -> int:
 
 def _arena(g: _Graph) -> tuple[int, int, int, int]:
     """(head, tail, peak op, planning temporaries) of the graph's TFLM arena."""
-    life: dict[int, list[int]] = {g.input: [0, 0]}  # type: ignore[attr-defined]
-    for scope, op in enumerate(g.ops, start=1):
-        for t in op.outputs:
-            life.setdefault(t, [scope, scope])
-        for t in op.inputs:
-            if t in life:
-                life[t][1] = scope
-    for t in g.outputs:  # type: ignore[attr-defined]
-        life[t][1] = len(g.ops)
+    life = lifetimes(g.input, g.ops, g.outputs)  # type: ignore[attr-defined]
     ids = sorted(life)
     buffers = [(align(g.sizes[t]), *life[t]) for t in ids]
     head, offsets = greedy_plan(buffers)

@@ -290,9 +290,7 @@ def _run_ladder_with_progress(steps, args):
             elif isinstance(rec, RungStep):
                 rungs = f"{count('rung', rec.index, rec.total)} done"
                 show.update("compress", what=rungs, done=rec.index, total=rec.total)
-                r = rec.rung
-                acc = "" if r.val_accuracy is None else f", validation {r.val_accuracy:.2%}"
-                show.message(f"rung {rec.index}/{rec.total} {r.setting}: {r.why}{acc}")
+                show.message(rec.line())
             elif isinstance(rec, LadderDone):
                 return rec.compressed, rec.ladder
     raise AssertionError("the ladder ended without a result")

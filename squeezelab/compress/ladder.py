@@ -184,6 +184,12 @@ class RungStep:
             self.rung.to_dict()
         )
 
+    def line(self) -> str:
+        """``rung 2/9 67% pruned, 6-bit, fine-tuned: lost 6.75 points ..., validation top-1 74.17%``."""
+        r = self.rung
+        acc = "" if r.val_accuracy is None else f", validation top-1 {r.val_accuracy:.2%}"
+        return f"rung {self.index}/{self.total} {r.setting}: {r.why}{acc}"
+
 
 @dataclass(frozen=True)
 class LadderDone:

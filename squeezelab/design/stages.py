@@ -287,12 +287,10 @@ def compress(ctx: RunContext) -> CompressResult:
         if isinstance(rec, LadderDone):
             chosen, ladder = rec.compressed, rec.ladder
         elif isinstance(rec, RungStep):
-            r = rec.rung
-            acc = "" if r.val_accuracy is None else f", validation top-1 {r.val_accuracy:.2%}"
             ctx.emit(
                 {
                     "stage": "compress",
-                    "message": f"rung {rec.index}/{rec.total} {r.setting}: {r.why}{acc}",
+                    "message": rec.line(),
                     "rung": rec.index,
                     "rungs": rec.total,
                 }

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from squeezelab.analysis.tflm_plan import align, greedy_plan
+from squeezelab.analysis.tflm_plan import align, greedy_plan, lifetimes
 from squeezelab.errors import ConfigError, FormatError
 from squeezelab.export.c_source import c_ident
 
@@ -232,20 +232,11 @@ class Plan:
 
 
 def plan_graph(g: Graph) -> Plan:
-    """Plan the activations as TFLM (and ``analysis.tflm_plan``) does.
-
-    The graph input lives from scope 0, op ``i``'s outputs from scope ``i + 1``, every
-    tensor until its last reader's scope, the graph output to the end; buffers are
-    16-byte aligned and placed by :func:`~squeezelab.analysis.tflm_plan.greedy_plan`.
+    """Plan the activations as TFLM (and ``analysis.tflm_plan``) does: TFLM's lifetimes
+    (:func:`~squeezelab.analysis.tflm_plan.lifetimes`), buffers 16-byte aligned and placed
+    by :func:`~squeezelab.analysis.tflm_plan.greedy_plan`.
     """
-    life: dict[int, list[int]] = {g.input: [0, 0]}
-    for scope, op in enumerate(g.ops, start=1):
-        for t in op.outputs:
-            life.setdefault(t, [scope, scope])
-        for t in op.inputs:
-            if t in life:
-                life[t][1] = scope
-    life[g.output][1] = len(g.ops)
+    life = lifetimes(g.input, g.ops, [g.output])
     ids = sorted(life)
     sizes = {t: g.tensors[t].elems for t in ids}
     head, offsets = greedy_plan([(align(sizes[t]), *life[t]) for t in ids])
