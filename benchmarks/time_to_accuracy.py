@@ -176,6 +176,12 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--threads", type=int, default=2, help="torch threads for both sides")
     ap.add_argument("--plain-epochs", type=int, default=15, help="the plain CNN's epochs at most")
+    ap.add_argument(
+        "--ours-epochs",
+        type=int,
+        default=None,
+        help="squeezelab's one-cycle epochs (default: the recipe's)",
+    )
     add_output_args(ap, OUT)
     args = ap.parse_args(argv)
     import torch
@@ -188,6 +194,8 @@ def main(argv=None) -> int:
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     images = 2_000 if args.quick else None
     recipe = {**RECIPE, "epochs": 1} if args.quick else RECIPE
+    if args.ours_epochs and not args.quick:
+        recipe = {**RECIPE, "epochs": args.ours_epochs}
     ours, plain = {}, {}
 
     def result(complete: bool) -> dict:
