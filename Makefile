@@ -52,10 +52,8 @@ bench: $(STAMP) data
 
 # The paper's Figure 3, Table 2 and Table 3 on Fashion-MNIST (hours; see docs/reproduction.md).
 reproduce: $(STAMP) data
-	$(VENV)/bin/squeezelab explore paper-sr-sweep -o runs/paper-sr-sweep --workers 2
-	$(VENV)/bin/squeezelab explore paper-pct3x3-sweep -o runs/paper-pct3x3-sweep --workers 2
-	$(VENV)/bin/squeezelab explore paper-bypass -o runs/paper-bypass --workers 2 --epochs 3 --train-subset 12000
-	$(PY) benchmarks/figure3_sweeps.py
+	$(PY) benchmarks/paper_sweeps.py run
+	$(PY) benchmarks/paper_sweeps.py plots --page docs/reproduction.md
 	$(PY) benchmarks/fmnist_accuracy.py
 	$(PY) benchmarks/compress_fmnist.py
 	$(PY) benchmarks/compress_fmnist.py --sparsity 0 --centroid-epochs 0 --bits 8,6,5,4 --out benchmarks/results/compress_fmnist_dense.json

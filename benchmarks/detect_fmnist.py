@@ -8,6 +8,12 @@ model params, MACs, peak int8 activation bytes, the TFLM arena / .tflite bytes p
 ``.sqz`` file and the int8 ONNX model, and the seconds each step took.
 
     .venv/bin/python benchmarks/detect_fmnist.py [--quick] [--train-count N] [--epochs E]
+
+``--int8-forms RUN/best.safetensors`` measures only the int8 forms of one trained detector
+(writes ``detect_fmnist_int8.json``): every ONNX Runtime setting (activation/weight types x
+calibration, the head in int8 or float) and every .tflite form scored as mAP@0.5 on
+validation canvases, the choice made there, and the chosen files scored once on the test
+split (ONNX Runtime, LiteRT), with TFLite Micro's 0-LSB check and arena.
 """
 
 from __future__ import annotations
@@ -108,6 +114,128 @@ def run_model(name: str, args, test, work: Path) -> dict:
     return row
 
 
+def int8_forms(args) -> int:
+    """``--int8-forms MODEL``: int8 chosen on validation canvases by mAP@0.5, test once."""
+    import torch
+
+    from squeezelab.data.detection import load_detection
+    from squeezelab.export import check_tflite, export_onnx, quantize_int8
+    from squeezelab.export.detection import (
+        TFLITE_FORMS,
+        choose_tflite_int8,
+        detection_scores,
+        litert_forward,
+        litert_head_maps,
+        map50_scorer,
+        onnx_forward,
+        tflm_head_maps,
+    )
+    from squeezelab.export.quantize import DETECTION_SETTINGS
+    from squeezelab.models import load_model
+    from squeezelab.train.detect import torch_forward
+
+    torch.set_num_threads(2)
+    t0 = time.time()
+    model, meta = load_model(args.int8_forms)
+    size = meta.input_shape[2]
+    run_dir = Path(args.int8_forms).parent
+    trained = {}
+    if (run_dir / "config.json").is_file():
+        import json
+
+        trained["config"] = json.loads((run_dir / "config.json").read_text())
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        trained["history"] = [json.loads(x) for x in lines if x.strip()]
+    # calibration on training canvases the model was trained on (seed 0, the first ones),
+    # choice on the val split, one score on the test split
+    calib = load_detection("fashion-mnist-det", "train", size=size, count=args.calib_count)
+    val = load_detection("fashion-mnist-det", "val", size=size, count=args.val_count)
+    test = load_detection("fashion-mnist-det", "test", size=size, count=args.test_count)
+    out = {
+        "benchmark": "detect_fmnist_int8",
+        "claim": "int8 within 1 point of fp32 mAP@0.5, the form chosen on validation canvases",
+        "command": " ".join(sys.argv),
+        "host": host(),
+        "ran_beside_other_work": args.beside_other_work,
+        "model": {"file": str(args.int8_forms), "name": meta.name, "trained": trained},
+        "data": {
+            "calibration": f"{len(calib)} train canvases",
+            "val_images": len(val),
+            "test_images": len(test),
+            "canvas": size,
+        },
+    }
+    score = map50_scorer(meta, val)
+    fp32_val = score(torch_forward(model))
+    fp32_test = detection_scores(torch_forward(model), meta, test)
+    out["fp32"] = {"val_map50": fp32_val, "test": fp32_test}
+    forms = args.forms.split(",") if args.forms else TFLITE_FORMS
+    with tempfile.TemporaryDirectory(prefix="detect-int8-") as tmp:
+        if args.tflite_only:  # keep the ONNX part of an earlier run of the same model
+            import json
+
+            old = json.loads(Path(args.out).read_text())
+            out["onnx"], out["onnx_command"] = old["onnx"], old["command"]
+        t = time.time()
+        src, dst = Path(tmp, "d.onnx"), Path(tmp, "d.int8.onnx")
+        export_onnx(model, meta, src)
+        q = (
+            None
+            if args.tflite_only
+            else quantize_int8(
+                src,
+                calib.images.numpy(),
+                dst,
+                eval_data=val.images.numpy(),
+                settings=args.settings.split(",") if args.settings else DETECTION_SETTINGS,
+                tolerance=args.tolerance,
+                threads=1,
+                runs=5,
+                scorer=score,
+            )
+        )
+        out["onnx"] = (
+            out.get("onnx")
+            if q is None
+            else {
+                "tolerance": args.tolerance,
+                "fp32_val_map50": q.fp32.score,
+                "chosen": q.chosen,
+                "within_tolerance": q.within_tolerance,
+                "tried": [
+                    {"setting": x.setting, "val_map50": x.score, "latency_ms": x.latency_ms}
+                    for x in q.tried
+                ],
+                "test": {
+                    "fp32": detection_scores(onnx_forward(src), meta, test),
+                    "int8": detection_scores(onnx_forward(dst), meta, test),
+                },
+                "seconds": round(time.time() - t, 1),
+            }
+        )
+        write_result(args.out, out, t0)  # a cut-short run keeps the ONNX part
+        t = time.time()
+        tfl = Path(tmp, "d.tflite")
+        exp, choice = choose_tflite_int8(
+            model, meta, tfl, calib.images.numpy(), val, forms, args.tolerance
+        )
+        x = test.images.numpy()[: args.tflm_count]
+        tflm, ref = tflm_head_maps(tfl, x), litert_head_maps(tfl, x, reference=True)
+        chk = check_tflite(tfl)
+        out["tflite"] = {
+            **choice.to_dict(),
+            "tflite_bytes": exp.tflite_bytes,
+            "test": {"int8_litert": detection_scores(litert_forward(tfl, 2), meta, test)},
+            "tflm": {
+                "canvases": len(x),
+                "max_lsb_vs_litert_reference": int(abs(tflm.astype(int) - ref.astype(int)).max()),
+                "arena_bytes": chk.arena_bytes,
+            },
+            "seconds": round(time.time() - t, 1),
+        }
+    return write_result(args.out, out, t0)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a tiny run that checks the script")
@@ -119,8 +247,22 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=64, help="training batch, images")
     ap.add_argument("--optimizer", default="adamw", help="sgd | adamw")
     ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    ap.add_argument("--int8-forms", metavar="MODEL", help="only the int8 forms of this detector")
+    ap.add_argument("--calib-count", type=int, default=256, help="--int8-forms: calibration")
+    ap.add_argument("--val-count", type=int, default=300, help="--int8-forms: val canvases")
+    ap.add_argument("--tflm-count", type=int, default=8, help="--int8-forms: TFLM canvases")
+    ap.add_argument("--tolerance", type=float, default=0.005, help="--int8-forms: mAP loss")
+    ap.add_argument("--settings", help="--int8-forms: ONNX settings (default: a detector's all)")
+    ap.add_argument("--forms", help="--int8-forms: .tflite forms (default: TFLITE_FORMS)")
+    ap.add_argument(
+        "--tflite-only", action="store_true", help="--int8-forms: keep --out's ONNX part"
+    )
     add_output_args(ap, RESULTS / "detect_fmnist.json")
     args = ap.parse_args(argv)
+    if args.int8_forms:
+        if args.out == RESULTS / "detect_fmnist.json":
+            args.out = RESULTS / "detect_fmnist_int8.json"
+        return int8_forms(args)
     if args.quick:
         args.train_count, args.test_count, args.epochs = 128, 32, 1
     import torch

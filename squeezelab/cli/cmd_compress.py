@@ -62,14 +62,17 @@ def register(sub) -> None:
     _flags.add_data(
         p,
         help="dataset for fine-tuning and per-stage validation accuracy (carved from its "
-        f"training split, {VAL_FRACTION:g} of it): fashion-mnist, cifar10, or an ImageFolder path",
+        f"training split, {VAL_FRACTION:g} of it): fashion-mnist, cifar10, or an ImageFolder "
+        "path; for a detector fashion-mnist-det or a COCO folder (fine-tuned with the "
+        "detection loss, scored as mAP@0.5 on its val split)",
     )
     p.add_argument(
         "--tolerance",
         type=_flags.fraction,
         default=TOLERANCE,
-        help="validation top-1 a step may lose before a warning, and a --ladder setting at "
-        f"most, as a fraction (default {TOLERANCE:g} = {100 * TOLERANCE:g} points)",
+        help="validation top-1 (a detector: mAP@0.5) a step may lose before a warning, and "
+        f"a --ladder setting at most, as a fraction (default {TOLERANCE:g} = "
+        f"{100 * TOLERANCE:g} points; for mAP@0.5 points of mAP x 100)",
     )
     p.add_argument(
         "--ladder",
@@ -119,13 +122,13 @@ def run_compress(args) -> int:
     if args.budget_minutes is not None and not args.ladder:
         raise ConfigError("--budget-minutes needs --ladder (it bounds the ladder's fine-tuning)")
     model, meta = load_model(args.model)
-    if meta.task == "detection" and args.data:  # fine-tuning and scoring are top-1 here
-        raise ConfigError(
-            "--data: not yet for detectors; compress without it (e.g. --sparsity 0 --bits 8) "
-            "and score the .sqz with `squeezelab evaluate`"
-        )
+    det = meta.task == "detection"
     finetune, train, val = None, None, None
     if args.data:
+        from squeezelab.train import TrainConfig
+    if args.data and det:
+        train, val = _detection_data(args, model, meta)
+    elif args.data:
         from squeezelab.data import split_train_val
         from squeezelab.train import TrainConfig, load_training_split
 
@@ -148,7 +151,13 @@ def run_compress(args) -> int:
             schedule="cosine",
             warmup_epochs=0.0,
             val_fraction=0.0,  # ``train`` holds no validation image already
+            grad_clip=1.0 if det else None,  # SqueezeDet's solver clips at 1.0
         )
+    score, metric = None, "top1"
+    if det and args.data:
+        from squeezelab.compress.ladder import map50
+
+        score, metric = map50(meta), "map50"
     common = {"scope": args.scope, "prune_steps": args.prune_steps, "fp16_plain": args.fp16}
     common |= {"fc_bits": args.fc_bits, "reference": args.reference}
     if args.ladder:
@@ -164,6 +173,7 @@ def run_compress(args) -> int:
             train,
             budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
             **common,
+            **({"score": score, "metric": metric} if score else {}),
         )
         result, ladder = _run_ladder_with_progress(steps, args)
     else:
@@ -177,12 +187,16 @@ def run_compress(args) -> int:
             finetune=finetune,
             eval_dataset=val,
             finetune_data=train,
+            score=score,
             **common,
         )
-        result, ladder = _run_with_progress(steps, args, epochs, sparsity, bits), None
+        result, ladder = _run_with_progress(steps, args, epochs, sparsity, bits, metric), None
     write_sqz(args.output, result.data)
     if args.json:
         out = result.accounting.to_dict()
+        if det and args.data:
+            out["metric"] = metric
+            out["val_scores"] = dict(result.header.get("accuracy") or {})
         print_json(out if ladder is None else out | {"ladder": ladder.to_dict()})
         return 0
     from squeezelab.cli.cmd_inspect import render_accounting, render_header
@@ -196,7 +210,29 @@ def run_compress(args) -> int:
     return 0
 
 
-def loss_line(of: str, before: float, after: float, tolerance: float, sparsity, bits) -> str | None:
+def _detection_data(args, model, meta):
+    """A detector's fine-tuning canvases (its train split, with the model's anchors and
+    normalisation) and the validation split every stage and rung is scored on (mAP@0.5)."""
+    import dataclasses
+
+    from squeezelab.data.detection import load_detection
+    from squeezelab.models.detect import anchor_shapes, head_layout
+    from squeezelab.train import TrainConfig, load_training_split
+
+    anchors = anchor_shapes(meta, head_layout(model)[1])
+    full = load_training_split(
+        TrainConfig(data=args.data, data_dir=args.data_dir, input_size=meta.input_size)
+    )
+    # the model's own anchors and statistics: fine-tuning must not refit them
+    train = dataclasses.replace(full, anchors=tuple(anchors), mean=meta.mean, std=meta.std)
+    size = meta.input_shape[2]
+    val = load_detection(args.data, "val", data_dir=args.data_dir, size=size)
+    return train, val
+
+
+def loss_line(
+    of: str, before: float, after: float, tolerance: float, sparsity, bits, metric: str = "top1"
+) -> str | None:
     """The warning when a step loses more than ``tolerance`` of validation top-1, else None.
 
     Example:
@@ -213,6 +249,11 @@ def loss_line(of: str, before: float, after: float, tolerance: float, sparsity, 
         what = f"sharing at {bits} bits"
         hint = f"try --bits {min(8, bits + 2)} or more --finetune-epochs" if bits < 8 else ""
     hint = "; ".join(h for h in (hint, "or --ladder to choose a setting that keeps it") if h)
+    if metric != "top1":
+        return (
+            f"{what} lost {100 * (before - after):.2f} points of validation mAP@0.5 "
+            f"({before:.4f} -> {after:.4f}); allowed {100 * tolerance:g}; {hint}"
+        )
     return (
         f"{what} lost {100 * (before - after):.2f} points of validation accuracy "
         f"({before:.1%} -> {after:.1%}); allowed {100 * tolerance:g}; {hint}"
@@ -221,23 +262,26 @@ def loss_line(of: str, before: float, after: float, tolerance: float, sparsity, 
 
 def render_ladder(ladder, con) -> None:
     """The rungs tried, smallest file first: bytes, validation top-1, chosen or why not."""
+    from squeezelab.compress.ladder import METRICS, format_score
+
+    m = ladder.metric
+    score_col = "val top-1" if m == "top1" else "val mAP@0.5"
     table = plain_table()
-    for col in ("setting", "bytes", "val top-1", "seconds", "chosen or why not"):
-        table.add_column(
-            col, justify="right" if col in ("bytes", "val top-1", "seconds") else "left"
-        )
+    for col in ("setting", "bytes", score_col, "seconds", "chosen or why not"):
+        table.add_column(col, justify="right" if col in ("bytes", score_col, "seconds") else "left")
     for r in ladder:
-        acc = "-" if r.val_accuracy is None else f"{r.val_accuracy:.2%}"
+        acc = "-" if r.val_accuracy is None else format_score(r.val_accuracy, m)
         size = "-" if r.bytes is None else f"{r.bytes:,}" + ("" if r.tried else " (probe)")
         table.add_row(r.setting, size, acc, f"{r.seconds:.1f}", r.why)
     title = (
-        f"compression ladder: fp32 validation top-1 {ladder.fp32_val_accuracy:.2%} on "
+        f"compression ladder: fp32 {METRICS.get(m, m)} "
+        f"{format_score(ladder.fp32_val_accuracy, m)} on "
         f"{ladder.val_images:,} images, tolerance {100 * ladder.tolerance:g} points"
     )
     print_table(con, table, title, ladder.line())
 
 
-def _run_with_progress(steps, args, epochs: int, sparsity: float, bits: int):
+def _run_with_progress(steps, args, epochs: int, sparsity: float, bits: int, metric="top1"):
     from squeezelab.cli._progress import Display, count
     from squeezelab.compress import DoneStep, EncodeStep, EvaluateStep, FinetuneStep
 
@@ -260,10 +304,16 @@ def _run_with_progress(steps, args, epochs: int, sparsity: float, bits: int):
                 )
             elif isinstance(rec, EvaluateStep):
                 accuracy[rec.of] = rec.top1
-                show.message(f"validation accuracy after {rec.of}: {rec.top1:.2%}", "compress")
+                if metric == "top1":
+                    msg = f"validation accuracy after {rec.of}: {rec.top1:.2%}"
+                else:  # a detector: EvaluateStep.top1 holds the scorer's mAP@0.5
+                    msg = f"validation mAP@0.5 after {rec.of}: {rec.top1:.4f}"
+                show.message(msg, "compress")
                 before = accuracy.get(previous.get(rec.of, ""))
                 if before is not None:
-                    line = loss_line(rec.of, before, rec.top1, args.tolerance, sparsity, bits)
+                    line = loss_line(
+                        rec.of, before, rec.top1, args.tolerance, sparsity, bits, metric
+                    )
                     if line:
                         show.message(line, "compress", style="bold yellow")
             elif isinstance(rec, EncodeStep):

@@ -53,7 +53,8 @@ def render_summary(summary, con) -> None:
     from squeezelab.cli._common import plain_table, print_table, short
 
     table = plain_table()
-    for col in ("artefact", "size", "test acc.", "latency ms", "x smaller"):
+    score = "test acc." if summary.metric == "top-1" else f"test {summary.metric}"
+    for col in ("artefact", "size", score, "latency ms", "x smaller"):
         table.add_column(col, justify="left" if col == "artefact" else "right", no_wrap=True)
     details = []  # an artefact's parenthetical, one line under the table: 80 columns
     for r in summary.rows:

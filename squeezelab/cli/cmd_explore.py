@@ -71,7 +71,7 @@ def run(args) -> int:
             went = "promoted" if s.promoted else "stopped"
             show.message(
                 f"trial {s.number}: {went} at rung {s.rung}/{len(s.rungs)} "
-                f"({s.epochs} of {s.max_epochs} epochs, val acc {s.accuracy:.4f})"
+                f"({s.epochs} of {s.max_epochs} epochs, validation score {s.accuracy:.4f})"
             )
         step = p.step.to_dict() if p.step is not None else None
         show.update(

@@ -84,12 +84,15 @@ def register(sub) -> None:
         "--tolerance",
         type=fraction,
         default=0.005,
-        help="allowed top-1 drop as a fraction (default 0.005 = 0.5 points)",
+        help="allowed top-1 drop (a detector: mAP@0.5 on validation canvases) as a fraction "
+        "(default 0.005 = 0.5 points)",
     )
     p.add_argument(
         "--settings",
-        help="comma list of int8 settings TYPES/METHOD to try, e.g. U8S8/minmax,S8S8/entropy "
-        "(default: all)",
+        help="comma list of int8 settings TYPES/METHOD[/fp32-head] to try, e.g. "
+        "U8S8/minmax,S8S8/entropy (default: all; a detector's also with its head in float); "
+        "a .tflite detector's forms OBSERVER/WEIGHTS, e.g. histogram/per-channel,"
+        "minmax/per-channel (default: three)",
     )
     deprecated_alias(p, "--candidates", "--settings", dest="settings")
     add_threads(p, default=1)
@@ -135,23 +138,30 @@ def _calibration(args, shape):
     return train.images.numpy(), val.images.numpy(), val.labels.numpy(), note, held_out
 
 
-def _detection_calibration(args, meta, shape):
-    """``_calibration`` for a detector: canvases of its dataset's train / val / test splits;
-    the setting is chosen by agreement, the test split scored as COCO mAP (held out)."""
-    if not args.data:
-        return _calibration(args, shape)
+def _detection_splits(args, shape):
+    """A detector's canvases: (train for calibration, val for the choice, test held out)."""
     from squeezelab.data.detection import load_detection
+    from squeezelab.errors import ConfigError
+
+    if args.calib_size < 1:
+        raise ConfigError(f"--calib-size={args.calib_size} is invalid: allowed >= 1")
 
     def part(split, n):
         return load_detection(args.data, split, data_dir=args.data_dir, size=shape[2], count=n)
 
     calib, val = part("train", args.calib_size), part("val", args.eval_size)
     test = part("test", args.eval_size)
+    if tuple(calib.images.shape[1:]) != tuple(shape):
+        raise ConfigError(
+            f"--data={args.data!r} has canvases {tuple(calib.images.shape[1:])} but the "
+            f"model takes {tuple(shape)}: allowed a dataset of the model's input shape"
+        )
     note = (
         f"int8: calibrating on {len(calib)} {args.data} train canvases, choosing on "
-        f"{len(val)} validation canvases by head agreement, mAP on {len(test)} test canvases"
+        f"{len(val)} validation canvases by mAP@0.5, scoring the choice on {len(test)} test "
+        "canvases"
     )
-    return calib.images.numpy(), val.images.numpy(), None, note, test
+    return calib, val, test, note
 
 
 def run_export(args) -> int:
@@ -174,8 +184,14 @@ def run_export(args) -> int:
     int8 = None
     if args.int8:
         out8 = args.int8_output or str(Path(args.output).with_suffix("")) + ".int8.onnx"
-        if meta.task == "detection":
-            calib, x_eval, y, note, held_out = _detection_calibration(args, meta, shape)
+        settings, scorer = args.settings.split(",") if args.settings else None, None
+        if meta.task == "detection" and args.data:
+            from squeezelab.export.detection import map50_scorer
+            from squeezelab.export.quantize import DETECTION_SETTINGS
+
+            c, val, held_out, note = _detection_splits(args, shape)
+            calib, x_eval, y = c.images.numpy(), val.images.numpy(), None
+            scorer, settings = map50_scorer(meta, val), settings or DETECTION_SETTINGS
         else:
             calib, x_eval, y, note, held_out = _calibration(args, shape)
         print(note, file=sys.stderr)
@@ -193,21 +209,19 @@ def run_export(args) -> int:
                 labels=y,
                 eval_data=x_eval,
                 tolerance=args.tolerance,
-                settings=args.settings.split(",") if args.settings else None,
+                settings=settings,
                 threads=args.threads,
                 on_setting=on_setting,
+                scorer=scorer,
             )
         report["int8"] = {**int8.to_dict(), "calibration": "dataset" if args.data else "random"}
-        if meta.task == "detection" and held_out is not None:  # a DetectionSplit
-            from squeezelab.export.onnx import INPUT_NAME, make_session
-            from squeezelab.train.detect import evaluate_detection
+        if scorer is not None:  # the test split, scored once after the choice on val
+            from squeezelab.export.detection import detection_scores, onnx_forward
 
             maps = {}
             for key, path in (("fp32", args.output), ("int8", out8)):
-                sess = make_session(path, args.threads)
-                run = lambda x, sess=sess: sess.run(None, {INPUT_NAME: x})[0]  # noqa: E731
-                got = evaluate_detection(run, meta, held_out)
-                maps |= {f"{key}_map": got.map, f"{key}_map50": got.map50}
+                got = detection_scores(onnx_forward(path, args.threads), meta, held_out)
+                maps |= {f"{key}_{k}": v for k, v in got.items()}
             report["int8"]["test"] = {"images": len(held_out), **maps}
         elif held_out is not None:  # the test split, scored once after the choice
             from squeezelab.export.quantize import score_onnx
@@ -250,7 +264,10 @@ def _run_tflite(args) -> int:
     if args.int8:
         raise ConfigError("--int8: ONNX only; .tflite files are int8 unless --fp32")
     model, meta = load_model(args.model)
+    det = meta.task == "detection"
     calib = None
+    if not args.fp32 and args.data and det:
+        return _run_tflite_detector(args, model, meta)
     if not args.fp32:
         if args.data:
             from squeezelab.data import load_dataset, subset
@@ -281,6 +298,11 @@ def _run_tflite(args) -> int:
     if args.json:
         print_json(report)
         return 0
+    _print_tflite(args, exp, report, meta, path, out)
+    return 0
+
+
+def _print_tflite(args, exp, report, meta, path, out) -> None:
     con = console()
     kind = f"int8, calibrated on {exp.calibration}" if exp.int8 else "float32"
     con.print(f"tflite: {exp.path} ({exp.tflite_bytes} bytes, {kind})")
@@ -291,7 +313,20 @@ def _run_tflite(args) -> int:
         f"std {list(exp.std)}"
         + (f"; q = round(x / {exp.input_scale:.6g}) {exp.input_zero_point:+d}" if exp.int8 else "")
     )
-    if exp.int8:
+    if meta.task == "detection":
+        from squeezelab.export.detection import tflite_output_shape
+
+        shape = "x".join(map(str, tflite_output_shape(path)))
+        scale = (
+            f"value = {exp.output_scale:.6g} * (q {-exp.output_zero_point:+d}); "
+            if exp.int8
+            else ""
+        )
+        con.print(
+            f"output: the raw ConvDet head map {shape} (channels as docs/detection.md, "
+            f"'The head'); {scale}decode with the anchors in the file's metadata"
+        )
+    elif exp.int8:
         con.print(f"output: logit = {exp.output_scale:.6g} * (q {-exp.output_zero_point:+d})")
     if args.format == "c":
         con.print(
@@ -303,6 +338,79 @@ def _run_tflite(args) -> int:
 
         fw = FirmwareCheck.from_dict(report["firmware"])
         con.print(f"firmware: {out}/model.c, model.h\n{fw.summary()}")
+    choice = report.get("int8_choice")
+    if choice:
+        tried = ", ".join(f"{t['form']} {t['val_map50']:.4f}" for t in choice["tried"])
+        con.print(
+            f"int8 form: {choice['chosen']}, chosen by validation mAP@0.5 on "
+            f"{choice['val_images']} canvases (fp32 {choice['fp32_val_map50']:.4f}; {tried})"
+        )
+        t = report["test"]
+        con.print(
+            f"test split ({t['images']} canvases, scored once after the choice): mAP@0.5 fp32 "
+            f"{t['fp32_map50']:.4f}, int8 (LiteRT) {t['int8_map50']:.4f}; mAP@[.5:.95] fp32 "
+            f"{t['fp32_map']:.4f}, int8 {t['int8_map']:.4f}"
+        )
+
+
+def _run_tflite_detector(args, model, meta) -> int:
+    """``--format tflite/c/firmware --data`` for a detector: the int8 form chosen on
+    validation canvases by LiteRT mAP@0.5, the test split scored once after."""
+    from squeezelab.cli._progress import count, open_display
+    from squeezelab.export.detection import (
+        TFLITE_FORMS,
+        choose_tflite_int8,
+        detection_scores,
+        litert_forward,
+    )
+    from squeezelab.train.detect import torch_forward
+
+    calib, val, test, note = _detection_splits(args, meta.input_shape)
+    print(note.replace("int8:", "int8 (.tflite):"), file=sys.stderr)
+    out = Path(args.output)
+    path = out.with_suffix(".tflite") if args.format == "c" else out
+    if args.format == "firmware":
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "model.tflite"
+    forms = args.settings.split(",") if args.settings else TFLITE_FORMS
+    if args.format == "firmware" and not args.settings:  # the C kernels are int8 only
+        forms = [f for f in forms if not f.endswith("/fp32-head")]
+
+    with open_display(json=args.json) as show:
+
+        def on_form(k: int, n: int, form: str) -> None:
+            show.update("int8", what=f"{count('form', k, n)}: {form}", done=k - 1, total=n)
+
+        exp, choice = choose_tflite_int8(
+            model,
+            meta,
+            path,
+            calib.images.numpy(),
+            val,
+            forms,
+            args.tolerance,
+            args.threads,
+            on_form,
+        )
+    report = {"tflite": exp.to_dict(), "int8_choice": choice.to_dict()}
+    maps = {}
+    for key, fwd in (("fp32", torch_forward(model)), ("int8", litert_forward(path, args.threads))):
+        maps |= {f"{key}_{k}": v for k, v in detection_scores(fwd, meta, test).items()}
+    report["test"] = {"images": len(test), **maps}
+    if args.format == "c":
+        from squeezelab.export import check_tflite, write_c_array
+
+        chk = check_tflite(path)
+        stem = out.with_suffix("") if out.suffix in (".c", ".h", ".tflite") else out
+        c_path, h_path = write_c_array(path, stem, chk.arena_bytes, exp.to_dict())
+        report["check"] = chk.to_dict()
+        report["c"], report["h"] = str(c_path), str(h_path)
+    if args.format == "firmware":
+        report["firmware"] = _firmware(args, path, out, meta)
+    if args.json:
+        print_json(report)
+        return 0
+    _print_tflite(args, exp, report, meta, path, out)
     return 0
 
 
@@ -312,7 +420,14 @@ def _firmware(args, path, out, meta) -> dict:
 
     from squeezelab.export.firmware_build import check_firmware
 
-    if args.data:
+    if args.data and meta.task == "detection":
+        from squeezelab.data.detection import load_detection
+
+        n = min(args.eval_size, 100)
+        size = meta.input_shape[2]
+        images = load_detection(args.data, "test", data_dir=args.data_dir, size=size, count=n)
+        images = images.images.numpy()
+    elif args.data:
         from squeezelab.data import load_dataset, subset
 
         test = load_dataset(args.data, split="test", data_dir=args.data_dir)

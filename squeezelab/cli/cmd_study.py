@@ -65,10 +65,11 @@ def render_results(res: StudyResults, wide: bool = False) -> None:
         for k, v in (res.space.raw.get("params") or {}).items()
         if isinstance(v, list) or isinstance(v, dict) and "value" not in v
     ]
-    keys = [o.key for o in res.objectives if o.key != "accuracy"]
+    score = res.space.score_key  # "accuracy" (top-1), or a detector's "map50"
+    keys = [o.key for o in res.objectives if o.key != score]
     costs = keys + [c for c in _COSTS if c not in keys] if wide else keys
     table = plain_table()
-    for col in ["trial", *varied, "accuracy", *costs]:
+    for col in ["trial", *varied, score, *costs]:
         left = col in varied
         table.add_column(text(col), justify="left" if left else "right", no_wrap=True)
     if wide:
@@ -76,7 +77,7 @@ def render_results(res: StudyResults, wide: bool = False) -> None:
     for tr in res.pareto_trials:
         arch = {**(tr.spec or {}), **tr.model_args, "model": tr.model}
         row = [str(tr.number), *(text(tr.params.get(k, arch.get(k))) for k in varied)]
-        row += [format_metric(k, tr.metrics.get(k)) for k in ("accuracy", *costs)]
+        row += [format_metric(k, tr.metrics.get(k)) for k in (score, *costs)]
         if wide:
             rd = tr.run_dir
             row.append(text(os.path.relpath(rd) if rd and not rd.startswith("..") else rd or "-"))

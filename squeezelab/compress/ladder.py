@@ -32,9 +32,18 @@ from squeezelab.compress.records import DoneStep, FinetuneStep
 from squeezelab.errors import ConfigError, FormatError
 
 TOLERANCE = 0.005  # a rung may lose at most half a point of fp32 validation top-1
+# what a score is, for the lines: a classifier's top-1, a detector's COCO mAP@0.5 (both
+# fractions, so a tolerance of 0.005 is half a point of either)
+METRICS = {"top1": "validation top-1", "map50": "validation mAP@0.5"}
+
 PRUNE_LEVELS = (0.67, 0.5, 0.33)  # fraction removed; the SqueezeNet paper's 33 % kept first
 PRUNED_BITS = (4, 6)  # index widths tried after pruning (with centroid fine-tuning)
 DENSE_BITS = (5, 6, 8)  # index widths tried without pruning or fine-tuning; 8: the fallback
+
+
+def format_score(value: float, metric: str = "top1") -> str:
+    """``0.8717`` -> ``"87.17%"`` (top-1) or ``"0.8717"`` (mAP, as COCO prints it)."""
+    return f"{value:.2%}" if metric == "top1" else f"{value:.4f}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,7 @@ class LadderResult:
     budget_s: float | None = None  # the seconds the ladder planned for (None: no limit)
     seconds: float = 0.0
     out_of_time: bool = False  # the budget stopped fine-tuning before a rung passed
+    metric: str = "top1"  # what val_accuracy holds: a key of METRICS
 
     @property
     def chosen(self) -> RungResult:
@@ -141,10 +151,10 @@ class LadderResult:
 
     def line(self) -> str:
         """One sentence: what was chosen, on what, and what it cost."""
-        c = self.chosen
+        c, m = self.chosen, self.metric
         head = (
-            f"compression: {c.setting}, {c.bytes:,} bytes, validation top-1 "
-            f"{c.val_accuracy:.2%} (fp32 {self.fp32_val_accuracy:.2%}, "
+            f"compression: {c.setting}, {c.bytes:,} bytes, {METRICS.get(m, m)} "
+            f"{format_score(c.val_accuracy, m)} (fp32 {format_score(self.fp32_val_accuracy, m)}, "
             f"{self.val_images:,} images)"
         )
         if not self.within_tolerance:
@@ -177,6 +187,7 @@ class RungStep:
     index: int  # 1-based, in ladder order
     total: int
     rung: RungResult
+    metric: str = "top1"  # a key of METRICS
     stage: ClassVar[str] = "rung"
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,8 +197,12 @@ class RungStep:
 
     def line(self) -> str:
         """``rung 2/9 67% pruned, 6-bit, fine-tuned: lost 6.75 points ..., validation top-1 74.17%``."""
-        r = self.rung
-        acc = "" if r.val_accuracy is None else f", validation top-1 {r.val_accuracy:.2%}"
+        r, m = self.rung, self.metric
+        acc = (
+            ""
+            if r.val_accuracy is None
+            else f", {METRICS.get(m, m)} {format_score(r.val_accuracy, m)}"
+        )
         return f"rung {self.index}/{self.total} {r.setting}: {r.why}{acc}"
 
 
@@ -210,6 +225,17 @@ def top1(model, dataset) -> float:
     return evaluate(model, dataset).top1
 
 
+def map50(meta) -> Callable[[Any, Any], float]:
+    """A detector's scorer: ``(module, DetectionSplit) -> COCO mAP@0.5`` (``meta``: its anchors)."""
+
+    def score(model, split) -> float:
+        from squeezelab.train.detect import evaluate_detection
+
+        return evaluate_detection(model, meta, split).map50
+
+    return score
+
+
 def within(accuracy: float, reference: float, tolerance: float) -> bool:
     """``accuracy`` loses at most ``tolerance`` against ``reference`` (slack for equal counts)."""
     return accuracy >= reference - tolerance - 1e-12
@@ -227,6 +253,7 @@ def ladder_steps(
     img_per_s: float | None = None,
     score: Callable[[Any, Any], float] = top1,
     clock: Callable[[], float] = time.monotonic,
+    metric: str = "top1",
     **kwargs,
 ) -> Iterator[FinetuneStep | RungStep | LadderDone]:
     """Climb the ladder on ``val``; yield fine-tuning epochs, rungs, and :class:`LadderDone`.
@@ -241,7 +268,9 @@ def ladder_steps(
         finetune_data: its training split, already loaded; it must not hold ``val``.
         budget_s: seconds for the whole ladder; a fine-tuned rung is started only when its
             planned time (measured epoch seconds, or ``img_per_s`` before any) fits.
-        score: ``(module, dataset) -> top-1``; the default runs ``train.evaluate``.
+        score: ``(module, dataset) -> score``, a fraction; the default runs
+            ``train.evaluate`` (top-1); a detector's is :func:`map50`.
+        metric: what ``score`` measures, a key of :data:`METRICS` (for the lines).
         **kwargs: passed to ``compress_steps`` (``fc_bits``, ``scope``, ``prune_steps``,
             ``fp16_plain``, ``reference``).
 
@@ -361,7 +390,7 @@ def ladder_steps(
             overhead = max(overhead, clock() - t0 - sum(epoch_s[n0:]))
         res = dataclasses.replace(res, seconds=round(clock() - t0, 3))
         done.append(res)
-        yield RungStep(i, len(rungs), res)
+        yield RungStep(i, len(rungs), res, metric)
 
     within_tol = chosen is not None
     if best is None:
@@ -383,6 +412,7 @@ def ladder_steps(
         budget_s=budget_s,
         seconds=round(clock() - start, 3),
         out_of_time=out_of_time,
+        metric=metric,
     )
     yield LadderDone(result, chosen)
 

@@ -89,6 +89,7 @@ def compress_steps(
     fp16_plain: bool = False,
     reference: str | None = None,
     finetune_data=None,
+    score=None,
 ) -> Iterator[StepRecord]:
     """Compress a copy of ``model``, yielding progress records; the last one holds the result.
 
@@ -97,7 +98,8 @@ def compress_steps(
     :class:`~squeezelab.train.EpochRecord` as ``record``); an :class:`EvaluateStep` per
     stage when ``eval_dataset`` is given; an :class:`EncodeStep` per tensor; and finally
     a :class:`DoneStep` holding the :class:`Compressed` result. Arguments as
-    :func:`compress_model`.
+    :func:`compress_model`; ``score(module, eval_dataset) -> fraction`` replaces top-1
+    (a detector's mAP@0.5: ``squeezelab.compress.ladder.map50``).
     """
     if scope not in SCOPES:
         raise ConfigError(f"scope={scope!r} is invalid: allowed one of {list(SCOPES)}")
@@ -118,7 +120,10 @@ def compress_steps(
             from squeezelab.train import evaluate as run_eval
 
             model.eval()
-            accuracy[stage] = run_eval(model, eval_dataset).top1
+            if score is not None:
+                accuracy[stage] = float(score(model, eval_dataset))
+            else:
+                accuracy[stage] = run_eval(model, eval_dataset).top1
             yield EvaluateStep(stage, accuracy[stage])
 
     yield from evaluate("dense")

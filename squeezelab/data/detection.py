@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,24 @@ def _check_args(split: str, size: int, count: int | None, seed: int) -> None:
         raise DatasetError(f"seed={seed!r} is invalid: allowed an integer >= 0")
 
 
+def _stamp(folder: Path, prefix: str) -> tuple:
+    """What identifies the IDX files' contents for the cache: names, sizes, mtimes."""
+    return tuple(
+        (p.name, st.st_size, st.st_mtime_ns)
+        for p in sorted(folder.glob(f"{prefix}-*idx*"))
+        for st in [p.stat()]
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _read_source(folder: Path, prefix: str, num_classes: int, stamp: tuple):
+    """A Fashion-MNIST file's items, read once per process (train and val share the
+    training file; a changed file has another ``stamp`` and is read again). Read-only."""
+    from squeezelab.data import readers
+
+    return readers.read_idx_split(folder, prefix, num_classes)
+
+
 def fashion_mnist_det(
     split: str = "train",
     *,
@@ -91,7 +110,6 @@ def fashion_mnist_det(
         that file)``: train items come from the training file's first 54,000, val items
         from its last 6,000, test items from the test file.
     """
-    from squeezelab.data import readers
     from squeezelab.data.fmnist_det import DEFAULT_COUNTS, SOURCES, compose
     from squeezelab.data.names import DATASETS, locate
 
@@ -99,8 +117,8 @@ def fashion_mnist_det(
     info = DATASETS["fashion-mnist"]
     prefix, start, end = SOURCES[split]
     folder = locate(info, data_dir)
-    images, labels = readers.read_idx_split(folder, prefix, len(info.classes))
     file = next(folder.glob(f"{prefix}-images*idx3*"))
+    images, labels = _read_source(folder, prefix, len(info.classes), _stamp(folder, prefix))
     made = compose(
         images[start:end, 0],
         labels[start:end],

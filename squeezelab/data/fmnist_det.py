@@ -112,8 +112,17 @@ def _overlap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return iw * ih / torch.minimum(area(a), area(b)).clamp_min(1)
 
 
-def _chunk(items: torch.Tensor, labels: torch.Tensor, m: int, size: int, rng: np.random.Generator):
-    """``m`` canvases: uint8 (m, size, size), boxes (m, MAX_ITEMS, 4), labels, sources, kept."""
+def _chunk(
+    items: torch.Tensor,
+    labels: torch.Tensor,
+    m: int,
+    size: int,
+    rng: np.random.Generator,
+    use: int | None = None,
+):
+    """``use`` (default ``m``) of ``m`` canvases drawn from ``rng``: uint8 (use, size, size),
+    boxes (use, MAX_ITEMS, 4), labels, sources, kept. Every draw is made for all ``m``, so
+    canvas i is the same whatever ``use``; only the first ``use`` are rendered."""
     k = MAX_ITEMS
     count = torch.from_numpy(rng.integers(1, k + 1, m))
     src = torch.from_numpy(rng.integers(0, len(items), (m, k)))
@@ -121,6 +130,10 @@ def _chunk(items: torch.Tensor, labels: torch.Tensor, m: int, size: int, rng: np
     stretch = torch.from_numpy(np.exp(rng.uniform(-ASPECT_JITTER, ASPECT_JITTER, (m, k))))
     tries = torch.from_numpy(rng.random((m, k, TRIES, 2)))
     canvas = _background(rng, m, size)
+    m = m if use is None else use
+    count, src, scale, stretch, tries, canvas = (
+        t[:m] for t in (count, src, scale, stretch, tries, canvas)
+    )
     # the longer side is the scale; the other shrinks by the stretch
     w = (scale * stretch.clamp(max=1)).round().clamp(8, MAX_SCALE).float()
     h = (scale / stretch.clamp(min=1)).round().clamp(8, MAX_SCALE).float()
@@ -134,6 +147,9 @@ def _chunk(items: torch.Tensor, labels: torch.Tensor, m: int, size: int, rng: np
     boxes = torch.zeros(m, k, 4)
     kept = torch.zeros(m, k, dtype=torch.bool)
     canvas = F.pad(canvas, (0, MAX_SCALE, 0, MAX_SCALE))  # room for a patch at the edge
+    side = size + MAX_SCALE
+    flat = canvas.view(-1)  # patches are read and written through one flat index: faster
+    ar = torch.arange(MAX_SCALE)
     for j in range(k):
         live = want[:, j].clone()
         rows_live = torch.nonzero(live).flatten()
@@ -152,13 +168,10 @@ def _chunk(items: torch.Tensor, labels: torch.Tensor, m: int, size: int, rng: np
             continue
         o = origin[ci, j, first[ci]]  # (q, 2): x0, y0
         pi = slot[ci, j]
-        ar = torch.arange(MAX_SCALE)
-        rows, cols = o[:, 1, None] + ar, o[:, 0, None] + ar
-        region = canvas[ci[:, None, None], rows[:, :, None], cols[:, None, :]]
+        rows = (ci[:, None] * side + o[:, 1, None] + ar) * side  # (q, S): row starts
+        at = rows[:, :, None] + (o[:, 0, None] + ar)[:, None, :]  # (q, S, S)
         a = alpha[pi]
-        canvas[ci[:, None, None], rows[:, :, None], cols[:, None, :]] = (
-            region * (1 - a) + 255 * value[pi]
-        )
+        flat[at] = flat[at] * (1 - a) + 255 * value[pi]
     image = canvas[:, :size, :size].round().clamp(0, 255).to(torch.uint8)
     return image, boxes, labels[src], src, kept
 
@@ -181,10 +194,10 @@ def compose(
         m = min(CHUNK, n - c * CHUNK)
         rng = np.random.default_rng([seed, _SPLIT_ID[split], c])
         # a short last chunk draws as a full one, so its canvases match a larger count's
-        img, box, lab, src, kept = _chunk(items, labels, CHUNK, size, rng)
+        img, box, lab, src, kept = _chunk(items, labels, CHUNK, size, rng, use=m)
         images.append(img[:m, None])
-        for i in range(m):
-            boxes.append(box[i][kept[i]].contiguous())
-            labels_out.append(lab[i][kept[i]].to(torch.int64))
-            sources.append(src[i][kept[i]].to(torch.int64))
+        per = kept[:m].sum(1).tolist()  # one mask and one split, not three per canvas
+        boxes += [t.clone() for t in box[:m][kept[:m]].split(per)]
+        labels_out += [t.clone() for t in lab[:m][kept[:m]].to(torch.int64).split(per)]
+        sources += [t.clone() for t in src[:m][kept[:m]].to(torch.int64).split(per)]
     return Canvases(torch.cat(images), tuple(boxes), tuple(labels_out), tuple(sources))

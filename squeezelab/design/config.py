@@ -9,6 +9,9 @@ from typing import Any
 
 from squeezelab.errors import ConfigError
 
+DEFAULT_SPACE = "design-small"  # for classification data
+DETECTION_SPACE = "design-det-small"  # what the default becomes for detection data
+
 
 def _f(default, help: str):
     return field(default=default, metadata={"help": help})
@@ -25,7 +28,11 @@ class DesignConfig:
     data_dir: str | None = _f(None, "where to look for a named dataset first")
     hardware: str = _f("cortex-m7", "hardware profile: its flash and SRAM bound the search")
     budget_minutes: float = _f(10.0, "wall-clock minutes the stages plan for (approximate)")
-    space: str = _f("design-small", "search-space preset name or YAML file")
+    space: str = _f(
+        DEFAULT_SPACE,
+        f"search-space preset name or YAML file (default {DEFAULT_SPACE}; for detection "
+        f"data, fashion-mnist-det or a COCO folder, {DETECTION_SPACE})",
+    )
     trials: int | None = _f(None, "trained trials at most (default: the space's)")
     sparsity: float | None = _f(
         None,

@@ -70,14 +70,31 @@ class RunContext:
         raw["train"] = {**(raw.get("train") or {}), **data}
         if c.trials is not None:
             raw["search"] = {**(raw.get("search") or {}), "trials": c.trials}
-        return space_from_dict(raw, raw.get("name", "design"))
+        space = space_from_dict(raw, raw.get("name", "design"))
+        from squeezelab.explore.tasks import check_data
+
+        check_data(space, c.data)  # a classifier space on detection data, or the reverse
+        return space
+
+    @functools.cached_property
+    def is_detection(self) -> bool:
+        """Whether the data is a detection dataset (fashion-mnist-det or a COCO folder)."""
+        from squeezelab.explore.tasks import data_task
+
+        return data_task(self.config.data) == "detection"
 
     @functools.cached_property
     def _raw_space(self) -> dict:
-        """The space file's mapping, as written."""
+        """The space file's mapping, as written (the default space follows the data's task)."""
+        from squeezelab.design.config import DEFAULT_SPACE, DETECTION_SPACE
         from squeezelab.explore import load_space
 
-        return load_space(self.config.space).to_dict()
+        name = self.config.space
+        if name == DEFAULT_SPACE and self.is_detection:
+            name = DETECTION_SPACE
+            why = f"detection data: searching {name} ({DEFAULT_SPACE} is for classifiers)"
+            self.emit({"stage": "design", "message": why})
+        return load_space(name).to_dict()
 
     @functools.cached_property
     def train_split(self):
@@ -87,15 +104,23 @@ class RunContext:
 
         c = self.config
         size = (self._raw_space.get("train") or {}).get("input_size")
-        return load_training_split(TrainConfig(data=c.data, data_dir=c.data_dir, input_size=size))
+        # the seed draws a generated detection benchmark's canvases, as the trials' own
+        config = TrainConfig(data=c.data, data_dir=c.data_dir, input_size=size, seed=c.seed)
+        return load_training_split(config)
 
     @functools.cached_property
     def splits(self):
-        """``(train, val)``: the training split less the validation share, as ``fit`` sees it."""
+        """``(train, val)``: the training split less the validation share, as ``fit`` sees it
+        (a detection dataset: the training split and its own validation split)."""
         from squeezelab.data import split_train_val
         from squeezelab.train import TrainConfig
 
         share = self.space.train.get("val_fraction", TrainConfig.val_fraction)
+        if self.is_detection:
+            from squeezelab.design.detection import detection_split
+
+            n_val = max(1, round(share * len(self.train_split)))
+            return self.train_split, detection_split(self, "val", n_val)
         return split_train_val(self.train_split, share, seed=0)
 
     @property
@@ -110,6 +135,10 @@ class RunContext:
     def test(self):
         from squeezelab.data import load_dataset
 
+        if self.is_detection:  # every canvas of the test split
+            from squeezelab.design.detection import detection_split
+
+            return detection_split(self, "test")
         # at the training split's side: a mixed-size folder's test split resizes the same way
         side = self.train_split.shape[1]
         return load_dataset(self.config.data, "test", self.config.data_dir, side)

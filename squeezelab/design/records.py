@@ -177,6 +177,9 @@ class DeployResult(Record):
     # empty where the runtime's predictions were not kept
     classes: list[str] = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)  # rows: true, columns: predicted
+    # what the *_accuracy figures are: "top1", or "map50" (COCO mAP@0.5) for a detector
+    metric: str = "top1"
+    val_int8_accuracy: float | None = None  # detectors: ONNX int8 mAP@0.5 on validation
     seconds: float = 0.0
 
     @property
@@ -201,12 +204,15 @@ class ScoreResult(Record):
     """The final scoring: every file once on the whole test split, after every choice."""
 
     images: int  # test images, all of the split
-    fp32: float  # top-1 of the retrained fp32 model file
+    fp32: float  # top-1 (detectors: mAP@0.5) of the retrained fp32 model file
     sqz: float  # of the decoded .sqz
     onnx_int8: float  # of the chosen ONNX int8 file (ONNX Runtime)
-    shipped: float  # of the shipped file, in the runtime that runs it
+    shipped: float | None  # of the shipped file, in the runtime that runs it (None: not scored)
     runtime: str  # that runtime
     shipped_images: int = 0  # test images the shipped file ran (TFLite Micro: fewer)
+    metric: str = "top1"  # "top1", or "map50" (COCO mAP@0.5) for a detector
+    map: dict[str, float] = field(default_factory=dict)  # detectors: mAP@[.5:.95] per file
+    per_class: dict[str, float] = field(default_factory=dict)  # detectors: AP@0.5 per class
     seconds: float = 0.0
 
 

@@ -56,7 +56,7 @@ def _int8_ladder(exp) -> Ladder:
         else:
             why = f"within tolerance, slower than {q.chosen}"
         rungs.append(Rung(t.setting, t.bytes, t.score, chosen, why, t.latency_ms))
-    metric = "top-1" if q.metric == "top1" else "top-1 agreement with fp32"
+    metric = {"top1": "top-1", "map50": "mAP@0.5"}.get(q.metric, "top-1 agreement with fp32")
     return Ladder(
         "int8 forms (model.int8.onnx)",
         f"validation, {q.eval_images:,} images, {metric}",
@@ -88,6 +88,9 @@ def _compress_ladder(comp) -> Ladder | None:
         + ("." if lad.within_tolerance else "; none was, so the most accurate one was kept.")
     )
     label = f"validation, {lad.val_images:,} images, after fine-tuning"
+    if lad.metric == "map50":  # a detector's rungs (design/detection.py)
+        label = f"validation, {lad.val_images:,} canvases, mAP@0.5, after fine-tuning"
+        rule = rule.replace("accuracy", "mAP@0.5")
     return Ladder("Compression ladder (.sqz)", label, rule, rungs)
 
 
@@ -198,6 +201,11 @@ def _costs(state: DesignState) -> tuple[CostLine, ...]:
     return tuple(lines)
 
 
+def _per_class_ap(score) -> list[tuple[str, float]]:
+    """A detector's AP@0.5 per class on the test split (none for a classifier)."""
+    return list(score.per_class.items()) if score is not None else []
+
+
 def ship_card(state: DesignState, study, out: str | Path) -> ShipCard:
     """The "What to ship" card of the run in ``out`` (``OUT/pick-N`` for a --pick run)."""
     from squeezelab.design.stages import front_members
@@ -209,6 +217,13 @@ def ship_card(state: DesignState, study, out: str | Path) -> ShipCard:
     images = f"{retrain.train_subset:,} images" if retrain.train_subset else "the training split"
     epochs = f"{retrain.epochs} epoch{'s' * (retrain.epochs != 1)}"
     label = f"test, final: {name} int8 of the design retrained {epochs} on {images}"
+    detector = d.metric == "map50"
+    if detector and d.runtime == "tflite-micro":  # design/detection.py scores it in LiteRT
+        lsb = d.tflm_vs_reference_max_lsb
+        label = (
+            f"test, final: the shipped .tflite in LiteRT (TFLite Micro within {lsb} LSB of "
+            f"LiteRT's reference kernels) of the design retrained {epochs} on {images}"
+        )
     picked = cfg.get("pick") is not None
     search_out = Path(out).parent if picked else Path(out)
     command = pick_command(cfg, search_out)
@@ -242,4 +257,6 @@ def ship_card(state: DesignState, study, out: str | Path) -> ShipCard:
         ladders=tuple(lad for lad in ladders if lad is not None),
         alternatives=alternatives,
         note=note,
+        metric="mAP@0.5" if detector else "top-1",
+        per_class=tuple((c, v) for c, v in _per_class_ap(s.get("score")) if v >= 0),
     )

@@ -254,6 +254,10 @@ def compress(ctx: RunContext) -> CompressResult:
     spent, keeps to settings without fine-tuning. The test split is not read here: the
     score stage scores the chosen file on it.
     """
+    if ctx.is_detection:  # dense rungs chosen by mAP@0.5 (design/detection.py)
+        from squeezelab.design import detection
+
+        return detection.compress(ctx)
     from squeezelab.compress import write_sqz
     from squeezelab.compress.ladder import LadderDone, RungStep, ladder_rungs, ladder_steps
     from squeezelab.models import load_model
@@ -305,6 +309,10 @@ def compress(ctx: RunContext) -> CompressResult:
 
 
 def export(ctx: RunContext) -> ExportResult:
+    if ctx.is_detection:  # the int8 form chosen by mAP@0.5 (design/detection.py)
+        from squeezelab.design import detection
+
+        return detection.export(ctx)
     from squeezelab.export import export_onnx, quantize_int8
 
     model, meta = ctx.sqz_model
@@ -341,6 +349,10 @@ def deploy(ctx: RunContext) -> DeployResult:
     validation images. A target with ONNX Runtime alone ships the export stage's file.
     The test split is not read here: :func:`score` scores the shipped file on it.
     """
+    if ctx.is_detection:  # checked by mAP@0.5 (design/detection.py)
+        from squeezelab.design import detection
+
+        return detection.deploy(ctx)
     hw, exp = ctx.hardware, ctx.result("export")
     runtimes = tuple(hw.deploy) or ("onnxruntime",)
     if runtimes == ("onnxruntime",):
@@ -561,6 +573,10 @@ def score(ctx: RunContext) -> ScoreResult:
     same images). The export and deploy records get their test figures here, so every
     page shows the one scoring.
     """
+    if ctx.is_detection:  # COCO mAP on the test canvases (design/detection.py)
+        from squeezelab.design import detection
+
+        return detection.score(ctx)
     import dataclasses
 
     from squeezelab.export.quantize import onnx_predictions

@@ -49,6 +49,8 @@ class DesignResult:
     trial: int | None = None  # the study trial the design was built from
     picked: bool = False  # True: a --pick run finished this front member (not the search's choice)
     compression: LadderResult | None = None  # the ladder the .sqz setting was chosen from
+    metric: str = "top-1"  # what the rows' test_accuracy is: top-1, or a detector's mAP@0.5
+    test_map: dict[str, float] | None = None  # detectors: mAP@[.5:.95] per file (test)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self) | {"rows": [dataclasses.asdict(r) for r in self.rows]}
@@ -60,6 +62,11 @@ class DesignResult:
         if not self.shipped:
             return f"NOT SHIPPED: infeasible on {self.hardware}: {'; '.join(d.problems)}."
         what = f"Ship {d.ship} ({d.runtime})"
+        if d.tflite_bytes is None and d.metric == "map50" and d.int8_accuracy is not None:
+            return (
+                f"{what}: int8 {self.metric} {d.int8_accuracy:.2%} vs fp32 "
+                f"{d.fp32_accuracy:.2%} on {d.eval_images:,} test images."
+            )
         if d.tflite_bytes is None:
             return what + "."
         figures = []
@@ -85,9 +92,11 @@ class DesignResult:
             + (f" of {format_bytes(d.flash_bytes)} flash" if d.flash_bytes else "")
         )
         if d.int8_accuracy is not None and d.fp32_accuracy is not None:
+            # a detector's .tflite is scored in LiteRT (design/detection.py)
+            where = "the .tflite in LiteRT" if d.metric == "map50" and d.tflite else d.runtime
             figures.append(
-                f"{d.runtime} int8 top-1 {d.int8_accuracy:.2%} vs fp32 {d.fp32_accuracy:.2%} on "
-                f"{d.eval_images:,} test images"
+                f"{where} int8 {self.metric} {d.int8_accuracy:.2%} vs fp32 "
+                f"{d.fp32_accuracy:.2%} on {d.eval_images:,} test images"
             )
         fw = d.firmware
         if fw:  # a Cortex-M target: the generated firmware, run in QEMU
@@ -141,11 +150,21 @@ class DesignResult:
                     r["within_tolerance"],
                 )
             )
+        if d.metric == "map50" and d.val_int8_accuracy is not None:  # a detector's check
+            rows.append(
+                row(
+                    f"ONNX int8 {self.metric} ({d.val_images} validation canvases)",
+                    round(d.val_int8_accuracy, 4),
+                    None,
+                    f"fp32 {d.val_fp32_accuracy:.4f} - {d.tolerance}",
+                    d.val_int8_accuracy >= d.val_fp32_accuracy - d.tolerance - 1e-12,
+                )
+            )
         if d.int8_accuracy is not None and d.fp32_accuracy is not None:
             # the test figure, scored once after the choice: reported, not checked
             rows.append(
                 row(
-                    f"int8 top-1 ({d.eval_images} test images)",
+                    f"int8 {self.metric} ({d.eval_images} test images)",
                     round(d.int8_accuracy, 4),
                     None,
                     f"fp32 {d.fp32_accuracy:.4f}",
@@ -192,9 +211,12 @@ class DesignResult:
             f"{self.hardware}: predicted {self.target_latency_ms:.2f} ms and "
             f"{format_energy(self.target_energy_pj)} per image at int8; the AlexNet-style "
             f"baseline's fp32 weights take {self.baseline_fp32_bytes:,} bytes. "
-            f"test_accuracy: test split, final scoring of each file, after retraining "
-            f"{self.retrain_epochs} epoch(s) on {images}."
+            f"test_accuracy: {self.metric} on the test split, final scoring of each file, "
+            f"after retraining {self.retrain_epochs} epoch(s) on {images}."
         )
+        if self.test_map:  # a detector: COCO's primary metric beside mAP@0.5
+            each = ", ".join(f"{k} {v:.4f}" for k, v in self.test_map.items())
+            text += f" mAP@[.5:.95] on the test split: {each}."
         rows = [dataclasses.asdict(r) for r in self.rows]
         return {"title": "Summary", "rows": rows, "text": text}
 
@@ -273,4 +295,6 @@ def summarize(state: DesignState) -> DesignResult:
         trial=explore.best.number,
         picked=cfg.get("pick") is not None,
         compression=comp.ladder,
+        metric="mAP@0.5" if scored.metric == "map50" else "top-1",
+        test_map=dict(scored.map) or None,
     )

@@ -137,6 +137,7 @@ def explore(
     from squeezelab.explore.final import retrain_front
     from squeezelab.explore.presets import load_space
     from squeezelab.explore.results import load_study_results
+    from squeezelab.explore.tasks import with_data
     from squeezelab.explore.workers import run_study
 
     config = config or ExploreConfig()
@@ -144,6 +145,7 @@ def explore(
         space = config.apply(space)
     else:
         space = config.apply(load_space(space))
+    space = with_data(space)  # a detector on detection data, at the canvases' geometry
     run_study(
         space,
         study_dir,

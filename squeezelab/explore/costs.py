@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from squeezelab.errors import ConfigError
-from squeezelab.explore.space import Candidate, Constraint, Objective, Space
+from squeezelab.explore.space import SCORES, Candidate, Constraint, Objective, Space
 
 _MEMO: dict[str, dict[str, float]] = {}  # the screen revisits points (NSGA-II, retries)
 COST_FIELDS = ("params", "macs", "model_bytes", "energy_pj", "latency_ms", "peak_activation_bytes")
@@ -52,7 +52,7 @@ def cost_candidate(space: Space, candidate: Candidate, model=None) -> dict[str, 
     base = prof(space.hardware, space.weight_bits)
     out = {f: float(getattr(base, f)) for f in COST_FIELDS}
     for o in space.metric_list():
-        if o.metric == "accuracy" or o.key in out:
+        if o.metric in SCORES or o.key in out:  # scores come from training
             continue
         if o.measured:
             out[o.key] = _measured_latency_ms(model, candidate.input_shape)
@@ -94,11 +94,12 @@ def _measured_latency_ms(model, input_shape) -> float:
 def violations(constraints: list[Constraint], metrics: dict[str, float]) -> list[float]:
     """One number per constraint, Optuna's convention: > 0 violated, <= 0 satisfied.
 
-    A constraint on accuracy is not known before training and counts as satisfied here.
+    A constraint on a score (accuracy, map50) is not known before training and counts as
+    satisfied here.
     """
     return [c.violation(metrics[c.key]) if c.key in metrics else 0.0 for c in constraints]
 
 
 def objective_values(objectives: list[Objective], metrics: dict[str, float]) -> list[float]:
-    """The objective vector; an untrained candidate's accuracy is 0 (the worst)."""
+    """The objective vector; an untrained candidate's score is 0 (the worst)."""
     return [float(metrics.get(o.key) or 0.0) for o in objectives]

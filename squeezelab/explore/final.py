@@ -33,10 +33,10 @@ def retrain_front(
             f"study {study.study_name!r}: the space has no 'final' section to retrain with"
         )
     res = load_study_results(storage or study_dir, study.study_name)
-    train = {**space.train, **space.final}
     for tr in res.pareto_trials:
         if tr.final is not None or tr.arch is None:
             continue
+        train = {**space.train_for(tr.params), **space.final}
         rel = f"final/{tr.number:05d}"  # stored relative to the study dir, like trial run dirs
         run_dir = study_dir / rel
         records = (train_fn or train_candidate)(Candidate(tr.arch), train, run_dir)

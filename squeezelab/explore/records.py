@@ -95,7 +95,8 @@ class TrialRecord:
     state: str  # one of STATES
     params: Mapping[str, Any]  # the sampled values
     arch: ModelMeta | None  # the architecture; None when the point is not buildable
-    metrics: Mapping[str, float | None]  # every cost and "accuracy" (None: not trained)
+    # every cost and the score, "accuracy" or "map50" (None: not trained)
+    metrics: Mapping[str, float | None]
     constraints: tuple[float, ...] = ()  # per constraint: > 0 violated (Optuna's convention)
     feasible: bool = False
     run_dir: str | None = None
@@ -110,7 +111,9 @@ class TrialRecord:
 
     @property
     def accuracy(self) -> float | None:
-        return self.metrics.get("accuracy")
+        """The validation score: top-1 (``accuracy``), or a detector's mAP@0.5 (``map50``)."""
+        m = self.metrics
+        return m.get("accuracy") if "accuracy" in m or "map50" not in m else m["map50"]
 
     @property
     def model(self) -> str | None:

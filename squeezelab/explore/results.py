@@ -58,16 +58,18 @@ def hypervolume(points: list[list[float]], directions: list[str], reference: lis
     return float(compute_hypervolume(np.stack(pts), ref))
 
 
-def _trial_record(t, final: dict[str, Any] | None, base: Path | None) -> TrialRecord:
+def _trial_record(
+    t, final: dict[str, Any] | None, base: Path | None, score: str = "accuracy"
+) -> TrialRecord:
     from optuna.trial import TrialState
 
     ua = t.user_attrs
     metrics = dict(ua.get("metrics") or {})
-    metrics.setdefault("accuracy", None)
+    metrics.setdefault(score, None)  # "accuracy", or "map50" in a study of detectors
     trained = bool(ua.get("trained"))
     duplicate = "duplicate_of" in ua  # PRUNED now, COMPLETE in studies before issue 17
     if not trained and not duplicate:
-        metrics["accuracy"] = None
+        metrics[score] = None
     state = {TrialState.FAIL: "failed"}.get(t.state, t.state.name.lower())
     if t.state == TrialState.COMPLETE:
         state = "trained" if trained else "duplicate" if duplicate else "infeasible"
@@ -151,11 +153,11 @@ def load_study_results(study_dir_or_url: str | Path, study_name: str | None = No
     study, space = open_study(None, where, study_name, None if is_url else where)
     attrs = study.user_attrs
     base = _study_dir(storage_url(where), study)
+    stored = study.get_trials(deepcopy=False)
     trials = [
-        _trial_record(t, attrs.get(f"final_{t.number}"), base)
-        for t in study.get_trials(deepcopy=False)
+        _trial_record(t, attrs.get(f"final_{t.number}"), base, space.score_key) for t in stored
     ]
-    trials = _with_twin_results(trials)
+    trials = _with_twin_results(_with_promotions(trials, stored))
     keys = [o.key for o in space.objectives]
     dirs = space.directions
     ok = [
@@ -176,6 +178,25 @@ def load_study_results(study_dir_or_url: str | Path, study_name: str | None = No
         counts=trial_counts(study),
         screen=ScreenReport.from_dict(screen) if screen else None,
     )
+
+
+def _with_promotions(trials: list[TrialRecord], stored) -> list[TrialRecord]:
+    """A paused trial that was promoted (explore/fidelity.py) is a duplicate of the last
+    trial of its chain, which trained the same run dir further; so are its duplicates."""
+    import dataclasses
+
+    from squeezelab.explore.fidelity import promotion_ends
+
+    ends = promotion_ends(stored)
+    out = []
+    for tr in trials:
+        if tr.number in ends:
+            end = ends[tr.number]
+            tr = dataclasses.replace(tr, state="duplicate", duplicate_of=end, stopped=False)
+        elif tr.duplicate_of in ends:
+            tr = dataclasses.replace(tr, duplicate_of=ends[tr.duplicate_of])
+        out.append(tr)
+    return out
 
 
 def _with_twin_results(trials: list[TrialRecord]) -> list[TrialRecord]:

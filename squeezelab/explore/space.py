@@ -18,9 +18,15 @@ from squeezelab.errors import ConfigError, SpecError
 from squeezelab.explore.fidelity import Fidelity
 from squeezelab.models import ModelMeta
 
-# metric -> direction; accuracy is measured by training, the rest are costs
+# the validation score a trial's training measures, by task: top-1 for a classifier,
+# COCO mAP@0.5 on the validation canvases for a detector (train.detect.coco_map)
+SCORES = {"accuracy": "top-1", "map50": "mAP@0.5"}
+TASK_SCORE = {"classification": "accuracy", "detection": "map50"}
+
+# metric -> direction; the scores are measured by training, the rest are costs
 METRICS = {
     "accuracy": "maximize",
+    "map50": "maximize",
     "params": "minimize",
     "model_bytes": "minimize",
     "macs": "minimize",
@@ -31,6 +37,9 @@ METRICS = {
     "tflm_arena_bytes": "minimize",
     "tflite_bytes": "minimize",
 }
+# params that set a trial's training, not its architecture: a grid over ``seed`` repeats
+# every point with each seed (the paper sweeps' seed spread, docs/reproduction.md)
+TRAIN_PARAMS = ("seed",)
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,8 @@ class Objective:
 
 @dataclass(frozen=True)
 class Constraint:
-    """An upper bound on a metric (``accuracy`` takes a lower bound, ``min``)."""
+    """An upper bound on a metric (a score, ``accuracy`` or ``map50``, takes a lower
+    bound, ``min``)."""
 
     objective: Objective
     max: float | None = None
@@ -207,11 +217,21 @@ class Space:
             if "pool_after" in over and isinstance(over["pool_after"], str):
                 over["pool_after"] = _parse_tuple(over["pool_after"])
             return Candidate(ModelMeta.for_spec(info.spec.replace(**over), name=name))
-        args = {k: v for k, v in values.items() if k != "model" and k not in spec_fields}
+        args = {
+            k: v
+            for k, v in values.items()
+            if k != "model" and k not in spec_fields and k not in TRAIN_PARAMS
+        }
         dims = {"num_classes": info.num_classes, "in_chans": info.in_chans}
         dims.update({k: values[k] for k in dims if k in values})
         size = values.get("input_size", info.input_size)
         return Candidate(ModelMeta(name, **dims, input_size=size, model_args=args))
+
+    def train_for(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The TrainConfig fields of the trial at ``values``: ``train`` with its TRAIN_PARAMS."""
+        fixed = {n: p.choices[0] for n, p in self.params.items() if p.kind == "fixed"}
+        picked = {k: v for k, v in {**fixed, **values}.items() if k in TRAIN_PARAMS}
+        return {**self.train, **picked}
 
     def grid(self) -> dict[str, list]:
         """The searched dimensions as value lists (finite spaces only)."""
@@ -261,6 +281,17 @@ class Space:
     def directions(self) -> list[str]:
         return [o.direction for o in self.objectives]
 
+    @property
+    def task(self) -> str:
+        """``"detection"`` when the space searches detectors, else ``"classification"``."""
+        return space_task(self.params)
+
+    @property
+    def score_key(self) -> str:
+        """The validation score trials are ranked by: ``accuracy`` (top-1) for classifiers,
+        ``map50`` (mAP@0.5) for detectors."""
+        return TASK_SCORE[self.task]
+
     def to_dict(self) -> dict[str, Any]:
         """The YAML mapping this space was read from (what a study stores and reloads)."""
         return copy.deepcopy(self.raw)
@@ -273,6 +304,33 @@ class Space:
         from squeezelab.explore.space_checks import space_from_dict
 
         return space_from_dict(raw, self.name)
+
+
+def space_task(params: dict[str, Param]) -> str:
+    """The task of the models ``params`` searches (ConfigError if it mixes the two).
+
+    A zoo detector (``squeezedet_small``), or a SqueezeNet spec with ``head: convdet``.
+    """
+    from squeezelab.models import model_info
+
+    p = params.get("model")
+    names = p.choices if p is not None else ("squeezenet_small",)
+    head = params.get("head")
+    heads = set(head.choices) if head is not None else {None}
+    tasks = set()
+    for name in names:
+        info = model_info(name)
+        for h in heads:
+            spec_head = h if h is not None else (info.spec.head if info.spec else None)
+            det = info.task == "detection" if info.spec is None else spec_head == "convdet"
+            tasks.add("detection" if det else "classification")
+    if len(tasks) > 1:
+        heads = f" with head {sorted(heads)}" if head is not None else ""
+        raise ConfigError(
+            f"params.model={list(names)}{heads} mixes classifiers and detectors: allowed one "
+            "task per space (their scores, top-1 and mAP@0.5, differ)"
+        )
+    return tasks.pop()
 
 
 def _parse_tuple(text: str) -> tuple[int, ...]:

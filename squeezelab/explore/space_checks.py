@@ -14,7 +14,17 @@ from typing import Any
 from squeezelab.errors import ConfigError, UnknownNameError, unknown_name
 from squeezelab.explore.config import SAMPLERS  # one list: --sampler's choices and the YAML's
 from squeezelab.explore.fidelity import parse_fidelity
-from squeezelab.explore.space import METRICS, Constraint, Objective, Param, Space
+from squeezelab.explore.space import (
+    METRICS,
+    SCORES,
+    TASK_SCORE,
+    TRAIN_PARAMS,
+    Constraint,
+    Objective,
+    Param,
+    Space,
+    space_task,
+)
 
 _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3}
 
@@ -125,10 +135,9 @@ def _parse_constraint(raw: Any, i: int) -> Constraint:
     has = [k for k in ("max", "min") if k in raw]
     if len(has) != 1:
         raise ConfigError(f"{where}={raw!r} is invalid: give exactly one of max or min")
-    if obj.metric == "accuracy" and has != ["min"] or obj.metric != "accuracy" and has != ["max"]:
-        raise ConfigError(
-            f"{where}: {obj.metric} takes {'min' if obj.metric == 'accuracy' else 'max'}"
-        )
+    score = obj.metric in SCORES  # a score has a floor, a cost a ceiling
+    if score and has != ["min"] or not score and has != ["max"]:
+        raise ConfigError(f"{where}: {obj.metric} takes {'min' if score else 'max'}")
     bound = parse_size(raw[has[0]], f"{where}.{has[0]}")
     return Constraint(obj, bound if has == ["max"] else None, bound if has == ["min"] else None)
 
@@ -156,19 +165,22 @@ def space_from_dict(data: Any, default_name: str = "study") -> Space:
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {sorted(unknown)}; allowed {sorted(_TOP)}")
     int_fields = {f.name for f in dataclasses.fields(SqueezeNetSpec) if f.type == "int"}
+    int_fields |= set(TRAIN_PARAMS)  # seed
     raw_params = dict(data.get("params") or {})
     if "model" in data:
         raw_params["model"] = data["model"]
     params = {n: _parse_param(n, v, n in int_fields) for n, v in raw_params.items()}
     _check_models(params)
+    task = space_task(params)
     objectives = [
         _parse_objective(o, f"objectives[{i}]")
-        for i, o in enumerate(data.get("objectives") or ["accuracy"])
+        for i, o in enumerate(data.get("objectives") or [TASK_SCORE[task]])
     ]
     keys = [o.key for o in objectives]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"objectives {keys} repeat a metric")
     constraints = [_parse_constraint(c, i) for i, c in enumerate(data.get("constraints") or [])]
+    _check_scores(objectives, constraints, task)
     costing = _section(data, "costing", {"hardware", "weight_bits", "activation_bits"})
     search = _section(
         data, "search", {"sampler", "trials", "max_candidates", "population", "seed", "fidelity"}
@@ -202,13 +214,35 @@ def space_from_dict(data: Any, default_name: str = "study") -> Space:
     if sampler == "grid":
         space.grid()  # raises for a continuous dimension
     search_names = set(params) - {"model"}
-    known = set(field_names()) | {"model", "width_mult"}
+    known = set(field_names()) | {"model", "width_mult", *TRAIN_PARAMS}
     odd = sorted(search_names - known)
     if odd:
         raise ConfigError(
-            f"params {odd} are unknown: allowed SqueezeNetSpec fields {field_names()}, model, width_mult"
+            f"params {odd} are unknown: allowed SqueezeNetSpec fields {field_names()}, model, "
+            "width_mult, seed (the training seed)"
         )
+    seed = params.get("seed")
+    if seed is not None and not all(_int(v) for v in seed.choices or (seed.low, seed.high)):
+        raise ConfigError(f"params.seed={raw_params['seed']!r} is invalid: allowed integers")
     return space
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_scores(objectives: list[Objective], constraints: list[Constraint], task: str) -> None:
+    """The score a space ranks by is its task's: top-1 for classifiers, mAP@0.5 for detectors."""
+    want = TASK_SCORE[task]
+    for where, o in [
+        *((f"objectives[{i}]", o) for i, o in enumerate(objectives)),
+        *((f"constraints[{i}]", c.objective) for i, c in enumerate(constraints)),
+    ]:
+        if o.metric in SCORES and o.metric != want:
+            raise ConfigError(
+                f"{where}.metric={o.metric!r} ({SCORES[o.metric]}) is invalid for a space of "
+                f"{task} models: allowed {want!r} ({SCORES[want]} on the validation split)"
+            )
 
 
 def _check_models(params: dict[str, Param]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from squeezelab.errors import ConfigError
-from squeezelab.explore.fidelity import make_pruner
+from squeezelab.explore.fidelity import make_pruner, next_promotion, promotion_ends
 from squeezelab.explore.records import STATES, TrialCounts
 from squeezelab.explore.space import Space
 from squeezelab.explore.space_checks import space_from_dict
@@ -79,7 +79,12 @@ def trial_counts(study) -> TrialCounts:
     n = dict.fromkeys(STATES, 0)
     seen, stopped = set(), 0
     trials = study.get_trials(deepcopy=False)
+    promoted = promotion_ends(trials)  # paused, then continued: counted in the continuation
     for t in trials:
+        if t.number in promoted:
+            n["duplicate"] += 1
+            seen.add(point_key(t.params))
+            continue
         stopped += bool(t.user_attrs.get("stopped")) and "duplicate_of" not in t.user_attrs
         if t.state == TrialState.COMPLETE:
             if t.user_attrs.get("trained"):
@@ -102,6 +107,38 @@ def trial_counts(study) -> TrialCounts:
         elif t.state == TrialState.WAITING:
             n["waiting"] += 1
     return TrialCounts(**n, total=len(trials), stopped=stopped, seen=frozenset(seen))
+
+
+def promote_paused(study, space: Space) -> int | None:
+    """ASHA's first choice of work: queue the continuation of a paused trial that has
+    become promotable (:func:`~squeezelab.explore.fidelity.next_promotion`); returns the
+    paused trial's number, None when there is none (then a new candidate starts).
+
+    The continuation is a new WAITING trial of the same point, ``promoted_from`` the paused
+    one, carrying its run dir and curve: the next ``optimize`` resumes that checkpoint.
+    Hold the claim lock (SQLite) around this and the ``optimize`` that takes it.
+    """
+    fid = space.fidelity
+    if fid is None or not fid.pauses:
+        return None
+    t = next_promotion(study.get_trials(deepcopy=False), fid, space.objectives)
+    if t is None:
+        return None
+    import optuna
+
+    ua = t.user_attrs
+    attrs = {"promoted_from": t.number, "run_dir": ua["run_dir"]}
+    # its curve and costs rank it at the rungs while it waits (fidelity.rung_points)
+    attrs |= {k: ua[k] for k in ("epoch_accuracy", "metrics") if k in ua}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=t.params,
+            distributions=t.distributions,
+            user_attrs=attrs,
+        )
+    )
+    return t.number
 
 
 def point_key(params: dict[str, Any]) -> tuple:
@@ -170,7 +207,7 @@ def open_study(
         study_name=name,
         directions=space.directions,
         sampler=make_sampler(space, seed),
-        pruner=make_pruner(space.fidelity, len(space.objectives)),
+        pruner=make_pruner(space.fidelity, space.objectives),
         load_if_exists=True,
     )
     stored = study.user_attrs.get("space")

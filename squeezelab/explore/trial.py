@@ -19,7 +19,13 @@ from typing import Any
 
 from squeezelab.errors import ConfigError, SpecError
 from squeezelab.explore.costs import cost_candidate, objective_values, violations
-from squeezelab.explore.fidelity import pareto_promotable, rung_competitors, rung_vector
+from squeezelab.explore.fidelity import (
+    continuations,
+    pareto_promotable,
+    rung_competitors,
+    rung_keys,
+    rung_vector,
+)
 from squeezelab.explore.records import TrialStep
 from squeezelab.explore.space import Candidate, Space
 from squeezelab.explore.study import point_key
@@ -99,8 +105,9 @@ class TrialRunner:
         _skip_if_twin(trial, _twin(trial, values))
         rel = f"trials/{trial.number:05d}"  # relative to the study dir: the study can move
         fid = space.fidelity
-        # a retry (RetryHeartbeatStaleTrialCallback) carries the failed trial's user attrs:
-        # a run dir there is the killed worker's checkpoint, resumed, not retrained
+        # a retry (RetryHeartbeatStaleTrialCallback) carries the failed trial's user attrs,
+        # a promotion (fidelity.next_promotion) the paused trial's run dir: that checkpoint
+        # is resumed, not retrained
         resumed = fid is not None and bool(trial.user_attrs.get("run_dir"))
         if resumed:
             rel = trial.user_attrs["run_dir"]
@@ -112,14 +119,14 @@ class TrialRunner:
         epoch_acc: list[float] = []
         # intermediate values are single-objective only in Optuna (learning curves in
         # optuna-dashboard); "epoch_accuracy" holds the same curve for every study
-        report = [o.key for o in space.objectives] == ["accuracy"]
+        report = [o.key for o in space.objectives] == [space.score_key]
         t0 = time.perf_counter()
         if resumed:
             epoch_acc = _resumed_curve(trial, run_dir)
             for i, acc in enumerate(epoch_acc, 1):  # the pruner sees the whole curve again
                 if len(space.objectives) == 1:
                     trial.report(acc, step=i)
-        records = self.train_fn(cand, space.train, run_dir)
+        records = self.train_fn(cand, space.train_for(values), run_dir)
         stopped = False
         try:
             for rec in records:
@@ -143,7 +150,9 @@ class TrialRunner:
                 close()
         if not epoch_acc:
             raise ConfigError(f"train.epochs={space.train.get('epochs')!r} trained no epoch")
-        metrics = {**metrics, **_trained_costs(space, cand, run_dir), "accuracy": max(epoch_acc)}
+        # the best validation score: top-1 ("accuracy"), or mAP@0.5 ("map50") of a detector
+        score = {space.score_key: max(epoch_acc)}
+        metrics = {**metrics, **_trained_costs(space, cand, run_dir), **score}
         viol = violations(space.constraints, metrics)
         trial.set_user_attr("train_s", time.perf_counter() - t0)
         _set_metrics(trial, metrics)
@@ -152,6 +161,8 @@ class TrialRunner:
         trial.set_user_attr("trained", True)
         if fid is not None:
             trial.set_user_attr("stopped", stopped)
+            if stopped and fid.pauses:  # ASHA: a later worker may promote it (resumes here)
+                trial.set_user_attr("paused", True)
         if stopped and len(space.objectives) == 1:  # Optuna's idiom: a pruned trial
             raise optuna.TrialPruned(f"stopped at {len(epoch_acc)} epochs")
         return objective_values(space.objectives, metrics)
@@ -172,11 +183,12 @@ class TrialRunner:
         if len(space.objectives) == 1:
             go_on = not trial.should_prune()
         elif epochs in fid.rungs:
-            objs = [o for o in space.objectives if not o.compression]  # known before training
-            keys, dirs = [o.key for o in objs], [o.direction for o in objs]
+            keys, dirs = rung_keys(space.objectives)
             mine = rung_vector(epoch_acc[-1], metrics, keys, dirs)
             others = rung_competitors(trial, epochs, keys, dirs)
-            go_on = mine is None or pareto_promotable(mine, epoch_acc[-1], others, fid.eta)
+            go_on = mine is None or pareto_promotable(
+                mine, epoch_acc[-1], others, fid.eta, fid.quorum
+            )
         else:
             go_on = True
         rung = sum(r <= epochs for r in fid.rungs)  # rungs passed (0: before the first)
@@ -190,6 +202,7 @@ class TrialRunner:
                 self.on_step(step)
             except Exception as e:  # the caller's stop: keep this rung's result first
                 self.interrupt = e
+                trial.set_user_attr("promoted", go_on)  # True: owed the rest (next_promotion)
                 return True
         return not go_on
 
@@ -234,8 +247,13 @@ def _twin(trial, values: dict[str, Any], below: int | None = None):
     key = point_key(values)
     running = None
     states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED)
-    for t in trial.study.get_trials(deepcopy=False, states=states):
-        if t.number == trial.number or point_key(t.params) != key:
+    trials = trial.study.get_trials(deepcopy=False)
+    # a paused trial being continued (fidelity.next_promotion) lives on in its continuation
+    gone = {o for o, c in continuations(trials).items() if c.state != TrialState.WAITING}
+    for t in trials:
+        if t.number == trial.number or t.state not in states or t.number in gone:
+            continue
+        if point_key(t.params) != key:
             continue
         ua = t.user_attrs
         # PRUNED and trained: stopped at a rung (explore/fidelity.py), not a duplicate

@@ -23,6 +23,7 @@ from squeezelab.explore.study import (
     init_study,
     is_done,
     open_study,
+    promote_paused,
     trial_budget,
     trial_counts,
 )
@@ -118,6 +119,8 @@ def run_worker(
             with quiet_experimental():
                 optuna.storages.fail_stale_trials(study)
             p = trial_counts(study)
+            if promote_paused(study, space) is not None:  # ASHA: promotions before new work
+                p = trial_counts(study)
             if is_done(space, p):
                 return p
             if space.sampler == "grid" and not p.waiting:  # the rest runs elsewhere, or died

@@ -45,24 +45,33 @@ class Int8Setting:
 
     types: str  # one of TYPE_PAIRS
     method: str  # one of METHODS
+    # the node making the graph's output left in float: a detector's ConvDet map mixes
+    # class logits, confidences and box deltas, whose ranges one int8 scale serves badly
+    float_head: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.types}/{self.method}"
+        return f"{self.types}/{self.method}" + (f"/{FLOAT_HEAD}" if self.float_head else "")
 
     @classmethod
     def parse(cls, text: str) -> Int8Setting:
-        """``"U8S8/minmax"`` -> Int8Setting; names the allowed values on error."""
-        types, _, method = text.partition("/")
-        if types not in TYPE_PAIRS or method not in METHODS:
+        """``"U8S8/minmax"`` (or ``".../fp32-head"``) -> Int8Setting; names the allowed values."""
+        types, _, rest = text.partition("/")
+        method, _, head = rest.partition("/")
+        if types not in TYPE_PAIRS or method not in METHODS or head not in ("", FLOAT_HEAD):
             raise ConfigError(
-                f"int8 setting {text!r} is invalid: allowed TYPES/METHOD with TYPES in "
-                f"{', '.join(TYPE_PAIRS)} and METHOD in {', '.join(METHODS)}"
+                f"int8 setting {text!r} is invalid: allowed TYPES/METHOD[/{FLOAT_HEAD}] with "
+                f"TYPES in {', '.join(TYPE_PAIRS)} and METHOD in {', '.join(METHODS)}"
             )
-        return cls(types, method)
+        return cls(types, method, head == FLOAT_HEAD)
 
 
+FLOAT_HEAD = "fp32-head"
 ALL_SETTINGS = tuple(Int8Setting(t, m) for m in METHODS for t in TYPE_PAIRS)
+# a detector's default: every setting with the head in int8, then with it in float
+DETECTION_SETTINGS = ALL_SETTINGS + tuple(
+    Int8Setting(t, m, True) for m in METHODS for t in TYPE_PAIRS if t != "U8U8"
+)
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,8 @@ def quantize_int8(
     calib_batch: int = 16,
     runs: int = 30,
     on_setting: Callable[[int, int, str], None] | None = None,
+    scorer: Callable[[Callable[[np.ndarray], np.ndarray]], float] | None = None,
+    metric: str = "map50",
 ) -> Int8Result:
     """Quantize an exported ONNX model to int8 QDQ, keeping the fastest accurate setting.
 
@@ -246,6 +257,11 @@ def quantize_int8(
         runs: timed runs per setting (after warm-up).
         on_setting: progress, ``on_setting(k, n, name)`` before step k (1-based) of n:
             calibrating and scoring each setting, then ``"timing"`` them all (the last).
+        scorer: ``scorer(forward) -> score`` in place of top-1: ``forward`` maps normalised
+            float32 NCHW images to the model's raw output (a detector's head map, scored as
+            mAP by ``squeezelab.export.detection.map50_scorer``); ``labels`` must be None
+            and ``eval_data`` is then only timed and counted.
+        metric: the scorer's name in the result (default ``"map50"``).
 
     Returns:
         An :class:`Int8Result`: the ``chosen`` setting, ``within_tolerance``, ``metric``,
@@ -268,9 +284,21 @@ def quantize_int8(
     y = None if labels is None else np.asarray(labels).astype(np.int64).reshape(-1)
     if y is not None and len(y) != len(x_eval):
         raise ConfigError(f"labels has {len(y)} entries but the eval data has {len(x_eval)} images")
+    if scorer is not None and y is not None:
+        raise ConfigError("labels: not allowed with a scorer (it scores on its own data)")
     fp32 = make_session(onnx_path, threads)
-    ref = _predict(fp32, x_eval)
-    fp32_score = _score(ref, y, ref)
+    if scorer is None:
+        ref = _predict(fp32, x_eval)
+        fp32_score = _score(ref, y, ref)
+
+        def score_of(sess) -> float:
+            return _score(_predict(sess, x_eval), y, ref)
+    else:
+
+        def score_of(sess) -> float:
+            return float(scorer(lambda x: sess.run(None, {INPUT_NAME: x})[0]))
+
+        fp32_score = score_of(fp32)
     sessions, found = {"fp32": fp32}, []
     with tempfile.TemporaryDirectory(prefix="squeezelab-quant-") as tmp:
         src = _preprocess(onnx_path, tmp) if preprocess else str(onnx_path)
@@ -280,7 +308,7 @@ def quantize_int8(
             out = os.path.join(tmp, f"setting{i}.onnx")
             _quantize(src, out, setting, calib, calib_batch, per_channel, tmp)
             sessions[setting.name] = sess = make_session(out, threads)
-            found.append((setting, _score(_predict(sess, x_eval), y, ref), out))
+            found.append((setting, score_of(sess), out))
         feeds = {INPUT_NAME: x_eval[:1]}
         if on_setting is not None:
             on_setting(len(tries) + 1, len(tries) + 1, "timing")
@@ -319,7 +347,7 @@ def quantize_int8(
     return Int8Result(
         chosen=best.setting,
         within_tolerance=bool(ok),
-        metric="agreement" if y is None else "top1",
+        metric=metric if scorer is not None else "agreement" if y is None else "top1",
         tolerance=tolerance,
         threads=threads,
         calibration_images=int(len(calib)),
@@ -392,6 +420,7 @@ def _quantize(src, out, setting: Int8Setting, calib, calib_batch, per_channel, t
         "percentile": CalibrationMethod.Percentile,
     }[setting.method]
     act, wt = setting.types[:2], setting.types[2:4]
+    exclude = [_output_node(src)] if setting.float_head else []
     with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print progress
         quantize_static(
             src,
@@ -404,5 +433,18 @@ def _quantize(src, out, setting: Int8Setting, calib, calib_batch, per_channel, t
             calibrate_method=method,
             per_channel=per_channel,
             reduce_range=setting.types.endswith("r"),
+            nodes_to_exclude=exclude,
             extra_options={"CalibStridedMinMax": 1},
         )
+
+
+def _output_node(src: str) -> str:
+    """The name of the node that makes the graph's (first) output."""
+    import onnx
+
+    g = onnx.load(src, load_external_data=False).graph
+    out = g.output[0].name
+    node = next((n for n in g.node if out in n.output), None)
+    if node is None or not node.name:
+        raise ConfigError(f"{src}: the node making output {out!r} has no name to keep in float")
+    return node.name

@@ -371,7 +371,7 @@ def _io_quant(schema, model, tensor_index) -> tuple[float, int]:
     return float(q.Scale(0)), int(q.ZeroPoint(0))
 
 
-def _int8_quantizer(base):
+def _int8_quantizer(base, float_head: bool = False):
     """litert's ``PT2EQuantizer`` that also quantizes tensor-tensor adds (residuals).
 
     litert finds adds by ``source_fn_stack``, which ``torch.export`` no longer records,
@@ -388,6 +388,19 @@ def _int8_quantizer(base):
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
     adds = (torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor)
+    convs = (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)
+
+    def unannotate_head(model) -> None:
+        """Leave the convolution making the graph's output (and the layout ops after it) in
+        float: a detector's ConvDet map mixes ranges one int8 scale serves badly."""
+        out = next(n for n in model.graph.nodes if n.op == "output")
+        node = out.args[0][0] if isinstance(out.args[0], list | tuple) else out.args[0]
+        while isinstance(node, torch.fx.Node) and node.op == "call_function":
+            node.meta.pop("quantization_annotation", None)
+            if node.target in convs:
+                return
+            node = node.args[0]
+        raise ConfigError("float head: no convolution makes the model's output")
 
     class Int8Quantizer(base):
         def annotate(self, model):
@@ -406,9 +419,28 @@ def _int8_quantizer(base):
                         output_qspec=get_output_act_qspec(cfg),
                         _annotated=True,
                     )
-            return super().annotate(model)
+            model = super().annotate(model)
+            if float_head:
+                unannotate_head(model)
+            return model
 
     return Int8Quantizer()
+
+
+OBSERVERS = ("histogram", "minmax")  # activation range calibration of export_tflite
+
+
+def _with_observer(config, observer: str):
+    """litert's quantization ``config`` with its activation observer swapped to ``observer``."""
+    if observer == "histogram":  # litert's own choice
+        return config
+    import dataclasses
+
+    from torchao.quantization.pt2e.observer import MinMaxObserver
+
+    act = config.input_activation
+    act = dataclasses.replace(act, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
+    return dataclasses.replace(config, input_activation=act, output_activation=act)
 
 
 def export_tflite(
@@ -419,6 +451,9 @@ def export_tflite(
     int8: bool = True,
     calib=None,
     n_calib: int = 256,
+    observer: str = "histogram",
+    per_channel: bool = True,
+    float_head: bool = False,
 ) -> TfliteExport:
     """Convert ``model`` to a ``.tflite`` file (int8 for TFLite Micro by default).
 
@@ -430,6 +465,11 @@ def export_tflite(
         calib: uint8 images ``(N, C, H, W)`` to calibrate the activation ranges, or
             ``"random"`` (uniform noise: a runnable file, not an accurate one).
         n_calib: the most calibration images used.
+        observer: how activation ranges are calibrated: ``"histogram"`` (litert's
+            default, the range of least L2 error) or ``"minmax"`` (the whole range).
+        per_channel: weight scales per output channel (else one per tensor).
+        float_head: the last convolution (a detector's ConvDet) in float32, its output
+            float32: TFLite Micro runs it; the interpreter-free firmware does not.
 
     Raises:
         ConfigError: int8 without ``calib``, the deploy extra missing, or an operator
@@ -444,6 +484,8 @@ def export_tflite(
 
     if n_calib < 1:
         raise ConfigError(f"n_calib={n_calib} is invalid: allowed >= 1")
+    if observer not in OBSERVERS:
+        raise ConfigError(f"observer={observer!r} is invalid: allowed one of {list(OBSERVERS)}")
     if int8 and calib is None:
         raise ConfigError(
             "int8 export needs calibration images: pass --data DATASET (or --calib random "
@@ -460,7 +502,10 @@ def export_tflite(
 
     c, h, w = meta.input_shape
     model = model.eval()
-    wrapped = litert_torch.to_channel_last_io(model, args=[0]).eval()
+    # a detector's head map leaves NHWC too: the layout the kernels make (no TRANSPOSE op,
+    # which the firmware generator lacks), anchors innermost as split_head reads them
+    outputs = [0] if meta.task == "detection" else None
+    wrapped = litert_torch.to_channel_last_io(model, args=[0], outputs=outputs).eval()
     sample = torch.zeros(1, h, w, c)
     calibration = ""
     try:
@@ -475,8 +520,9 @@ def export_tflite(
 
                 images, calibration = _calibration_images(calib, meta, n_calib)
                 x = torch.from_numpy(normalize(images, meta)).permute(0, 2, 3, 1).contiguous()
-                quantizer = _int8_quantizer(PT2EQuantizer).set_global(
-                    get_symmetric_quantization_config(is_per_channel=True)
+                config = get_symmetric_quantization_config(is_per_channel=per_channel)
+                quantizer = _int8_quantizer(PT2EQuantizer, float_head).set_global(
+                    _with_observer(config, observer)
                 )
                 graph = torch.export.export(wrapped, (sample,)).module()
                 prepared = prepare_pt2e(graph, quantizer)

@@ -227,7 +227,7 @@ def _run_link(run_dir, base_dir: Path) -> str:
 def _headers(results: StudyResults, columns: list[str]) -> list[str]:
     """Column heads; accuracy columns name their split and training budget."""
     labels = {
-        "accuracy": f"accuracy ({tb.trial_budget(results)})",
+        "accuracy": f"{tb.score_label(results)} ({tb.trial_budget(results)})",
         "final_accuracy": f"final_accuracy ({tb.final_budget(results)})",
     }
     return [labels.get(c, c) for c in columns]

@@ -42,7 +42,7 @@ def _mark_chosen(ax, x, y, number: int) -> None:
 
 
 def _accuracy_axis(ax, results: StudyResults, **kw) -> None:
-    ax.set_ylabel(f"accuracy\n({tb.trial_budget(results)})", fontsize=8, **kw)
+    ax.set_ylabel(f"{tb.score_label(results)}\n({tb.trial_budget(results)})", fontsize=8, **kw)
 
 
 def _figure(width: float = 5.2, height: float = 3.5):

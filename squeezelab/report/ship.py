@@ -87,6 +87,8 @@ class ShipCard:
     ladders: tuple[Ladder, ...] = ()
     alternatives: tuple[Alternative, ...] = ()
     note: str = ""  # one more sentence (e.g. which front member a --pick run finished)
+    metric: str = "top-1"  # what test_accuracy is: top-1, or a detector's "mAP@0.5"
+    per_class: tuple[tuple[str, float], ...] = ()  # detectors: (class, AP@0.5) on the test split
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,6 +107,7 @@ class ShipCard:
             kw["classes"] = tuple(d.get("classes", ()))
             kw["confusion"] = tuple(tuple(r) for r in d.get("confusion", ()))
             kw["problems"] = tuple(d.get("problems", ()))
+            kw["per_class"] = tuple((str(c), float(v)) for c, v in d.get("per_class", ()))
             return cls(**kw)
         except (KeyError, TypeError, ValueError) as e:
             raise FormatError(f"{where}: {e}; expected ShipCard.to_dict()") from None
@@ -161,7 +164,7 @@ def _costs(card: ShipCard) -> str:
 def _accuracy(card: ShipCard) -> str:
     acc = tb.fmt("accuracy", card.test_accuracy)
     out = [
-        f'<p class="acc"><b>{escape(acc)}</b> top-1 '
+        f'<p class="acc"><b>{escape(acc)}</b> {escape(card.metric)} '
         f'<span class="split">({escape(card.accuracy_label)}; {card.test_images:,} test '
         "images, scored once)</span>"
     ]
@@ -175,7 +178,17 @@ def _accuracy(card: ShipCard) -> str:
 
 
 def _per_class(card: ShipCard) -> str:
-    """Per-class accuracy and the confusion matrix, shaded by each row's share."""
+    """Per-class accuracy and the confusion matrix, shaded by each row's share (a
+    detector: AP per class)."""
+    if card.per_class:
+        rows = "".join(
+            f'<tr><th>{escape(str(c))}</th><td class="num">{escape(tb.fmt("accuracy", v))}</td></tr>'
+            for c, v in card.per_class
+        )
+        return (
+            f'<p class="note">AP@0.5 per class ({escape(card.accuracy_label)}).</p>'
+            f'<div class="scroll"><table><tr><th>class</th><th>AP@0.5</th></tr>{rows}</table></div>'
+        )
     if not card.confusion:
         return (
             '<p class="note">Per-class accuracy: this runtime\'s test predictions were not '

@@ -22,6 +22,7 @@ COST_METRICS = ("params", "model_bytes", "macs", "energy_pj", "latency_ms", "pea
 
 LABELS = {
     "accuracy": "accuracy",
+    "map50": "mAP@0.5",
     "params": "parameters",
     "model_bytes": "model size",
     "macs": "MACs (multiply-adds)",
@@ -63,9 +64,17 @@ def is_number(v: Any) -> bool:
 
 
 def metric(trial: TrialRecord, name: str) -> float | None:
-    """A trial's metric value, or None when absent or not a finite number."""
-    v = trial.metrics.get(name)
+    """A trial's metric value, or None when absent or not a finite number.
+
+    ``"accuracy"`` is the trial's validation score: top-1, or a detector's mAP@0.5.
+    """
+    v = trial.accuracy if name == "accuracy" else trial.metrics.get(name)
     return v if is_number(v) else None
+
+
+def score_label(results: StudyResults) -> str:
+    """What a study's "accuracy" columns hold: ``accuracy`` (top-1) or ``mAP@0.5``."""
+    return LABELS[results.space.score_key] if results.space is not None else "accuracy"
 
 
 def is_trained(trial: TrialRecord) -> bool:
@@ -115,7 +124,8 @@ def cost_metrics(results: StudyResults) -> list[str]:
     names = objective_names(results)
     names += [c.key for c in results.constraints]
     names += list(COST_METRICS)
-    names = [n for i, n in enumerate(names) if n and n != "accuracy" and n not in names[:i]]
+    scores = ("accuracy", "map50")  # the trial's score has its own column
+    names = [n for i, n in enumerate(names) if n and n not in scores and n not in names[:i]]
     return [n for n in names if any(metric(t, n) is not None for t in results.trials)]
 
 
@@ -165,7 +175,7 @@ def fmt(name: str, value: Any) -> str:
     if not is_number(value):
         return value if isinstance(value, str) else _key(value)
     name = base_metric(name)
-    if name.endswith("accuracy"):
+    if name.endswith("accuracy") or name == "map50":
         return f"{100 * value:.2f} %"
     from squeezelab.analysis.units import format_bytes, format_energy  # lazy: torch-free import
 

@@ -27,6 +27,7 @@ from squeezelab.models.detect import anchor_grid, head_layout, split_head
 LOSS_CLASS, LOSS_CONF_POS, LOSS_CONF_NEG, LOSS_BBOX = 1.0, 75.0, 100.0, 5.0
 NMS_IOU, TOP_N, MIN_SCORE = 0.4, 64, 0.005  # kitti_squeezeDet_config.py (PROB_THRESH 0.005)
 EXP_MAX = 4.0  # deltas dw, dh are clamped here before exp (a box 55x its anchor at most)
+ASSIGN_ELEMENTS = 2**21  # images assigned at once hold at most this many box-anchor IoUs
 
 
 @dataclass
@@ -38,11 +39,25 @@ class DetectionData(Dataset):
 
 
 def detection_data(split, name: str, anchors=()) -> DetectionData:
-    """Wrap a ``DetectionSplit`` for the trainer; mean/std are the images' own."""
-    x = split.images.float() / 255
-    dims = [0, 2, 3]
-    mean = tuple(float(v) for v in x.mean(dims))
-    std = tuple(max(float(v), 1e-3) for v in x.std(dims))
+    """Wrap a ``DetectionSplit`` for the trainer; mean/std are the images' own.
+
+    They come from each channel's pixel histogram (exact, in float64): no float copy of
+    the split, which would be 4x its size (2 GB at 30,000 canvases of 128 px).
+    """
+    x = split.images
+    values = torch.arange(256, dtype=torch.float64) / 255
+    mean, std = [], []
+    for c in range(x.shape[1]):
+        hist = sum(
+            torch.bincount(x[i : i + 512, c].reshape(-1).long(), minlength=256).double()
+            for i in range(0, len(x), 512)
+        ) + torch.zeros(256, dtype=torch.float64)
+        n = max(1.0, float(hist.sum()))
+        mu = float((hist * values).sum()) / n
+        var = float((hist * (values - mu) ** 2).sum()) / max(1.0, n - 1)  # torch.std's Bessel
+        mean.append(mu)
+        std.append(max(math.sqrt(var), 1e-3))
+    mean, std = tuple(mean), tuple(std)
     return DetectionData(
         images=split.images,
         labels=torch.arange(len(split)),
@@ -126,11 +141,25 @@ class Targets:
         return Targets(*(t.to(device) for t in (self.anchor, self.label, self.deltas, self.boxes)))
 
 
+def _iou_planes(b: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+    """:func:`box_iou` of boxes ``(c, m, 4)`` with anchors ``(A, 4)`` as ``(c, m, A)``, one
+    coordinate plane at a time (the same arithmetic, without 4-wide broadcasts: 10x faster)."""
+    x1, y1, x2, y2 = (b[..., i, None] for i in range(4))
+    ax1, ay1, ax2, ay2 = corners.unbind(-1)
+    iw = (torch.minimum(x2, ax2) - torch.maximum(x1, ax1)).clamp_(min=0)
+    ih = (torch.minimum(y2, ay2) - torch.maximum(y1, ay1)).clamp_(min=0)
+    inter = iw.mul_(ih)
+    area_b = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
+    area_a = (ax2 - ax1).clamp(min=0) * (ay2 - ay1).clamp(min=0)
+    return inter / (area_b + area_a - inter).clamp_(min=1e-9)
+
+
 def assign(anchors: torch.Tensor, boxes: tuple, labels: tuple) -> Targets:
     """Each ground-truth box to its best-IoU anchor not yet taken (SqueezeDet's rule; a box
     overlapping no anchor takes the nearest by squared distance of ``cx, cy, w, h``).
 
     ``anchors``: ``(A, 4)`` ``cx, cy, w, h``; ``boxes`` per image ``(n_i, 4)`` ``x1, y1, x2, y2``.
+    An image's boxes choose in their order; many images are assigned at once.
     """
     n, m = len(boxes), max([len(b) for b in boxes] + [1])
     out = Targets(
@@ -139,21 +168,36 @@ def assign(anchors: torch.Tensor, boxes: tuple, labels: tuple) -> Targets:
         torch.zeros((n, m, 4)),
         torch.ones((n, m, 4)),
     )
+    counts = torch.tensor([len(b) for b in boxes], dtype=torch.int64)
     corners = xyxy(anchors)
-    for i, (b, lab) in enumerate(zip(boxes, labels, strict=True)):
-        if not len(b):
+    chunk = max(1, min(256, ASSIGN_ELEMENTS // (m * len(anchors))))
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        mm = int(counts[s:e].max())
+        if not mm:
             continue
-        b = b.float()
-        score = box_iou(b, corners)  # (n_i, A)
-        far = -((cxcywh(b)[:, None, :] - anchors[None]) ** 2).sum(-1)
-        score = torch.where(score.amax(1, keepdim=True) > 0, score, far - far.abs().max() - 1)
-        taken = torch.zeros(len(anchors), dtype=torch.bool)
-        for j in range(len(b)):
-            a = int(score[j].masked_fill(taken, -math.inf).argmax())
-            taken[a] = True
-            out.anchor[i, j], out.label[i, j] = a, int(lab[j])
-            out.boxes[i, j] = cxcywh(b[j])
-            out.deltas[i, j] = encode(out.boxes[i, j], anchors[a])
+        valid = torch.arange(mm) < counts[s:e, None]  # (c, mm): boxes are a prefix
+        b = torch.zeros(e - s, mm, 4)
+        b[valid] = torch.cat([x.float().reshape(-1, 4) for x in boxes[s:e]])
+        score = _iou_planes(b, corners)  # (c, mm, A)
+        lost = (score.amax(2) == 0) & valid  # boxes overlapping no anchor: rare
+        if lost.any():  # they rank anchors by distance, below every IoU, offset by the
+            # largest distance of any box of their image, as the box-by-box rule did
+            im = lost.any(1).nonzero()[:, 0]
+            far = -((cxcywh(b[im])[:, :, None, :] - anchors) ** 2).sum(-1)
+            reach = far.abs().masked_fill(~valid[im, :, None], 0).amax((1, 2), keepdim=True)
+            score[im] = torch.where(lost[im, :, None], far - reach - 1, score[im])
+        taken = torch.zeros(e - s, len(anchors), dtype=torch.bool)
+        pick = torch.zeros(e - s, mm, dtype=torch.int64)
+        for j in range(mm):
+            pick[:, j] = score[:, j].masked_fill(taken, -math.inf).argmax(1)
+            live = valid[:, j]
+            taken[live.nonzero()[:, 0], pick[live, j]] = True
+        box = cxcywh(b)[valid]
+        out.anchor[s:e, :mm][valid] = pick[valid]
+        out.label[s:e, :mm][valid] = torch.cat([x.reshape(-1).long() for x in labels[s:e]])
+        out.boxes[s:e, :mm][valid] = box
+        out.deltas[s:e, :mm][valid] = encode(box, anchors[pick[valid]])
     return out
 
 
@@ -334,7 +378,9 @@ def predict_split(
     anc = anchors.to(device)
     for start in range(0, len(ds), batch_size):
         rows = torch.arange(start, min(start + batch_size, len(ds)))
-        x = normalize(ds.images[rows].to(device), ds.mean, ds.std, memory_format)
+        x = normalize(
+            ds.images[start : start + batch_size].to(device), ds.mean, ds.std, memory_format
+        )
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = model(x).float()
         if targets is not None:
@@ -366,7 +412,19 @@ class DetectionTask:
         self.targets = assign(self.anchors.cpu(), train.split.boxes, train.split.labels).to(device)
         self.val = val
         if val is not None:
-            self.val_targets = assign(self.anchors.cpu(), val.split.boxes, val.split.labels)
+            rows = val.labels.cpu()  # the val view may be a subset of its split
+            split = val.split
+            self.val_targets = assign(self.anchors.cpu(), split.boxes, split.labels).rows(rows)
+            if not torch.equal(rows, torch.arange(len(split))):
+                keep = rows.tolist()
+                split = type(split)(
+                    split.images[rows],
+                    tuple(split.boxes[i] for i in keep),
+                    tuple(split.labels[i] for i in keep),
+                    split.classes,
+                    tuple(split.image_ids[i] for i in keep),
+                )
+            self.val_truth = split  # built once: validation copies no images per epoch
 
     def loss(self, out: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         return squeezedet_loss(out, self.targets.rows(rows), self.anchors, self.num_classes, self.k)
@@ -382,20 +440,17 @@ class DetectionTask:
     def validate(self, model, batch_size, device, dtype, memory_format) -> tuple[float, float]:
         """``(mean loss, mAP@0.5)`` on the validation split (every rank computes it)."""
         assert self.val is not None
-        split = self.val.split
-        targets = self.val_targets.rows(self.val.labels.cpu())
         preds, loss = predict_split(
-            model, self.val, self.anchors, batch_size, device, dtype, memory_format, targets
+            model,
+            self.val,
+            self.anchors,
+            batch_size,
+            device,
+            dtype,
+            memory_format,
+            self.val_targets,
         )
-        rows = self.val.labels.cpu().tolist()  # the val view may be a subset of its split
-        sub = type(split)(
-            split.images[rows],
-            tuple(split.boxes[i] for i in rows),
-            tuple(split.labels[i] for i in rows),
-            split.classes,
-            tuple(split.image_ids[i] for i in rows),
-        )
-        return loss, coco_map(sub, preds).map50
+        return loss, coco_map(self.val_truth, preds).map50
 
 
 def make_task(model: nn.Module, train: Dataset, val: Dataset | None, device):

@@ -67,6 +67,11 @@ def load_splits(config: TrainConfig, data: Dataset | None = None) -> tuple[Datas
     full = data if data is not None else load_training_split(config)
     if isinstance(full, detect.DetectionData):  # its own val split; k-means anchors
         config.augment = config.augment or "none"
+        if data is not None and config.train_subset and config.train_subset < len(full):
+            # what load_training_split gives: the first N canvases, their own mean/std
+            s, n = full.split, config.train_subset
+            rows = type(s)(s.images[:n], s.boxes[:n], s.labels[:n], s.classes, s.image_ids[:n])
+            full = detect.detection_data(rows, full.name, full.anchors)
         probe = untrained_meta(config, full)
         try:
             k = detect.head_layout(build_model(probe, skeleton=True))[1]

@@ -35,4 +35,6 @@ def test_quick_run_writes_the_keys(tmp_path):
         assert got["trained_trials"] >= 1 and 0.0 <= got["retrained_val_accuracy"] <= 1.0
         assert got["search_seconds"] >= 20.0  # stopped by the wall-time budget, not before
     assert mf["fixed"]["stopped_trials"] == 0 and mf["fixed"]["fidelity"] is None
-    assert mf["multi_fidelity"]["fidelity"] == {"min_epochs": 1, "eta": 3}
+    fid = mf["multi_fidelity"]["fidelity"]  # ASHA; the top rung sized to the share
+    assert [fid[k] for k in ("min_epochs", "eta", "min_at_rung")] == [1, 3, 3]
+    assert fid["max_epochs"] == mf["multi_fidelity"]["train"]["epochs"] >= 3

@@ -98,6 +98,49 @@ def test_boxes_inside_canvas_labels_valid_overlap_modest():
         assert (ratio.fill_diagonal_(0) <= fmnist_det.MAX_OVERLAP + 1e-6).all()
 
 
+def _summary(ds: DetectionSplit) -> tuple:
+    return (
+        int(ds.images.long().sum()),
+        [len(b) for b in ds.boxes],
+        sum(int(lab.sum()) for lab in ds.labels),
+        float(sum(float(b.sum()) for b in ds.boxes)),
+    )
+
+
+@needs_fmnist
+@pytest.mark.parametrize(
+    ("split", "kw", "want"),
+    [
+        ("train", {"count": 300, "size": 96}, (230_431_949, 1050, 4766, 201_533.0)),
+        ("test", {"count": 5, "seed": 2}, (8_182_795, 23, 121, 6178.0)),
+    ],
+)
+def test_canvases_are_those_of_the_first_generator(split, kw, want):
+    """The vectorised generator draws what the first, slower one did (bit-identical at
+    commit ad66f19 on the AVX2 host; recorded here as sums so that another CPU's last-ulp
+    rounding of sin/grid_sample cannot fail it): a changed generator would silently change
+    every published figure. Counts and labels come from the seeded RNG: exact."""
+    pixels, counts, labels, coords = _summary(load_detection("fashion-mnist-det", split, **kw))
+    want_pixels, want_boxes, want_labels, want_coords = want
+    assert sum(counts) == want_boxes and labels == want_labels
+    assert abs(pixels - want_pixels) <= want_pixels * 1e-5  # a few rounding flips at most
+    assert abs(coords - want_coords) <= want_boxes  # within a pixel a box on average
+
+
+@needs_fmnist
+def test_source_file_read_once_per_process(monkeypatch):
+    from squeezelab.data import detection, readers
+
+    calls = []
+    read = readers.read_idx_split
+    monkeypatch.setattr(readers, "read_idx_split", lambda *a: calls.append(a[1]) or read(*a))
+    detection._read_source.cache_clear()
+    for split in ("train", "val", "train", "test"):
+        load_detection("fashion-mnist-det", split, count=2, size=64)
+    assert calls == ["train", "t10k"]  # train and val share the training file
+    detection._read_source.cache_clear()
+
+
 def _flat_pool(values):
     """Items that fill their whole 28x28 square, item i with intensity values[i]."""
     v = torch.as_tensor(values, dtype=torch.uint8)

@@ -12,7 +12,7 @@ def test_presets_load():
     )
     sr = load_space("paper-sr-sweep")
     assert sr.sampler == "grid" and [v["sr"] for v in sr.enumerate()][0] == 0.125
-    assert sr.size() == 5
+    assert sr.size() == 15 and sorted({v["seed"] for v in sr.enumerate()}) == [0, 1, 2]
     assert load_space("paper-pct3x3-sweep").candidate({"pct_3x3": 0.25}).spec["sr"] == 0.5
     mcu = load_space("mcu-256k")
     assert [c.describe() for c in mcu.constraints] == [

@@ -102,3 +102,71 @@ def test_coco_map_perfect_and_shifted():
     assert shifted.map < 0.9 and shifted.map50 == pytest.approx(1.0)
     far = coco_map(split, preds(12.0))
     assert far.map50 < shifted.map50
+
+
+def _assign_one_by_one(anchors, boxes, labels):
+    """The per-image, per-box reference of :func:`assign` (its first, loop-only form)."""
+    from squeezelab.train.detect import box_iou, cxcywh, xyxy
+
+    n, m = len(boxes), max([len(b) for b in boxes] + [1])
+    anchor = torch.full((n, m), -1, dtype=torch.int64)
+    label = torch.zeros((n, m), dtype=torch.int64)
+    deltas, out_boxes = torch.zeros((n, m, 4)), torch.ones((n, m, 4))
+    corners = xyxy(anchors)
+    for i, (b, lab) in enumerate(zip(boxes, labels, strict=True)):
+        if not len(b):
+            continue
+        score = box_iou(b, corners)
+        far = -((cxcywh(b)[:, None, :] - anchors[None]) ** 2).sum(-1)
+        score = torch.where(score.amax(1, keepdim=True) > 0, score, far - far.abs().max() - 1)
+        taken = torch.zeros(len(anchors), dtype=torch.bool)
+        for j in range(len(b)):
+            a = int(score[j].masked_fill(taken, -math.inf).argmax())
+            taken[a] = True
+            anchor[i, j], label[i, j] = a, int(lab[j])
+            out_boxes[i, j] = cxcywh(b[j])
+            deltas[i, j] = encode(out_boxes[i, j], anchors[a])
+    return anchor, label, deltas, out_boxes
+
+
+def test_batched_assign_matches_one_by_one(monkeypatch):
+    """Crowded images (boxes competing for one anchor), boxes touching no anchor, images
+    without boxes, and chunks smaller than the split: the same anchors as box by box."""
+    import squeezelab.train.detect as det
+    from squeezelab.models.detect import anchor_grid
+
+    g = torch.Generator().manual_seed(0)
+    anchors = anchor_grid([[6.0, 6.0], [12.0, 5.0], [3.0, 9.0]], (4, 4), (64, 64))
+    boxes, labels = [], []
+    for i in range(23):
+        n = int(torch.randint(0, 9, (1,), generator=g))
+        xy = torch.rand(n, 2, generator=g) * 56
+        wh = 1 + torch.rand(n, 2, generator=g) * torch.tensor([20.0, 3.0])[i % 2]
+        if i % 5 == 1:  # a pile of near-identical boxes: later ones take second choices
+            xy = xy[:1].expand(n, 2) + torch.rand(n, 2, generator=g)
+        boxes.append(torch.cat([xy, xy + wh], 1))
+        labels.append(torch.randint(0, 4, (n,), generator=g))
+    boxes[3] = torch.tensor([[0.0, 0, 1, 1], [63, 63, 64, 64]])  # between anchors: no IoU
+    labels[3] = torch.tensor([2, 3])
+    monkeypatch.setattr(det, "ASSIGN_ELEMENTS", 5 * 8 * len(anchors))  # chunks of 5 images
+    got = assign(anchors, tuple(boxes), tuple(labels))
+    want = _assign_one_by_one(anchors, boxes, labels)
+    assert torch.equal(got.anchor, want[0]) and torch.equal(got.label, want[1])
+    assert torch.equal(got.boxes, want[3])
+    assert torch.allclose(got.deltas, want[2], rtol=1e-6, atol=1e-6)  # vector vs scalar log
+    assert (got.anchor[3, :2] >= 0).all() and (want[0] >= 0).sum() == sum(len(b) for b in boxes)
+
+
+def test_detection_data_mean_std_from_histogram():
+    """The pixel-histogram mean/std equal a float pass over the images (as torch.std)."""
+    from squeezelab.train.detect import detection_data
+
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (5, 2, 9, 7), generator=g, dtype=torch.uint8)
+    split = DetectionSplit(
+        images, (torch.zeros(0, 4),) * 5, (torch.zeros(0),) * 5, ("a",), (1,) * 5
+    )
+    ds = detection_data(split, "t")
+    x = images.float() / 255
+    assert ds.mean == pytest.approx(x.mean([0, 2, 3]).tolist(), rel=1e-6)
+    assert ds.std == pytest.approx(x.std([0, 2, 3]).tolist(), rel=1e-5)
