@@ -124,8 +124,6 @@ def run_compress(args) -> int:
     model, meta = load_model(args.model)
     det = meta.task == "detection"
     finetune, train, val = None, None, None
-    if args.data:
-        from squeezelab.train import TrainConfig
     if args.data and det:
         train, val = _detection_data(args, model, meta)
     elif args.data:
@@ -138,6 +136,8 @@ def run_compress(args) -> int:
         # warnings and choices on validation images the fine-tuning never sees
         train, val = split_train_val(full, VAL_FRACTION, seed=0)
     if epochs:
+        from squeezelab.train import TrainConfig
+
         finetune = TrainConfig(
             model=meta.name,
             spec=meta.spec,
@@ -216,6 +216,7 @@ def _detection_data(args, model, meta):
     import dataclasses
 
     from squeezelab.data.detection import load_detection
+    from squeezelab.errors import ConfigError
     from squeezelab.models.detect import anchor_shapes, head_layout
     from squeezelab.train import TrainConfig, load_training_split
 
@@ -223,6 +224,11 @@ def _detection_data(args, model, meta):
     full = load_training_split(
         TrainConfig(data=args.data, data_dir=args.data_dir, input_size=meta.input_size)
     )
+    if tuple(full.images.shape[1:]) != tuple(meta.input_shape):
+        raise ConfigError(
+            f"--data={args.data!r} has canvases {tuple(full.images.shape[1:])} but the "
+            f"model takes {tuple(meta.input_shape)}: allowed a dataset of the model's input shape"
+        )
     # the model's own anchors and statistics: fine-tuning must not refit them
     train = dataclasses.replace(full, anchors=tuple(anchors), mean=meta.mean, std=meta.std)
     size = meta.input_shape[2]

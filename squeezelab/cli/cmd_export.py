@@ -92,7 +92,7 @@ def register(sub) -> None:
         help="comma list of int8 settings TYPES/METHOD[/fp32-head] to try, e.g. "
         "U8S8/minmax,S8S8/entropy (default: all; a detector's also with its head in float); "
         "a .tflite detector's forms OBSERVER/WEIGHTS, e.g. histogram/per-channel,"
-        "minmax/per-channel (default: three)",
+        "minmax/per-channel (default: all four; --format firmware: the two int8-head ones)",
     )
     deprecated_alias(p, "--candidates", "--settings", dest="settings")
     add_threads(p, default=1)
@@ -319,8 +319,8 @@ def _print_tflite(args, exp, report, meta, path, out) -> None:
         shape = "x".join(map(str, tflite_output_shape(path)))
         scale = (
             f"value = {exp.output_scale:.6g} * (q {-exp.output_zero_point:+d}); "
-            if exp.int8
-            else ""
+            if exp.int8 and exp.output_scale  # a /fp32-head form's output is float32
+            else "float32 values; "
         )
         con.print(
             f"output: the raw ConvDet head map {shape} (channels as docs/detection.md, "
@@ -373,7 +373,14 @@ def _run_tflite_detector(args, model, meta) -> int:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "model.tflite"
     forms = args.settings.split(",") if args.settings else TFLITE_FORMS
-    if args.format == "firmware" and not args.settings:  # the C kernels are int8 only
+    if args.format == "firmware":  # the C kernels are int8 only
+        from squeezelab.errors import ConfigError
+
+        if args.settings and any(f.endswith("/fp32-head") for f in forms):
+            raise ConfigError(
+                f"--settings={args.settings!r}: --format firmware runs int8 kernels only; "
+                "allowed forms without /fp32-head, e.g. histogram/per-channel"
+            )
         forms = [f for f in forms if not f.endswith("/fp32-head")]
 
     with open_display(json=args.json) as show:

@@ -7,8 +7,9 @@ and the test split is scored once, as COCO mAP@0.5 and mAP@[.5:.95]:
 
 - compress: the ladder (fine-tuned with the detection loss where the budget allows),
   every rung scored by mAP@0.5 (``compress.ladder.map50``);
-- export: ONNX fp32 and the int8 form with the best validation mAP@0.5 among the fastest
-  (``quantize_int8`` with ``export.detection.map50_scorer``, head in float tried too);
+- export: ONNX fp32 and the fastest int8 form within the tolerance of the fp32
+  validation mAP@0.5, the most accurate when none is (``quantize_int8`` with
+  ``export.detection.map50_scorer``, head in float tried too);
 - deploy: for TFLite Micro the int8 ``.tflite`` whose form scores best in LiteRT
   (``export.detection.choose_tflite_int8``), its arena and file measured by TFLM, and TFLM
   compared with LiteRT's reference kernels; other targets ship the ONNX int8 file. No
@@ -63,15 +64,18 @@ def compress(ctx: RunContext) -> CompressResult:
     from squeezelab.design.stages import FINETUNE_IMAGES, _train_config, stage_deadline
     from squeezelab.models import load_model
     from squeezelab.models.detect import anchor_shapes, head_layout
+    from squeezelab.train.detect import detection_data
 
     model, meta = load_model(ctx.result("retrain").model_file)
     final = ctx.space.final or {}
     train = ctx.train
     images = min(final.get("train_subset") or FINETUNE_IMAGES, FINETUNE_IMAGES, len(train))
     batch = final.get("batch_size") or ctx.space.train.get("batch_size") or 128
-    # the model's anchors and normalisation: fine-tuning must not refit them
+    # the model's anchors and normalisation: fine-tuning must not refit them. Cut to the
+    # fine-tuning canvases here: fit would cut a longer split itself and refit mean/std
     anchors = anchor_shapes(meta, head_layout(model)[1])
-    data = dataclasses.replace(train, anchors=tuple(anchors), mean=meta.mean, std=meta.std)
+    data = detection_data(first(train, images), train.name, tuple(anchors))
+    data.mean, data.std = meta.mean, meta.std
     keep = ("recipe", "optimizer", "lr", "weight_decay", "grad_clip")
     finetune = _train_config(
         ctx,

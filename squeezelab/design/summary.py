@@ -153,7 +153,9 @@ class DesignResult:
         if d.metric == "map50" and d.val_int8_accuracy is not None:  # a detector's check
             rows.append(
                 row(
-                    f"ONNX int8 {self.metric} ({d.val_images} validation canvases)",
+                    # on TFLite Micro targets the .tflite form was scored in LiteRT
+                    f"{'LiteRT' if d.runtime == 'tflite-micro' else 'ONNX'} int8 {self.metric} "
+                    f"({d.val_images} validation canvases)",
                     round(d.val_int8_accuracy, 4),
                     None,
                     f"fp32 {d.val_fp32_accuracy:.4f} - {d.tolerance}",

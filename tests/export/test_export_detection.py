@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 SIZE = 64
 
 
-def tiny_detector(path: Path):
+def tiny_detector(path: Path, in_chans: int = 1):
     """A 64 px squeezedet_small, narrowed, saved to ``path``: ``(module, ModelMeta)``."""
     from squeezelab.data.detection import kmeans_anchors, load_detection
     from squeezelab.models import ModelMeta, build_model, save_model
@@ -31,17 +31,18 @@ def tiny_detector(path: Path):
     train = load_detection("fashion-mnist-det", "train", size=SIZE, count=32)
     x = train.images.float() / 255
     spec = SQUEEZEDET_SMALL.replace(input_size=SIZE, base_e=32, incr_e=16, stem_channels=16)
+    spec = spec.replace(in_chans=in_chans)
     anchors = tuple(tuple(map(float, a)) for a in kmeans_anchors(train.boxes, 9).tolist())
     meta = ModelMeta(
         "squeezedet_small",
         num_classes=10,
-        in_chans=1,
+        in_chans=in_chans,
         input_size=SIZE,
         spec=spec,
         task="detection",
         classes=tuple(train.classes),
-        mean=(float(x.mean()),),
-        std=(float(x.std()),),
+        mean=(float(x.mean()),) * in_chans,
+        std=(float(x.std()),) * in_chans,
         anchors=anchors,
     )
     torch.manual_seed(0)
@@ -231,3 +232,24 @@ def test_a_classifier_is_refused_by_the_detector_runtimes(capsys):
     _, meta = load_model("squeezenet_small")
     with pytest.raises(ConfigError, match="is a classifier: allowed a detector"):
         require_detector(meta, "litert_forward")
+
+
+def test_firmware_refuses_a_float_head_form_before_converting(tmp_path, capsys):
+    """The firmware's C kernels are int8: an explicit /fp32-head form is one line, exit 2,
+    before any form is converted or scored."""
+    tiny_detector(tmp_path / "d.safetensors")
+    argv = ["export", str(tmp_path / "d.safetensors"), "--format", "firmware", "-o"]
+    argv += [str(tmp_path / "fw"), "--data", "fashion-mnist-det", "--calib-size", "4"]
+    argv += ["--eval-size", "4", "--settings", "histogram/per-channel/fp32-head"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--format firmware runs int8 kernels only" in err and "Traceback" not in err
+
+
+def test_compress_refuses_canvases_of_another_shape(tmp_path, capsys):
+    """An RGB detector fine-tuned on the grey canvases: one line naming both shapes, exit 2."""
+    tiny_detector(tmp_path / "d.safetensors", in_chans=3)
+    argv = ["compress", str(tmp_path / "d.safetensors"), "-o", str(tmp_path / "d.sqz")]
+    assert main([*argv, "--data", "fashion-mnist-det", "--finetune-epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "(1, 64, 64)" in err and "(3, 64, 64)" in err and "Traceback" not in err
