@@ -322,6 +322,7 @@ def test_deploy_over_sram_is_infeasible_not_shipped(tmp_path):
 
     ctx = NS(
         hardware=hw,
+        is_detection=False,
         out=tmp_path,
         config=NS(calib_size=8),
         train=data(8, 0),
@@ -367,6 +368,7 @@ def _phone_ctx(tmp_path):
     quantize_int8(tmp_path / "model.onnx", images, onnx8, settings=["U8S8/minmax"], runs=5)
     return NS(
         hardware=load_hardware("phone-cpu"),
+        is_detection=False,
         out=tmp_path,
         config=NS(calib_size=16),
         train=train,
