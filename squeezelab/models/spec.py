@@ -51,8 +51,11 @@ class SqueezeNetSpec:
     input_height: int | None = None  # input rows when not square (SqueezeDet: 375); None = square
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "pool_after", tuple(self.pool_after))
-        object.__setattr__(self, "extra_fire", tuple(self.extra_fire))
+        for name in ("pool_after", "extra_fire"):
+            value = getattr(self, name)
+            if not isinstance(value, list | tuple):  # e.g. null in a model file's JSON
+                raise SpecError(f"{name}={value!r} is invalid: allowed a list of integers")
+            object.__setattr__(self, name, tuple(value))
         validate(self)
 
     def replace(self, **changes: Any) -> SqueezeNetSpec:
