@@ -285,6 +285,11 @@ def _run_tflite(args) -> int:
         path = out / "model.tflite"
     exp = export_tflite(model, meta, path, int8=not args.fp32, calib=calib, n_calib=args.calib_size)
     report = {"tflite": exp.to_dict()}
+    return _finish_tflite(args, exp, report, meta, path, out)
+
+
+def _finish_tflite(args, exp, report: dict, meta, path: Path, out: Path) -> int:
+    """The ``.tflite``'s C array (``--format c``) or firmware, then the report printed."""
     if args.format == "c":
         from squeezelab.export import check_tflite, write_c_array
 
@@ -404,21 +409,7 @@ def _run_tflite_detector(args, model, meta) -> int:
     for key, fwd in (("fp32", torch_forward(model)), ("int8", litert_forward(path, args.threads))):
         maps |= {f"{key}_{k}": v for k, v in detection_scores(fwd, meta, test).items()}
     report["test"] = {"images": len(test), **maps}
-    if args.format == "c":
-        from squeezelab.export import check_tflite, write_c_array
-
-        chk = check_tflite(path)
-        stem = out.with_suffix("") if out.suffix in (".c", ".h", ".tflite") else out
-        c_path, h_path = write_c_array(path, stem, chk.arena_bytes, exp.to_dict())
-        report["check"] = chk.to_dict()
-        report["c"], report["h"] = str(c_path), str(h_path)
-    if args.format == "firmware":
-        report["firmware"] = _firmware(args, path, out, meta)
-    if args.json:
-        print_json(report)
-        return 0
-    _print_tflite(args, exp, report, meta, path, out)
-    return 0
+    return _finish_tflite(args, exp, report, meta, path, out)
 
 
 def _firmware(args, path, out, meta) -> dict:
