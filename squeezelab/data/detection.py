@@ -47,6 +47,12 @@ class DetectionSplit:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def head(self, n: int) -> DetectionSplit:
+        """The first ``n`` canvases (views, no copy)."""
+        n = min(n, len(self))
+        s = self
+        return DetectionSplit(s.images[:n], s.boxes[:n], s.labels[:n], s.classes, s.image_ids[:n])
+
     def __post_init__(self):
         n = len(self)
         if not (len(self.boxes) == len(self.labels) == len(self.image_ids) == n):

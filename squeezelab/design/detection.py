@@ -46,22 +46,22 @@ def detection_split(ctx: RunContext, split: str, count: int | None = None):
 
 def first(ds, n: int):
     """The first ``n`` canvases of a ``DetectionData`` as a ``DetectionSplit``."""
-    s = ds.split
-    n = min(n, len(s))
-    return type(s)(s.images[:n], s.boxes[:n], s.labels[:n], s.classes, s.image_ids[:n])
+    return ds.split.head(n)
 
 
 def compress(ctx: RunContext) -> CompressResult:
     """The compression ladder on a detector: rungs chosen by mAP@0.5 on validation."""
-    from squeezelab.compress import write_sqz
     from squeezelab.compress.ladder import (
-        LadderDone,
-        RungStep,
         ladder_rungs,
         ladder_steps,
         map50,
     )
-    from squeezelab.design.stages import FINETUNE_IMAGES, _train_config, stage_deadline
+    from squeezelab.design.stages import (
+        FINETUNE_IMAGES,
+        _train_config,
+        ladder_result,
+        stage_deadline,
+    )
     from squeezelab.models import load_model
     from squeezelab.models.detect import anchor_shapes, head_layout
     from squeezelab.train.detect import detection_data
@@ -99,19 +99,7 @@ def compress(ctx: RunContext) -> CompressResult:
         score=map50(meta),
         metric="map50",
     )
-    for rec in steps:
-        if isinstance(rec, LadderDone):
-            chosen, ladder = rec.compressed, rec.ladder
-        elif isinstance(rec, RungStep):
-            ev = {"message": rec.line(), "rung": rec.index, "rungs": rec.total}
-            ctx.emit({"stage": "compress", **ev})
-        else:
-            ctx.emit({"stage": "compress", "record": rec})
-    ctx.emit({"stage": "compress", "message": ladder.line()})
-    path = ctx.out / "model.sqz"
-    size = write_sqz(path, chosen.data)
-    accuracy = {"fp32": ladder.fp32_val_accuracy, "sqz": ladder.chosen.val_accuracy}
-    return CompressResult(str(path), size, accuracy, chosen.accounting.to_dict(), ladder)
+    return ladder_result(ctx, steps)
 
 
 def _now() -> float:

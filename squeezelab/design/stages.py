@@ -258,8 +258,7 @@ def compress(ctx: RunContext) -> CompressResult:
         from squeezelab.design import detection
 
         return detection.compress(ctx)
-    from squeezelab.compress import write_sqz
-    from squeezelab.compress.ladder import LadderDone, RungStep, ladder_rungs, ladder_steps
+    from squeezelab.compress.ladder import ladder_rungs, ladder_steps
     from squeezelab.models import load_model
 
     model, meta = load_model(ctx.result("retrain").model_file)
@@ -287,18 +286,21 @@ def compress(ctx: RunContext) -> CompressResult:
         budget_s=max(0.0, stage_deadline(ctx, "compress") - time.monotonic()),
         img_per_s=ctx.result("explore").img_per_s,
     )
+    return ladder_result(ctx, steps)
+
+
+def ladder_result(ctx: RunContext, steps) -> CompressResult:
+    """Run the ladder's ``steps`` (a classifier's or a detector's), each rung a progress
+    line, and write the chosen ``.sqz``."""
+    from squeezelab.compress import write_sqz
+    from squeezelab.compress.ladder import LadderDone, RungStep
+
     for rec in steps:
         if isinstance(rec, LadderDone):
             chosen, ladder = rec.compressed, rec.ladder
         elif isinstance(rec, RungStep):
-            ctx.emit(
-                {
-                    "stage": "compress",
-                    "message": rec.line(),
-                    "rung": rec.index,
-                    "rungs": rec.total,
-                }
-            )
+            ev = {"message": rec.line(), "rung": rec.index, "rungs": rec.total}
+            ctx.emit({"stage": "compress", **ev})
         else:
             ctx.emit({"stage": "compress", "record": rec})
     ctx.emit({"stage": "compress", "message": ladder.line()})

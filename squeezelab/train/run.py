@@ -69,8 +69,7 @@ def load_splits(config: TrainConfig, data: Dataset | None = None) -> tuple[Datas
         config.augment = config.augment or "none"
         if data is not None and config.train_subset and config.train_subset < len(full):
             # what load_training_split gives: the first N canvases, their own mean/std
-            s, n = full.split, config.train_subset
-            rows = type(s)(s.images[:n], s.boxes[:n], s.labels[:n], s.classes, s.image_ids[:n])
+            rows = full.split.head(config.train_subset)
             full = detect.detection_data(rows, full.name, full.anchors)
         probe = untrained_meta(config, full)
         try:
