@@ -220,7 +220,9 @@ def test_killed_workers_promoted_trial_resumes_from_its_checkpoint(tmp_path):
     assert (tmp_path / "hung").exists(), "the first worker never reached epoch 3"
     os.kill(doomed.pid, signal.SIGKILL)
     doomed.join()
-    time.sleep(2.5)  # past the grace period: the trial is stale
+    # past the grace period: the trial is stale. SQLite's CURRENT_TIMESTAMP (Optuna's clock
+    # for heartbeats) has whole seconds, so 2 s of grace needs 3 s of real time to show
+    time.sleep(4)
     done = space.with_overrides(train={"hang_at": None})
     init_study(done, tmp_path)  # resuming explore: the training fields may change
     counts = run_worker(None, None, str(tmp_path), train_fn=resumable_train, grace_s=2)
