@@ -45,7 +45,7 @@ demo: $(STAMP) data armdeps
 	$(PY) -m squeezelab.demo
 
 test: $(STAMP) sysdeps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 bench: $(STAMP) data
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
