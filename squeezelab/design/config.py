@@ -28,10 +28,11 @@ class DesignConfig:
     data_dir: str | None = _f(None, "where to look for a named dataset first")
     hardware: str = _f("cortex-m7", "hardware profile: its flash and SRAM bound the search")
     budget_minutes: float = _f(10.0, "wall-clock minutes the stages plan for (approximate)")
-    space: str = _f(
-        DEFAULT_SPACE,
-        f"search-space preset name or YAML file (default {DEFAULT_SPACE}; for detection "
-        f"data, fashion-mnist-det or a COCO folder, {DETECTION_SPACE})",
+    space: str | None = _f(
+        None,
+        f"search-space preset name or YAML file (default: {DEFAULT_SPACE}, or for detection "
+        f"data, fashion-mnist-det or a COCO folder, {DETECTION_SPACE}; a space given is "
+        "searched as named, and refused on data of the other task)",
     )
     trials: int | None = _f(None, "trained trials at most (default: the space's)")
     sparsity: float | None = _f(
@@ -69,7 +70,9 @@ class DesignConfig:
             return isinstance(v, int) and not isinstance(v, bool)
 
         for name in ("data", "hardware", "space"):
-            need(isinstance(getattr(self, name), str) and getattr(self, name), name, "a name")
+            value = getattr(self, name)
+            ok = (isinstance(value, str) and value) or (name == "space" and value is None)
+            need(ok, name, "a name")
         need(num(self.budget_minutes) and self.budget_minutes > 0, "budget_minutes", "a number > 0")
         need(
             self.trials is None or (integer(self.trials) and self.trials >= 1),

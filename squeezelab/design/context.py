@@ -90,10 +90,11 @@ class RunContext:
         from squeezelab.explore import load_space
 
         name = self.config.space
-        if name == DEFAULT_SPACE and self.is_detection:
-            name = DETECTION_SPACE
-            why = f"detection data: searching {name} ({DEFAULT_SPACE} is for classifiers)"
-            self.emit({"stage": "design", "message": why})
+        if name is None:  # not given: the data's task chooses
+            name = DETECTION_SPACE if self.is_detection else DEFAULT_SPACE
+            if self.is_detection:
+                why = f"detection data: searching {name} ({DEFAULT_SPACE} is for classifiers)"
+                self.emit({"stage": "design", "message": why})
         return load_space(name).to_dict()
 
     @functools.cached_property

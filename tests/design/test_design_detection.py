@@ -63,9 +63,12 @@ def test_the_default_space_follows_the_data(tmp_path):
     assert space_of("fashion-mnist") == "design-small"
 
 
-def test_a_classifier_space_on_detection_data_is_one_line(tmp_path, coco, capsys):
+@pytest.mark.parametrize("space", ["mcu-256k", "design-small"])
+def test_a_classifier_space_on_detection_data_is_one_line(tmp_path, coco, capsys, space):
+    """A space given is searched as named: the classifier default, typed, is refused too
+    (only a space left out follows the data)."""
     out = tmp_path / "out"
-    code = main(["design", "--data", str(coco), "--space", "mcu-256k", "-o", str(out)])
+    code = main(["design", "--data", str(coco), "--space", space, "-o", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "detection dataset" in err and "design-det-small" in err
     assert "Traceback" not in err
@@ -127,3 +130,12 @@ def test_design_ships_a_detector_to_tflite_micro(tmp_path, coco, capsys):
     assert 0 < dep["arena_bytes"] <= dep["sram_bytes"] and dep["tflite_bytes"] > 0
     assert str(dep["arena_bytes"]) in (out / "model.h").read_text()
     _check_scores(out, summary, coco)
+
+
+def test_summary_writes_map_as_a_fraction_and_top1_in_percent():
+    from types import SimpleNamespace
+
+    from squeezelab.design.summary import DesignResult
+
+    assert DesignResult.figure(SimpleNamespace(metric="mAP@0.5"), 0.3764) == "0.376"
+    assert DesignResult.figure(SimpleNamespace(metric="top-1"), 0.8773) == "87.73%"
