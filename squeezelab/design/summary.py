@@ -56,6 +56,10 @@ class DesignResult:
         d = dataclasses.asdict(self) | {"rows": [dataclasses.asdict(r) for r in self.rows]}
         return d | {"compression": self.compression and self.compression.to_dict()}
 
+    def figure(self, value: float) -> str:
+        """A test figure as written: top-1 in percent, mAP@0.5 as the 0..1 it is."""
+        return f"{value:.3f}" if self.metric == "mAP@0.5" else f"{value:.2%}"
+
     def ship_line(self) -> str:
         """One sentence: which file to flash and how it measured, or why it is not shipped."""
         d = self.deploy
@@ -64,8 +68,8 @@ class DesignResult:
         what = f"Ship {d.ship} ({d.runtime})"
         if d.tflite_bytes is None and d.metric == "map50" and d.int8_accuracy is not None:
             return (
-                f"{what}: int8 {self.metric} {d.int8_accuracy:.2%} vs fp32 "
-                f"{d.fp32_accuracy:.2%} on {d.eval_images:,} test images."
+                f"{what}: int8 {self.metric} {self.figure(d.int8_accuracy)} vs fp32 "
+                f"{self.figure(d.fp32_accuracy)} on {d.eval_images:,} test images."
             )
         if d.tflite_bytes is None:
             return what + "."
@@ -95,8 +99,8 @@ class DesignResult:
             # a detector's .tflite is scored in LiteRT (design/detection.py)
             where = "the .tflite in LiteRT" if d.metric == "map50" and d.tflite else d.runtime
             figures.append(
-                f"{where} int8 {self.metric} {d.int8_accuracy:.2%} vs fp32 "
-                f"{d.fp32_accuracy:.2%} on {d.eval_images:,} test images"
+                f"{where} int8 {self.metric} {self.figure(d.int8_accuracy)} vs fp32 "
+                f"{self.figure(d.fp32_accuracy)} on {d.eval_images:,} test images"
             )
         fw = d.firmware
         if fw:  # a Cortex-M target: the generated firmware, run in QEMU
