@@ -175,6 +175,8 @@ def compress_steps(
             "fp32_bytes": reference_fp32_bytes(ref, meta.num_classes, meta.in_chans),
         },
         "accuracy": accuracy,
+        # what "accuracy" holds: top-1, or the scorer's metric (a detector's map50)
+        "metric": "top1" if score is None else getattr(score, "metric", "score"),
     }
     data = sqzfile.encode_sqz(header, encoded)
     full_header = sqzfile.parse_sqz_header(data)

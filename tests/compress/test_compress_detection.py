@@ -75,6 +75,10 @@ def test_compress_detector_with_data_finetunes_and_reports_map(det, tmp_path, ca
     assert all(0 <= v <= 1 for v in scores.values())
     val = load_detection(str(data), "val", size=SIZE)
     assert scores["dense"] == pytest.approx(evaluate_detection(model, meta, val).map50)
+    from squeezelab.io.sqzfile import read_sqz_header
+
+    header = read_sqz_header(sqz)  # the file says what its scores are
+    assert header["metric"] == "map50" and header["accuracy"] == scores
     m2, meta2 = load_model(sqz)
     assert meta2.task == "detection" and meta2.anchors == meta.anchors
     assert evaluate_detection(m2, meta2, val).map50 == pytest.approx(scores["coded"], abs=1e-9)
