@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import sys
 import time
@@ -158,6 +159,30 @@ def run_sweeps(
 
 
 # --- what the studies hold ------------------------------------------------------------
+PROVENANCE = "provenance.json"  # per study: trial number -> how that run was made
+
+
+def stamp(runs: Path, ran: dict) -> None:
+    """Record ``ran`` (host, threads, other work) for every trained trial not yet recorded.
+
+    Called after each trial, so a trial carries the settings of the run that trained it;
+    trials trained before this record existed stay without one (``"ran": null``).
+    """
+    from squeezelab.explore import load_study_results
+    from squeezelab.io import atomic_write_json
+
+    for s in SWEEPS:
+        study_dir = runs / s.preset
+        if not (study_dir / "study.db").is_file():
+            continue
+        path = study_dir / PROVENANCE
+        known = json.loads(path.read_text()) if path.is_file() else {}
+        trained = [t.number for t in load_study_results(study_dir).trials if t.state == "trained"]
+        new = {str(n): ran for n in trained if str(n) not in known}
+        if new:
+            atomic_write_json(path, {**known, **new})
+
+
 def collect(runs: Path, spaces: dict, beside_other_work: bool, threads: int | None) -> dict:
     """The JSON of every finished trial of the three studies under ``runs``."""
     import torch
@@ -178,6 +203,8 @@ def collect(runs: Path, spaces: dict, beside_other_work: bool, threads: int | No
     for s in SWEEPS:
         space, study_dir = spaces[s.key], runs / s.preset
         trials = []
+        prov = study_dir / PROVENANCE
+        ran = json.loads(prov.read_text()) if prov.is_file() else {}
         if (study_dir / "study.db").is_file():
             for t in load_study_results(study_dir).trials:
                 if t.state != "trained":
@@ -194,6 +221,7 @@ def collect(runs: Path, spaces: dict, beside_other_work: bool, threads: int | No
                         "model_bytes": m["model_bytes"],
                         "macs": m["macs"],
                         "train_s": t.train_s,
+                        "ran": ran.get(str(t.number)),  # host, threads, other work
                     }
                 )
         out["sweeps"][s.key] = {
@@ -607,13 +635,13 @@ def _read(path: Path) -> dict | None:
 
 
 def _clock(hhmm: str) -> float:
-    """``"20:25"`` (UTC, today) as a ``time.time()``."""
+    """``"20:25"`` (UTC, today) as a ``time.time()``; an argparse type."""
     try:
         h, m = (int(x) for x in hhmm.split(":"))
         now = datetime.now(UTC)
         return now.replace(hour=h, minute=m, second=0, microsecond=0).timestamp()
     except ValueError:
-        raise SystemExit(f"--no-new-after={hhmm!r} is invalid: allowed HH:MM (UTC)") from None
+        raise argparse.ArgumentTypeError(f"{hhmm!r} is invalid: allowed HH:MM (UTC)") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -632,7 +660,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--img", type=Path, default=IMG, help="where the PNG plots go")
     ap.add_argument("--page", type=Path, help="rewrite this page's generated blocks")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads to train with")
-    ap.add_argument("--no-new-after", help="HH:MM UTC: start no trial after this time")
+    ap.add_argument(
+        "--no-new-after", type=_clock, help="HH:MM UTC: start no trial after this time"
+    )
     ap.add_argument(
         "--beside-other-work",
         action="store_true",
@@ -644,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "plots":
         data = _read(args.out)
         if data is None:
-            raise SystemExit(f"{args.out}: no such file; run `collect` (or `run`) first")
+            ap.error(f"{args.out}: no such file; run `collect` (or `run`) first")  # exit 2
         blocks = render(data, args.img, args.page)
         print("\n\n".join(f"{k}:\n{v}" for k, v in blocks.items()))
         return 0
@@ -654,7 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     spaces = load_spaces()
     plan = [(s.key, spaces[s.key], args.runs / s.preset) for s in SWEEPS]
 
-    def save() -> dict:
+    def save(ran: dict | None = None) -> dict:
+        if ran is not None:  # during `run`: the trials just trained were made by this one
+            stamp(args.runs, ran)
         data = collect(args.runs, spaces, args.beside_other_work, args.threads)
         atomic_write_json(args.out, data)
         return data
@@ -666,12 +698,17 @@ def main(argv: list[str] | None = None) -> int:
         data = save()
         print(f"wrote {args.out}: {sum(len(s['trials']) for s in data['sweeps'].values())} runs")
         return 0
+    stamp(args.runs, None)  # trials trained before this run: how is not known here
     print(estimate_line(estimate(spaces, save())), flush=True)  # runs done so far count
-    stop = _clock(args.no_new_after) if args.no_new_after else None
+    ran = {"cpu": host()["cpu"], "threads": args.threads}
+    ran["beside_other_work"] = args.beside_other_work
     complete = run_sweeps(
-        plan, no_new_after=stop, say=lambda s: print(s, flush=True), after_trial=save
+        plan,
+        no_new_after=args.no_new_after,
+        say=lambda s: print(s, flush=True),
+        after_trial=lambda: save(ran),
     )
-    data = save()
+    data = save(ran)
     render(data, args.img, args.page)
     n = sum(len(s["trials"]) for s in data["sweeps"].values())
     m = sum(s["runs_total"] for s in data["sweeps"].values())

@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.paper_sweeps import collect, points_up_to, run_sweeps, seeds_of
+from benchmarks.paper_sweeps import (
+    PROVENANCE,
+    collect,
+    points_up_to,
+    run_sweeps,
+    seeds_of,
+    stamp,
+)
 from squeezelab.errors import ConfigError
 from squeezelab.explore import ExploreConfig, load_study_results, space_from_dict, train_candidate
 
@@ -111,7 +118,16 @@ def test_killed_run_resumes_without_retraining(tmp_path):
         (1, 0.5),
     ]
     assert sr["seeds"] == [0, 1] and sr["train"]["epochs"] == 1
+    assert all(t["ran"] is None for t in sr["trials"])  # trained before any stamp
     json.dumps(data)  # JSON as written
+
+    # each trial keeps the settings of the run that trained it: stamped once, never again
+    stamp(tmp_path / "run", None)
+    prov = tmp_path / "run" / "paper-sr-sweep" / PROVENANCE
+    first = json.loads(prov.read_text())
+    assert first == dict.fromkeys(first, None) and len(first) == 4
+    stamp(tmp_path / "run", {"threads": 2})
+    assert json.loads(prov.read_text()) == first
 
 
 def _other(spaces: dict) -> dict:

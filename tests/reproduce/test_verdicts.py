@@ -1,5 +1,7 @@
 """The page's verdicts follow from the runs alone: pending runs say so, spreads decide."""
 
+import pytest
+
 from benchmarks.paper_sweeps import claims, estimate_line, points, sweep_table
 
 
@@ -133,3 +135,20 @@ def test_estimate_line_states_it_is_an_estimate():
     assert (
         "estimate" in line and "39 runs x 3 epochs" in line and "1.5 h for the 30 runs left" in line
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plots", "--out", "{tmp}/none.json"],  # nothing collected yet
+        ["run", "--no-new-after", "25h"],  # not HH:MM
+    ],
+)
+def test_user_errors_exit_2_in_one_line(argv, tmp_path, capsys):
+    from benchmarks.paper_sweeps import main
+
+    with pytest.raises(SystemExit) as e:
+        main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err
+    assert "none.json: no such file" in err or "'25h' is invalid: allowed HH:MM" in err
