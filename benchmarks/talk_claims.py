@@ -845,6 +845,9 @@ def main(argv=None) -> int:
             f"unknown part(s) or model id(s) {bad}: allowed parts {PARTS}, models {model_ids(False)}"
         )
 
+    if args.quick and not args.plots_only and args.out.resolve() == OUT.resolve():
+        ap.error(f"--quick measures two models only: give --out (the default {OUT} holds the full run)")
+
     from squeezelab.io import atomic_write_json
 
     res: dict = {}

@@ -117,3 +117,11 @@ def test_page_tables_are_the_json(tmp_path):
     assert len(rows) > 30
     text = section()
     assert [r for r in rows if r not in text] == []
+
+
+def test_a_quick_run_never_overwrites_the_committed_json(capsys):
+    from benchmarks.talk_claims import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--quick"])
+    assert e.value.code == 2 and "give --out" in capsys.readouterr().err
