@@ -194,7 +194,7 @@ def fidelity_part(quick: bool, seconds: float | None, seed: int, partial: Path |
     from squeezelab.explore.fidelity import affordable_epochs
     from squeezelab.train import TrainConfig, load_training_split
 
-    seconds = seconds or (20.0 if quick else 600.0)
+    seconds = seconds or (12.0 if quick else 600.0)
     data = load_training_split(TrainConfig(data="fashion-mnist"))
     root = Path(tempfile.mkdtemp(prefix="sqz-fidelity-bench-"))
     retrain = {"epochs": 1, "train_subset": 500} if quick else RETRAIN

@@ -70,13 +70,17 @@ def test_prediction_within_5_percent_of_tflm(tmp_path, name, overrides):
 
 @pytest.mark.slow
 def test_squeezenext_at_28_predicted_op_for_op(tmp_path):
-    """Activated residual ADDs, distinct biases, ``x.mean((2, 3))``'s layout op: one file."""
+    """Activated residual ADDs, distinct biases, ``x.mean((2, 3))``'s layout op: one file.
+
+    SqueezeNext-23's layers with 2/1/1/1 blocks per stage (not 6/6/8/1): every kind of
+    block and shortcut (identity, 1x1 conv, strided) at a fifth of the conversion time."""
     pytest.importorskip("litert_torch")
     from squeezelab.export.tflite import export_tflite, read_tflite
     from squeezelab.export.tflm import check_tflite
     from squeezelab.models import ModelMeta
+    from squeezelab.models.squeezenext import HEAD, STAGE_WIDTHS, STEM, SqueezeNext
 
-    model = create_model("squeezenext_23", num_classes=10, in_chans=1).eval()
+    model = SqueezeNext((2, 1, 1, 1), STAGE_WIDTHS, STEM, HEAD, 10, 1).eval()
     meta = ModelMeta("squeezenext_23", 10, 1, 28)
     exp = export_tflite(model, meta, tmp_path / "m.tflite", calib="random", n_calib=2)
     got = check_tflite(exp.path, np.zeros((1, 1, 28, 28), np.uint8))  # one input: quick
