@@ -45,14 +45,14 @@ def test_plan_is_more_than_the_bare_sum_of_live_activations():
     assert profile(model, (1, 28, 28)).tflm_arena_bytes is None  # only at 8 bits
 
 
-MODELS = [  # (ref, create_model overrides): small inputs, converted in the test
-    ("squeezenet_small", {}),
-    ("squeezenet_small", {"bypass": "simple"}),
-]
+# (ref, create_model overrides): small inputs, converted in the test. The plain
+# squeezenet_small's arena and file size are checked by tests/export/test_tflite.py's zoo
+# test on its own conversion; the bypass variant has every op of it and the ADDs
+MODELS = [("squeezenet_small", {"bypass": "simple"})]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "overrides"), MODELS, ids=["squeezenet_small", "bypass"])
+@pytest.mark.parametrize(("name", "overrides"), MODELS, ids=["bypass"])
 def test_prediction_within_5_percent_of_tflm(tmp_path, name, overrides):
     pytest.importorskip("litert_torch")
     from squeezelab.export.tflite import export_tflite

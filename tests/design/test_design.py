@@ -134,49 +134,34 @@ def guard_test_split(monkeypatch) -> list[str]:
     return current
 
 
-@pytest.mark.slow
-def test_design_end_to_end(tmp_path, capsys, monkeypatch):
-    from tests.train.loads import count_loads
+def test_the_guard_fails_a_choosing_stage_that_reads_the_test_split(monkeypatch):
+    """The guard above can fail: a choosing stage touching ``ctx.test`` or loading the test
+    split by name raises; the report stages may."""
+    import squeezelab.design.run as run
+    import squeezelab.data.names as names
+    from squeezelab.design.context import RunContext
 
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY_SPACE)
-    out = tmp_path / "out"
-    loads = count_loads(monkeypatch)
-    ran = guard_test_split(monkeypatch)
-    assert main([*_args(space, out), "--json"]) == 0
-    assert ran == [name for name, _ in STAGES]  # the guard watched every stage
-    # trials, retraining, fine-tuning, calibration and tests share one read of each split
-    assert loads == {(DATA, "train"): 1, (DATA, "test"): 1}
-    summary = json.loads(capsys.readouterr().out)
-    assert summary == _check_artefacts(out)
-    rows = {r["artefact"].split(" (")[0]: r for r in summary["rows"]}
-    assert rows[".sqz"]["bytes"] < rows["fp32 model file"]["bytes"] / 2
-    assert all(r["reduction_vs_alexnet_small"] > 50 for r in summary["rows"])
-    assert summary["target_latency_ms"] > 0 and summary["target_energy_pj"] > 0
-    # a second run finds every stage done and only re-renders nothing
-    assert main(_args(space, out)) == 0
-    shown = capsys.readouterr().out
-    assert "done earlier" in shown
-    # the line that says which file to flash, or why the design is not shipped
-    if summary["shipped"]:
-        assert "Ship " in shown and "model.c" in shown
-    else:
-        assert "NOT SHIPPED" in shown and summary["deploy"]["problems"]
-    # every stage result round-trips through design.json
-    from squeezelab.design import read_state
-    from squeezelab.design.records import DesignState
+    def peeks(ctx):
+        return ctx.test
 
-    state = read_state(out / "design.json")
-    assert sorted(n for n, _ in STAGES) == sorted(state.stages)
-    again = DesignState(state.config, state.stages, state.retrain_budget).to_dict()
-    assert again == json.loads((out / "design.json").read_text())
+    def loads(ctx):
+        return names.load_dataset("fashion-mnist", "test")
+
+    monkeypatch.setattr(names, "load_dataset", lambda *a, **k: "read")  # no real read
+    monkeypatch.setattr(run, "STAGES", [("explore", peeks), ("deploy", loads), ("score", loads)])
+    guard_test_split(monkeypatch)
+    ctx = RunContext.__new__(RunContext)
+    (_, explore), (_, deploy), (_, score) = run.STAGES
+    with pytest.raises(AssertionError, match="the explore stage read the test split"):
+        explore(ctx)
+    with pytest.raises(AssertionError, match="the deploy stage loaded the test split"):
+        deploy(ctx)
+    assert score(ctx) == "read"
 
 
-@pytest.mark.slow
-def test_design_resumes_after_sigkill(tmp_path):
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY_SPACE)
-    out = tmp_path / "out"
+def _killed_after_explore(space: Path, out: Path) -> None:
+    """Start the design run as a user does and SIGKILL its process group once the explore
+    stage is recorded in design.json."""
     cmd = [sys.executable, "-m", "squeezelab", *_args(space, out)]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -192,10 +177,50 @@ def test_design_resumes_after_sigkill(tmp_path):
     proc.wait()
     done = json.loads(state.read_text())["stages"]
     assert "explore" in done and "report" not in done
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "explore: done earlier" in result.stdout
-    _check_artefacts(out)
+
+
+@pytest.mark.slow
+def test_design_end_to_end_resumed_after_sigkill(tmp_path, capsys, monkeypatch):
+    """A run SIGKILLed once explore is recorded resumes after it and finishes every stage.
+
+    The resumed run is in-process, watched: no choosing stage reads the test split, and
+    retraining, fine-tuning, calibration and the tests share one read of each split
+    (``tests/design/test_own_data.py`` watches a run whose explore stage is in-process too).
+    """
+    from tests.train.loads import count_loads
+
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY_SPACE)
+    out = tmp_path / "out"
+    _killed_after_explore(space, out)
+    loads = count_loads(monkeypatch)
+    ran = guard_test_split(monkeypatch)
+    assert main([*_args(space, out), "--json"]) == 0
+    assert ran == [name for name, _ in STAGES if name != "explore"]  # resumed after explore
+    assert loads == {(DATA, "train"): 1, (DATA, "test"): 1}
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == _check_artefacts(out)
+    rows = {r["artefact"].split(" (")[0]: r for r in summary["rows"]}
+    assert rows[".sqz"]["bytes"] < rows["fp32 model file"]["bytes"] / 2
+    assert all(r["reduction_vs_alexnet_small"] > 50 for r in summary["rows"])
+    assert summary["target_latency_ms"] > 0 and summary["target_energy_pj"] > 0
+    # a second run finds every stage done and only re-renders nothing
+    assert main(_args(space, out)) == 0
+    shown = capsys.readouterr().out
+    assert "explore: done earlier" in shown and "report: done earlier" in shown
+    # the line that says which file to flash, or why the design is not shipped
+    if summary["shipped"]:
+        assert "Ship " in shown and "model.c" in shown
+    else:
+        assert "NOT SHIPPED" in shown and summary["deploy"]["problems"]
+    # every stage result round-trips through design.json
+    from squeezelab.design import read_state
+    from squeezelab.design.records import DesignState
+
+    state = read_state(out / "design.json")
+    assert sorted(n for n, _ in STAGES) == sorted(state.stages)
+    again = DesignState(state.config, state.stages, state.retrain_budget).to_dict()
+    assert again == json.loads((out / "design.json").read_text())
 
 
 def _state(config: dict) -> str:

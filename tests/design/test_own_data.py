@@ -80,9 +80,14 @@ def test_own_folder_is_costed_at_its_geometry_and_rechecked(tmp_path, capsys, mo
         return dataclasses.replace(p, tflm_arena_bytes=p.tflm_arena_bytes // 10)
 
     monkeypatch.setattr(analysis, "profile", under_reporting)
+    from squeezelab.design import STAGES
+    from tests.design.test_design import guard_test_split
+
+    ran = guard_test_split(monkeypatch)  # no choosing stage, explore included, reads test
     out = tmp_path / "out"
     args = ["design", "--data", str(folder), "--space", str(space), "--hardware", str(hw)]
     assert main([*args, "--budget-minutes", "30", "-o", str(out), "--json"]) == 0
+    assert ran == [name for name, _ in STAGES]  # the guard watched every stage
     summary = json.loads(capsys.readouterr().out)
     assert shapes and all(s == (3, 64, 64) and tuple(o) == (1, 4) for s, o in shapes)
     from squeezelab.explore import load_study_results
