@@ -660,9 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--img", type=Path, default=IMG, help="where the PNG plots go")
     ap.add_argument("--page", type=Path, help="rewrite this page's generated blocks")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads to train with")
-    ap.add_argument(
-        "--no-new-after", type=_clock, help="HH:MM UTC: start no trial after this time"
-    )
+    ap.add_argument("--no-new-after", type=_clock, help="HH:MM UTC: start no trial after this time")
     ap.add_argument(
         "--beside-other-work",
         action="store_true",

@@ -846,7 +846,9 @@ def main(argv=None) -> int:
         )
 
     if args.quick and not args.plots_only and args.out.resolve() == OUT.resolve():
-        ap.error(f"--quick measures two models only: give --out (the default {OUT} holds the full run)")
+        ap.error(
+            f"--quick measures two models only: give --out (the default {OUT} holds the full run)"
+        )
 
     from squeezelab.io import atomic_write_json
 

@@ -137,8 +137,8 @@ def guard_test_split(monkeypatch) -> list[str]:
 def test_the_guard_fails_a_choosing_stage_that_reads_the_test_split(monkeypatch):
     """The guard above can fail: a choosing stage touching ``ctx.test`` or loading the test
     split by name raises; the report stages may."""
-    import squeezelab.design.run as run
     import squeezelab.data.names as names
+    import squeezelab.design.run as run
     from squeezelab.design.context import RunContext
 
     def peeks(ctx):
