@@ -139,10 +139,10 @@ def run_host(exe: Path, inputs: np.ndarray, n_out: int) -> np.ndarray:
 
 def tflm_outputs(tflite_path: str | Path, inputs: np.ndarray) -> tuple[np.ndarray, int]:
     """TFLite Micro's int8 outputs on ``inputs`` and its smallest arena (host interpreter)."""
-    from squeezelab.export.tflm import _run_child
+    from squeezelab.export.tflm import run_child
 
     p = Path(tflite_path).resolve()
-    out = _run_child(p, np.ascontiguousarray(inputs, np.int8), str(tflite_path), reference=False)
+    out = run_child(p, np.ascontiguousarray(inputs, np.int8), str(tflite_path), reference=False)
     return np.asarray(out["outputs"]).astype(np.int8), int(out["arena_bytes"])
 
 

@@ -128,7 +128,7 @@ def check_tflite(
             inputs = rng.standard_normal(shape).astype(np.float32)
     if labels is not None and (images_uint8 is None or len(labels) != len(inputs)):
         raise ConfigError(f"labels: {len(labels)} given, allowed one per image")
-    out = _run_child(p.resolve(), inputs, where, reference)
+    out = run_child(p.resolve(), inputs, where, reference)
     logits = out.pop("outputs")
     predictions = np.argmax(logits, axis=1) if images_uint8 is not None else np.empty(0, int)
     top1 = None
@@ -154,7 +154,10 @@ def child_command(path: Path, tmp: str) -> list[str]:
     return [sys.executable, "-m", "squeezelab.export.tflm", str(path), tmp]
 
 
-def _run_child(path: Path, inputs: np.ndarray, where: str, reference: bool = True) -> dict:
+def run_child(path: Path, inputs: np.ndarray, where: str, reference: bool = True) -> dict:
+    """TFLite Micro's host interpreter on ``inputs``, in a child process (a crash there is
+    a FormatError naming ``where``); its result: ``arena_bytes``, ``outputs`` (an array)
+    and, unless ``reference`` is False, the comparison with the reference kernels."""
     with tempfile.TemporaryDirectory(prefix="squeezelab-tflm-") as tmp:
         np.save(Path(tmp, "inputs.npy"), inputs)
         if not reference:
