@@ -5,8 +5,19 @@ the value and what is allowed; the CLI prints the message and exits with code 2.
 """
 
 
+def printable(text: str) -> str:
+    """``text`` on one line: a newline or other control character that a file or a flag
+    carried into a message is shown escaped (``\\n``), so the error stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class SqueezelabError(Exception):
-    """Root of every error a user can cause."""
+    """Root of every error a user can cause (its message always one line)."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 class SpecError(SqueezelabError, ValueError):
@@ -17,7 +28,7 @@ class UnknownNameError(SqueezelabError, KeyError):
     """A model, hardware profile, dataset or preset name is not registered."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
+        return printable(str(self.args[0])) if self.args else ""
 
 
 class DatasetError(SqueezelabError):

@@ -33,3 +33,13 @@ def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path, capsys):
 def test_one_line_keeps_the_first_line_of_anything():
     assert one_line(ValueError("first\n  SELECT * FROM x\n")) == "ValueError: first"
     assert one_line(KeyError()) == "KeyError"
+
+
+def test_a_message_is_one_line_whatever_a_file_put_in_it():
+    """A field named "\\n" in a model file (found by tests/io/test_fuzz.py) must not split
+    the one line the CLI prints: control characters show escaped."""
+    from squeezelab.errors import FormatError, UnknownNameError
+
+    assert str(FormatError("spec field \n=2 is out of range")) == "spec field \\n=2 is out of range"
+    assert str(UnknownNameError("unknown model 'a\tb'")) == "unknown model 'a\\tb'"
+    assert str(FormatError("café: ok")) == "café: ok"

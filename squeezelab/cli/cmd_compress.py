@@ -205,7 +205,7 @@ def run_compress(args) -> int:
     if ladder is not None:
         render_ladder(ladder, con)
     render_header(result.header)
-    render_accounting(result.accounting, getattr(args, "wide", False))
+    render_accounting(result.accounting, getattr(args, "wide", False), result.header.get("metric"))
     con.print(f"wrote {args.output}: {len(result.data):,} bytes")
     return 0
 

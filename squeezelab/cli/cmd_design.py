@@ -64,7 +64,7 @@ def render_summary(summary, con) -> None:
         table.add_row(
             short(name, False, 30),
             format_bytes(r.bytes),
-            "-" if r.test_accuracy is None else f"{100 * r.test_accuracy:.2f} %",
+            "-" if r.test_accuracy is None else summary.figure(r.test_accuracy),
             "-" if r.latency_ms is None else f"{r.latency_ms:,.3f}",
             f"{r.reduction_vs_alexnet_small:,.0f}x",
         )

@@ -40,7 +40,7 @@ def run_inspect(args) -> int:
         print_json({"header": header, "accounting": table.to_dict()})
         return 0
     render_header(header)
-    render_accounting(table, args.wide)
+    render_accounting(table, args.wide, header.get("metric"))
     return 0
 
 
@@ -68,8 +68,11 @@ def render_header(header: dict) -> None:
         )
 
 
-def render_accounting(table, wide: bool = False) -> None:
-    """Bytes per layer and per stage; at 80 columns the main columns, ``wide`` all."""
+def render_accounting(table, wide: bool = False, metric: str | None = "top1") -> None:
+    """Bytes per layer and per stage; at 80 columns the main columns, ``wide`` all.
+
+    ``metric`` is the header's: what its per-stage scores are (``map50``: a detector's
+    mAP@0.5, written as a fraction); which split they are from is the writer's."""
     from squeezelab.cli._common import plain_table, print_table, short
 
     cols = (  # header, cell, shown at 80 columns
@@ -101,12 +104,18 @@ def render_accounting(table, wide: bool = False) -> None:
         "stage",
         "bytes",
         f"vs {text(ref.get('model', 'reference'))}",
-        "test acc",
+        "mAP@0.5" if metric == "map50" else "top-1",
     ):
         stages.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
     for s in table.stages:
         red = f"{s['reduction']:.0f}x" if s["reduction"] else "-"
-        acc = f"{s['test_accuracy']:.2%}" if s["test_accuracy"] is not None else "-"
+        acc = (
+            "-"
+            if (a := s["test_accuracy"]) is None
+            else f"{a:.3f}"
+            if metric == "map50"
+            else f"{a:.2%}"
+        )
         name = "file (entropy-coded)" if s["stage"] == "coded" else s["stage"]
         stages.add_row(name, f"{s['bytes']:,}", red, acc)
     out = console(wide=wide)

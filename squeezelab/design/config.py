@@ -13,6 +13,22 @@ DEFAULT_SPACE = "design-small"  # for classification data
 DETECTION_SPACE = "design-det-small"  # what the default becomes for detection data
 
 
+def resolved_space(config: dict[str, Any]) -> str:
+    """The space the settings ``config`` (``DesignConfig.to_dict()``) search: the one named,
+    else the data's task default.
+
+    A recorded ``design-small`` on detection data means ``design-det-small``: runs made
+    before a named space was searched as named swapped that default silently.
+    """
+    from squeezelab.explore.tasks import data_task
+
+    name = config.get("space")
+    detection = data_task(config.get("data") or "fashion-mnist") == "detection"
+    if name is None or (name == DEFAULT_SPACE and detection):
+        return DETECTION_SPACE if detection else DEFAULT_SPACE
+    return name
+
+
 def _f(default, help: str):
     return field(default=default, metadata={"help": help})
 

@@ -55,9 +55,16 @@ def check_pick(config: DesignConfig, out: Path) -> Path:
 
 
 def changed_settings(state: DesignState, config: DesignConfig, free: set[str]) -> list[str]:
-    """The settings, but ``free``, in which ``config`` differs from the run ``state`` holds."""
+    """The settings, but ``free``, in which ``config`` differs from the run ``state`` holds
+    (the space as searched: a space left out and the data's default named are the same)."""
+    from squeezelab.design.config import resolved_space
+
     now = config.to_dict()
-    return sorted(k for k in now if k not in free and state.config.get(k) != now[k])
+
+    def value(settings: dict, key: str):
+        return resolved_space(settings) if key == "space" else settings.get(key)
+
+    return sorted(k for k in now if k not in free and value(state.config, k) != value(now, k))
 
 
 def load_state(config: DesignConfig, out: Path, restart: bool = False) -> DesignState:

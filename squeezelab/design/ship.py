@@ -31,9 +31,15 @@ def pick_command(config: dict[str, Any], out: str | Path) -> str:
         >>> pick_command({**DesignConfig().to_dict(), "bits": 4}, "out")
         'squeezelab design --bits 4 -o out --pick {}'
     """
+    from squeezelab.design.config import resolved_space
+
     words = ["squeezelab", "design"]
     for f in dataclasses.fields(DesignConfig):
         value = config.get(f.name, f.default)
+        if f.name == "space":  # named only where it is not the data's default
+            value = resolved_space(config)
+            if value == resolved_space({**config, "space": None}):
+                continue
         if f.name == "pick" or value == f.default:
             continue
         words += [

@@ -256,6 +256,30 @@ def test_design_other_settings_in_same_dir_exit_2(tmp_path, capsys):
     assert "holds a design run with other settings (hardware)" in capsys.readouterr().err
 
 
+def test_a_space_left_out_and_its_default_named_are_the_same_settings():
+    """Runs recorded ``space: design-small`` before a space left out was recorded as None;
+    they resume without --space, and a detection run's recorded design-small (the default
+    it swapped for design-det-small) too. --pick's command names no default space."""
+    from squeezelab.design import DesignConfig
+    from squeezelab.design.records import DesignState
+    from squeezelab.design.run import changed_settings
+    from squeezelab.design.ship import pick_command
+
+    def diff(recorded: dict, **now) -> list[str]:
+        state = DesignState({**DesignConfig().to_dict(), **recorded})
+        return changed_settings(state, DesignConfig(**now), set())
+
+    assert diff({"space": "design-small"}) == []
+    assert diff({"space": "design-small"}, space="design-small") == []
+    assert diff({"space": "mcu-256k"}) == ["space"]
+    det = {"data": "fashion-mnist-det"}
+    assert diff({**det, "space": "design-small"}, **det) == []
+    assert diff({**det, "space": None}, **det, space="design-det-small") == []
+    old = {**DesignConfig(**det).to_dict(), "space": "design-small"}
+    assert "--space" not in pick_command(old, "out")
+    assert "--space mcu-256k" in pick_command({**old, "data": "x", "space": "mcu-256k"}, "o")
+
+
 OLD_STATE = {  # what squeezelab wrote before the stages had typed results
     "config": {"data": "fashion-mnist", "data_dir": None, "target": "cortex-m7", "seed": 0},
     "stages": {"explore": {"best": {"number": 0, "model": "squeezenet_small"}}},

@@ -128,6 +128,12 @@ def test_killed_run_resumes_without_retraining(tmp_path):
     assert first == dict.fromkeys(first, None) and len(first) == 4
     stamp(tmp_path / "run", {"threads": 2})
     assert json.loads(prov.read_text()) == first
+    # and collect hands each trial its own record
+    one = sorted(first, key=int)[1]
+    prov.write_text(json.dumps({**first, one: {"threads": 2}}))
+    sr = collect(tmp_path / "run", {"sr": spaces["sr"], **_other(spaces)}, True, 1)["sweeps"]["sr"]
+    ran = {str(t["trial"]): t["ran"] for t in sr["trials"]}
+    assert ran == {**first, one: {"threads": 2}}
 
 
 def _other(spaces: dict) -> dict:
