@@ -651,13 +651,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed an integer >= 1")
-    return int(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = _Parser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -673,7 +666,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT, help="the JSON (read by plots)")
     ap.add_argument("--img", type=Path, default=IMG, help="where the PNG plots go")
     ap.add_argument("--page", type=Path, help="rewrite this page's generated blocks")
-    ap.add_argument("--threads", type=_positive, default=2, help="CPU threads to train with")
+    from squeezelab.cli._flags import int_range
+
+    ap.add_argument("--threads", type=int_range(1), default=2, help="CPU threads to train with")
     ap.add_argument("--no-new-after", type=_clock, help="HH:MM UTC: start no trial after this time")
     ap.add_argument(
         "--beside-other-work",

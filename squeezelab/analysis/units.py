@@ -118,3 +118,8 @@ def format_metric(key: str, value) -> str:
     if base in ("params", "macs", "other_ops"):
         return format_count(value)
     return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+def format_score(value: float, metric: str = "top1") -> str:
+    """``0.8717`` -> ``"87.17%"`` (top-1) or ``"0.8717"`` (mAP, as COCO prints it)."""
+    return f"{value:.2%}" if metric == "top1" else f"{value:.4f}"

@@ -73,6 +73,7 @@ def render_accounting(table, wide: bool = False, metric: str | None = "top1") ->
 
     ``metric`` is the header's: what its per-stage scores are (``map50``: a detector's
     mAP@0.5, written as a fraction); which split they are from is the writer's."""
+    from squeezelab.analysis.units import format_score
     from squeezelab.cli._common import plain_table, print_table, short
 
     cols = (  # header, cell, shown at 80 columns
@@ -109,13 +110,8 @@ def render_accounting(table, wide: bool = False, metric: str | None = "top1") ->
         stages.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
     for s in table.stages:
         red = f"{s['reduction']:.0f}x" if s["reduction"] else "-"
-        acc = (
-            "-"
-            if (a := s["test_accuracy"]) is None
-            else f"{a:.3f}"
-            if metric == "map50"
-            else f"{a:.2%}"
-        )
+        a = s["test_accuracy"]
+        acc = "-" if a is None else format_score(a, "map50" if metric == "map50" else "top1")
         name = "file (entropy-coded)" if s["stage"] == "coded" else s["stage"]
         stages.add_row(name, f"{s['bytes']:,}", red, acc)
     out = console(wide=wide)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from squeezelab.analysis.units import format_score  # noqa: F401 (re-exported)
 from squeezelab.compress.pipeline import Compressed, compress_steps
 from squeezelab.compress.prune import prune_iterative
 from squeezelab.compress.records import DoneStep, FinetuneStep
@@ -39,11 +40,6 @@ METRICS = {"top1": "validation top-1", "map50": "validation mAP@0.5"}
 PRUNE_LEVELS = (0.67, 0.5, 0.33)  # fraction removed; the SqueezeNet paper's 33 % kept first
 PRUNED_BITS = (4, 6)  # index widths tried after pruning (with centroid fine-tuning)
 DENSE_BITS = (5, 6, 8)  # index widths tried without pruning or fine-tuning; 8: the fallback
-
-
-def format_score(value: float, metric: str = "top1") -> str:
-    """``0.8717`` -> ``"87.17%"`` (top-1) or ``"0.8717"`` (mAP, as COCO prints it)."""
-    return f"{value:.2%}" if metric == "top1" else f"{value:.4f}"
 
 
 @dataclass(frozen=True)
